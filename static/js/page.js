@@ -1,0 +1,29 @@
+// Shared helpers for page scripts: read the JSON data block, call our own endpoints.
+
+export function pageData() {
+  const el = document.getElementById("page-data");
+  return el ? JSON.parse(el.textContent) : {};
+}
+
+export async function postJSON(url, csrf) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+export async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+// EventSource with a status-poll fallback; calls onEvent(event) for each JSON event.
+export function listen(url, onEvent) {
+  const source = new EventSource(url);
+  source.onmessage = (message) => onEvent(JSON.parse(message.data));
+  return source;
+}

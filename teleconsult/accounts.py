@@ -1,0 +1,160 @@
+"""Clinician accounts: argon2 passwords, TOTP second factor, API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import pyotp
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import ids
+from .db import clinicians
+from .errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+
+TOTP_ISSUER = "teleconsult"
+TOTP_VALID_WINDOW = 1  # accept the previous and next 30 s step (clock drift)
+MIN_PASSWORD_LENGTH = 12
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()  # stateless parameters object
+# Verified against when the email is unknown, so both paths take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Clinician:
+    id: str
+    email: str
+    name: str
+    totp_enabled: bool
+
+
+def _row_to_clinician(row) -> Clinician:
+    return Clinician(id=row.id, email=row.email, name=row.name, totp_enabled=bool(row.totp_enabled))
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+async def create_clinician(engine: AsyncEngine, email: str, name: str, password: str) -> Clinician:
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise InvalidInput("email address is not valid")
+    if not name.strip():
+        raise InvalidInput("name is empty")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    clinician_id = ids.new_id()
+    async with engine.begin() as conn:
+        exists = await conn.scalar(sa.select(clinicians.c.id).where(clinicians.c.email == email))
+        if exists:
+            raise Conflict(f"a clinician with email {email} already exists")
+        await conn.execute(clinicians.insert().values(
+            id=clinician_id, email=email, name=name.strip(), password_hash=password_hash,
+            totp_enabled=False, created_at=time.time()))
+    return Clinician(id=clinician_id, email=email, name=name.strip(), totp_enabled=False)
+
+
+async def get_clinician(engine: AsyncEngine, clinician_id: str) -> Clinician:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(clinicians).where(clinicians.c.id == clinician_id))).first()
+    if row is None:
+        raise NotFound("no such clinician")
+    return _row_to_clinician(row)
+
+
+async def get_clinician_by_email(engine: AsyncEngine, email: str) -> Clinician:
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            sa.select(clinicians).where(clinicians.c.email == email.strip().lower()))).first()
+    if row is None:
+        raise NotFound(f"no clinician with email {email}")
+    return _row_to_clinician(row)
+
+
+async def verify_password(engine: AsyncEngine, email: str, password: str) -> Clinician:
+    """The clinician if the password matches; AuthenticationFailed otherwise (same time either way)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            sa.select(clinicians).where(clinicians.c.email == email.strip().lower()))).first()
+    stored = row.password_hash if row is not None else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, password)
+    except (VerificationError, InvalidHashError):
+        raise AuthenticationFailed("wrong email or password") from None
+    if row is None:
+        raise AuthenticationFailed("wrong email or password")
+    return _row_to_clinician(row)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def _matching_counter(secret: str, code: str, now: float) -> int | None:
+    code = code.strip().replace(" ", "")
+    if not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    base = int(now // totp.interval)
+    for offset in range(-TOTP_VALID_WINDOW, TOTP_VALID_WINDOW + 1):
+        if secrets.compare_digest(totp.generate_otp(base + offset), code):
+            return base + offset
+    return None
+
+
+async def enable_totp(engine: AsyncEngine, clinician_id: str, secret: str, code: str, now: float | None = None) -> None:
+    """Finish enrolment: the code proves the authenticator app holds `secret`."""
+    now = time.time() if now is None else now
+    counter = _matching_counter(secret, code, now)
+    if counter is None:
+        raise AuthenticationFailed("wrong code")
+    async with engine.begin() as conn:
+        await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(
+            totp_secret=secret, totp_enabled=True, totp_last_counter=counter))
+
+
+async def verify_totp(engine: AsyncEngine, clinician_id: str, code: str, now: float | None = None) -> None:
+    """Check a code once: a code already used (same 30 s step or older) is refused."""
+    now = time.time() if now is None else now
+    async with engine.begin() as conn:
+        row = (await conn.execute(sa.select(clinicians).where(clinicians.c.id == clinician_id))).first()
+        if row is None or not row.totp_enabled or not row.totp_secret:
+            raise AuthenticationFailed("second factor not enrolled")
+        counter = _matching_counter(row.totp_secret, code, now)
+        if counter is None or (row.totp_last_counter is not None and counter <= row.totp_last_counter):
+            raise AuthenticationFailed("wrong code")
+        await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(
+            totp_last_counter=counter))
+
+
+async def issue_api_token(engine: AsyncEngine, email: str) -> str:
+    """A new API token for the clinician, replacing any previous one. Only its hash is stored."""
+    clinician = await get_clinician_by_email(engine, email)
+    token = ids.new_api_token()
+    async with engine.begin() as conn:
+        await conn.execute(clinicians.update().where(clinicians.c.id == clinician.id).values(
+            api_token_hash=ids.token_hash(token)))
+    return token
+
+
+async def clinician_for_api_token(engine: AsyncEngine, token: str) -> Clinician:
+    async with engine.connect() as conn:
+        row = (await conn.execute(
+            sa.select(clinicians).where(clinicians.c.api_token_hash == ids.token_hash(token)))).first()
+    if row is None:
+        raise AuthenticationFailed("unknown API token")
+    return _row_to_clinician(row)

@@ -1,0 +1,187 @@
+"""The `teleconsult` command. Every subcommand reaches the same database through --config,
+--data-dir or TELECONSULT_DATA_DIR, also while `serve` runs (SQLite WAL)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from . import accounts, consultations, db, ids
+from .app import create_app
+from .errors import DomainError
+from .logs import RouteAccessLogger, setup_logging
+from .settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
+
+DEMO_EMAIL = "demo@teleconsult.invalid"
+DEMO_NAME = "Dr Démo"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teleconsult", description="Self-hostable teleconsultation on Jitsi Meet.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML settings file (also TELECONSULT_CONFIG)")
+    common.add_argument("--data-dir", metavar="DIR", help="data directory (also TELECONSULT_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="run the web app")
+    serve.add_argument("--host", help="listen address")
+    serve.add_argument("--port", type=int, help="listen port")
+    serve.add_argument("--demo", action="store_true", default=None,
+                       help="generate missing secrets and a demo clinician (not for production)")
+
+    sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
+
+    clinician = sub.add_parser("clinician", help="manage clinician accounts")
+    clinician_sub = clinician.add_subparsers(dest="action", required=True)
+    add = clinician_sub.add_parser("add", parents=[common], help="create a clinician account")
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="name shown to patients, e.g. 'Dr Marie Curie'")
+    token = clinician_sub.add_parser("token", parents=[common],
+                                     help="issue a new API token (replaces the previous one)")
+    token.add_argument("email")
+
+    consultation = sub.add_parser("consultation", help="manage consultations")
+    consultation_sub = consultation.add_subparsers(dest="action", required=True)
+    new = consultation_sub.add_parser("new", parents=[common], help="create a consultation, print the patient link")
+    new.add_argument("--clinician", required=True, metavar="EMAIL")
+    return parser
+
+
+def _settings(args: argparse.Namespace, demo: bool | None = None) -> Settings:
+    overrides = {"data_dir": args.data_dir, "demo": demo,
+                 "host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+    return load_settings(args.config, overrides)
+
+
+def _settings_for_tools(args: argparse.Namespace) -> Settings:
+    """CLI tools also work on a demo data directory: they reuse its generated secrets."""
+    try:
+        return _settings(args)
+    except SettingsError:
+        data_dir = Path(args.data_dir or os.environ.get("TELECONSULT_DATA_DIR") or SETTINGS_BY_NAME["data_dir"].default)
+        if args.config or not (data_dir / DEMO_SECRETS_FILE).exists():
+            raise
+        return _settings(args, demo=True)
+
+
+async def _with_engine(settings: Settings, work):
+    engine = db.make_engine(settings.sqlalchemy_url)
+    try:
+        await db.migrate(engine)
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+def _read_password() -> tuple[str, bool]:
+    """From stdin when piped; generated (and printed once) when stdin is a terminal or empty."""
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+        if password:
+            return password, False
+    elif (password := getpass.getpass("Password (empty to generate one): ")):
+        return password, False
+    return accounts.generate_password(), True
+
+
+async def _ensure_demo_clinician(settings: Settings) -> None:
+    async def work(engine):
+        try:
+            await accounts.get_clinician_by_email(engine, DEMO_EMAIL)
+            print(f"Demo clinician: {DEMO_EMAIL} (password printed at first start; "
+                  f"delete {settings.data_dir} to start over)")
+            return
+        except DomainError:
+            pass
+        password = accounts.generate_password()
+        await accounts.create_clinician(engine, DEMO_EMAIL, DEMO_NAME, password)
+        print("=" * 60)
+        print("Demo mode. Log in at", settings.public_url + "/login")
+        print("  email:   ", DEMO_EMAIL)
+        print("  password:", password)
+        print("Then scan the QR code with an authenticator app (TOTP).")
+        print("=" * 60, flush=True)
+    await _with_engine(settings, work)
+
+
+def cmd_serve(args) -> int:
+    settings = _settings(args, demo=args.demo)
+    setup_logging()
+    if settings.demo:
+        asyncio.run(_ensure_demo_clinician(settings))
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log_class=RouteAccessLogger, print=lambda msg: print(msg, flush=True))
+    return 0
+
+
+def cmd_check(args) -> int:
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        print("Configuration is not usable:", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        return 2
+    for name, value in settings.safe_dict().items():
+        print(f"{name} = {value!r}")
+
+    async def probe(engine):
+        return True
+    asyncio.run(_with_engine(settings, probe))
+    print("OK: configuration valid, database reachable and migrated.")
+    return 0
+
+
+def cmd_clinician(args) -> int:
+    settings = _settings_for_tools(args)
+    if args.action == "add":
+        password, generated = _read_password()
+
+        async def work(engine):
+            return await accounts.create_clinician(engine, args.email, args.name, password)
+        clinician = asyncio.run(_with_engine(settings, work))
+        print(f"Clinician {clinician.email} created.")
+        if generated:
+            print(f"Password (shown once): {password}")
+        return 0
+
+    async def work(engine):
+        return await accounts.issue_api_token(engine, args.email)
+    print(asyncio.run(_with_engine(settings, work)))
+    return 0
+
+
+def cmd_consultation(args) -> int:
+    settings = _settings_for_tools(args)
+
+    async def work(engine):
+        clinician = await accounts.get_clinician_by_email(engine, args.clinician)
+        return await consultations.create_consultation(engine, settings, clinician)
+    consultation = asyncio.run(_with_engine(settings, work))
+    secret = ids.consultation_secret()  # generated here, never sent to the server
+    print(consultations.patient_url(settings.public_url, consultation.join_token) + "#" + ids.b64url(secret))
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SettingsError as exc:
+        print(f"teleconsult: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"teleconsult: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

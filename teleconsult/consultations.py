@@ -1,0 +1,259 @@
+"""Consultations, knocks and admission: plain async functions over the store.
+
+Statuses of a consultation: waiting (no patient admitted yet), in_call, ended.
+Statuses of a knock: waiting, admitted, declined, ended.
+The room name leaves this module only through `call_for_clinician` and `call_for_patient`,
+and the latter only for an admitted knock of a consultation that has not ended.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import ids, jitsi
+from .accounts import Clinician
+from .db import consultations, knocks, used_rooms
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .live import Hub
+from .settings import Settings
+
+WAITING, IN_CALL, ENDED = "waiting", "in_call", "ended"
+KNOCK_WAITING, KNOCK_ADMITTED, KNOCK_DECLINED, KNOCK_ENDED = "waiting", "admitted", "declined", "ended"
+DISPLAY_NAME_MAX = 60
+ROOM_NAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Consultation:
+    id: str
+    clinician_id: str
+    room_name: str
+    join_token: str
+    status: str
+    allow_rejoin: bool
+    created_at: float
+    deadline_at: float
+    ended_at: float | None
+    end_reason: str | None
+
+    def public(self, public_url: str) -> dict:
+        """What the dashboard and the API show: never the room name."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "patient_url": patient_url(public_url, self.join_token),
+            "created_at": self.created_at,
+            "deadline_at": self.deadline_at,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+        }
+
+
+@dataclass(frozen=True)
+class Knock:
+    id: str
+    consultation_id: str
+    display_name: str
+    status: str
+    created_at: float
+    decided_at: float | None
+
+    def public(self) -> dict:
+        return asdict(self)
+
+
+def patient_url(public_url: str, join_token: str) -> str:
+    """The patient link without its fragment; the creator appends '#' + base64url(S)."""
+    return f"{public_url}/j/{join_token}"
+
+
+def _consultation(row) -> Consultation:
+    return Consultation(**{k: row._mapping[k] for k in Consultation.__dataclass_fields__})
+
+
+def _knock(row) -> Knock:
+    return Knock(**{k: row._mapping[k] for k in Knock.__dataclass_fields__})
+
+
+def _notify(hub: Hub | None, consultation: Consultation, kind: str, **extra) -> None:
+    if hub is None:
+        return
+    hub.publish(f"clinician:{consultation.clinician_id}",
+                {"type": kind, "consultation_id": consultation.id, "status": consultation.status, **extra})
+
+
+async def create_consultation(engine: AsyncEngine, settings: Settings, clinician: Clinician,
+                              hub: Hub | None = None, now: float | None = None) -> Consultation:
+    now = time.time() if now is None else now
+    for _ in range(ROOM_NAME_ATTEMPTS):
+        room = ids.room_name()
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(used_rooms.insert().values(room_name=room))
+                values = dict(
+                    id=ids.new_id(), clinician_id=clinician.id, room_name=room, join_token=ids.new_id(),
+                    status=WAITING, allow_rejoin=True, created_at=now,
+                    deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None)
+                await conn.execute(consultations.insert().values(**values))
+        except sa.exc.IntegrityError:
+            continue  # a room name already issued: never reuse, draw again
+        consultation = Consultation(**values)
+        _notify(hub, consultation, "consultation")
+        return consultation
+    raise Conflict("could not draw an unused room name")
+
+
+async def get_consultation(engine: AsyncEngine, consultation_id: str, clinician: Clinician) -> Consultation:
+    """The clinician's own consultation; another clinician's is NotFound, like a missing one."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(consultations).where(
+            consultations.c.id == consultation_id,
+            consultations.c.clinician_id == clinician.id))).first()
+    if row is None:
+        raise NotFound("no such consultation")
+    return _consultation(row)
+
+
+async def list_consultations(engine: AsyncEngine, clinician: Clinician, limit: int = 50) -> list[Consultation]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(consultations)
+                                   .where(consultations.c.clinician_id == clinician.id)
+                                   .order_by(consultations.c.created_at.desc()).limit(limit))).all()
+    return [_consultation(r) for r in rows]
+
+
+async def consultation_by_join_token(engine: AsyncEngine, join_token: str) -> Consultation:
+    if not join_token or len(join_token) > 64:
+        raise NotFound("no such link")
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(consultations).where(
+            consultations.c.join_token == join_token))).first()
+    if row is None:
+        raise NotFound("no such link")
+    return _consultation(row)
+
+
+async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
+                           hub: Hub | None = None, now: float | None = None) -> Consultation:
+    """End once; ending again is a no-op that returns the ended consultation (idempotent)."""
+    now = time.time() if now is None else now
+    async with engine.begin() as conn:
+        result = await conn.execute(consultations.update().where(
+            consultations.c.id == consultation.id, consultations.c.status != ENDED).values(
+            status=ENDED, ended_at=now, end_reason=reason))
+        await conn.execute(knocks.update().where(
+            knocks.c.consultation_id == consultation.id,
+            knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).values(status=KNOCK_ENDED))
+        row = (await conn.execute(sa.select(consultations).where(
+            consultations.c.id == consultation.id))).first()
+        knock_ids = (await conn.execute(sa.select(knocks.c.id).where(
+            knocks.c.consultation_id == consultation.id))).scalars().all()
+    ended = _consultation(row)
+    if result.rowcount and hub is not None:
+        _notify(hub, ended, "consultation")
+        for knock_id in knock_ids:
+            hub.publish(f"knock:{knock_id}", {"type": "status", "status": KNOCK_ENDED})
+    return ended
+
+
+async def end_overdue(engine: AsyncEngine, hub: Hub | None = None, now: float | None = None) -> int:
+    """Sweeper step: end every consultation past its maximum duration. Returns how many."""
+    now = time.time() if now is None else now
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(consultations).where(
+            consultations.c.status != ENDED, consultations.c.deadline_at <= now))).all()
+    for row in rows:
+        await end_consultation(engine, _consultation(row), "max_duration", hub, now)
+    return len(rows)
+
+
+def clean_display_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("display name is empty")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise InvalidInput(f"display name is longer than {DISPLAY_NAME_MAX} characters")
+    if any(ord(ch) < 32 for ch in name):
+        raise InvalidInput("display name has control characters")
+    return name
+
+
+async def knock(engine: AsyncEngine, consultation: Consultation, display_name: str,
+                hub: Hub | None = None, now: float | None = None) -> Knock:
+    if consultation.status == ENDED:
+        raise Conflict("consultation has ended")
+    name = clean_display_name(display_name)
+    now = time.time() if now is None else now
+    new = Knock(id=ids.new_id(), consultation_id=consultation.id, display_name=name,
+                status=KNOCK_WAITING, created_at=now, decided_at=None)
+    async with engine.begin() as conn:
+        await conn.execute(knocks.insert().values(**asdict(new)))
+    _notify(hub, consultation, "knock", knock=new.public())
+    return new
+
+
+async def get_knock(engine: AsyncEngine, consultation: Consultation, knock_id: str) -> Knock:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(knocks).where(
+            knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id))).first()
+    if row is None:
+        raise NotFound("no such knock")
+    return _knock(row)
+
+
+async def list_knocks(engine: AsyncEngine, consultation: Consultation) -> list[Knock]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(knocks).where(knocks.c.consultation_id == consultation.id)
+                                   .order_by(knocks.c.created_at))).all()
+    return [_knock(r) for r in rows]
+
+
+async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
+                 hub: Hub | None = None, now: float | None = None) -> Knock:
+    """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
+
+    The caller has checked that the clinician owns the consultation."""
+    if consultation.status == ENDED:
+        raise Conflict("consultation has ended")
+    now = time.time() if now is None else now
+    status = KNOCK_ADMITTED if admit else KNOCK_DECLINED
+    async with engine.begin() as conn:
+        result = await conn.execute(knocks.update().where(
+            knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id,
+            knocks.c.status.in_([KNOCK_WAITING] if admit else [KNOCK_WAITING, KNOCK_ADMITTED]),
+        ).values(status=status, decided_at=now))
+        if not result.rowcount:
+            raise NotFound("no knock in a state to decide with that id")
+        if admit:
+            await conn.execute(consultations.update().where(
+                consultations.c.id == consultation.id, consultations.c.status == WAITING).values(status=IN_CALL))
+        row = (await conn.execute(sa.select(knocks).where(knocks.c.id == knock_id))).first()
+    decided = _knock(row)
+    if hub is not None:
+        hub.publish(f"knock:{knock_id}", {"type": "status", "status": status})
+        _notify(hub, consultation if not admit else
+                Consultation(**{**asdict(consultation), "status": IN_CALL}), "knock", knock=decided.public())
+    return decided
+
+
+def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician) -> jitsi.CallAccess:
+    if consultation.clinician_id != clinician.id:
+        raise NotFound("no such consultation")
+    if consultation.status == ENDED:
+        raise Conflict("consultation has ended")
+    return jitsi.call_access(settings, room=consultation.room_name, user_id=clinician.id,
+                             name=clinician.name, moderator=True)
+
+
+def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock) -> jitsi.CallAccess:
+    """Only an admitted knock of a live consultation gets the room; everything else is Forbidden."""
+    if consultation.status == ENDED:
+        raise Conflict("consultation has ended")
+    if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
+        raise Forbidden("not admitted")
+    return jitsi.call_access(settings, room=consultation.room_name, user_id=knock_.id,
+                             name=knock_.display_name, moderator=False)

@@ -1,0 +1,92 @@
+"""The database: SQLAlchemy Core tables, the async engine, and migrations by Alembic.
+
+SQLite runs in WAL mode with a busy timeout so the CLI can write while `serve` runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData()
+
+clinicians = sa.Table(
+    "clinicians", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("totp_secret", sa.String(64), nullable=True),
+    sa.Column("totp_enabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("totp_last_counter", sa.Integer, nullable=True),
+    sa.Column("api_token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+consultations = sa.Table(
+    "consultations", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("clinician_id", sa.String(32), sa.ForeignKey("clinicians.id"), nullable=False, index=True),
+    sa.Column("room_name", sa.String(64), nullable=False, unique=True),
+    sa.Column("join_token", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("allow_rejoin", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deadline_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=True),
+)
+
+knocks = sa.Table(
+    "knocks", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id"), nullable=False, index=True),
+    sa.Column("display_name", sa.String(80), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("decided_at", sa.Float, nullable=True),
+)
+
+# Room names ever issued, kept after a consultation is purged so that none is reused.
+used_rooms = sa.Table(
+    "used_rooms", metadata,
+    sa.Column("room_name", sa.String(64), primary_key=True),
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _alembic_config(connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync_conn: command.upgrade(_alembic_config(sync_conn), "head"))

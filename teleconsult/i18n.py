@@ -1,0 +1,41 @@
+"""Languages: French by default, English second. Catalogs are .po files read at start-up."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from aiohttp import web
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+LANG_COOKIE = "tc_lang"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def load_translations() -> dict[str, NullTranslations]:
+    """msgids are English; each language's .po is compiled in memory (no build step)."""
+    catalogs: dict[str, NullTranslations] = {}
+    for lang in LANGUAGES:
+        po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+        if not po.exists():
+            catalogs[lang] = NullTranslations()
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f, locale=lang)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        catalogs[lang] = Translations(buf)
+    return catalogs
+
+
+def request_language(request: web.Request) -> str:
+    """?lang= wins (and is remembered by a cookie), then the cookie, then French."""
+    for candidate in (request.query.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if candidate in LANGUAGES:
+            return candidate
+    return DEFAULT_LANGUAGE

@@ -1,0 +1,20 @@
+"""Typed application state: everything lives on app[KEY], nothing at module level."""
+
+import asyncio
+
+from aiohttp import web
+from babel.support import Translations
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .live import Hub
+from .ratelimit import RateLimiter
+from .settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+engine_key = web.AppKey("engine", AsyncEngine)
+hub_key = web.AppKey("hub", Hub)
+translations_key = web.AppKey("translations", dict[str, Translations])
+login_limiter_key = web.AppKey("login_limiter", RateLimiter)
+link_limiter_key = web.AppKey("link_limiter", RateLimiter)
+knock_limiter_key = web.AppKey("knock_limiter", RateLimiter)
+stopping_key = web.AppKey("stopping", asyncio.Event)

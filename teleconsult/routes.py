@@ -1,0 +1,52 @@
+"""The route table, flat: (method, path, handler, name). API route names are operationIds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from .views import api, dashboard, login, patient
+
+ROUTES = [
+    ("GET", "/healthz", api.healthz, "healthz"),
+    # clinician: login
+    ("GET", "/login", login.login_page, "login"),
+    ("POST", "/login", login.login_submit, "login_submit"),
+    ("GET", "/login/totp/enrol", login.enrol_page, "totp_enrol"),
+    ("POST", "/login/totp/enrol", login.enrol_submit, "totp_enrol_submit"),
+    ("GET", "/login/totp", login.totp_page, "totp"),
+    ("POST", "/login/totp", login.totp_submit, "totp_submit"),
+    ("POST", "/logout", login.logout, "logout"),
+    # clinician: dashboard
+    ("GET", "/", dashboard.dashboard, "dashboard"),
+    ("GET", "/dashboard/state", dashboard.state, "dashboard_state"),
+    ("GET", "/dashboard/events", dashboard.events, "dashboard_events"),
+    ("POST", "/consultations", dashboard.create, "consultation_create"),
+    ("GET", "/consultations/{id}", dashboard.call_page, "consultation_call"),
+    ("GET", "/consultations/{id}/call", dashboard.call_access, "consultation_call_access"),
+    ("POST", "/consultations/{id}/end", dashboard.end, "consultation_end"),
+    ("POST", "/consultations/{id}/knocks/{knock_id}/admit", dashboard.admit, "knock_admit"),
+    ("POST", "/consultations/{id}/knocks/{knock_id}/decline", dashboard.decline, "knock_decline"),
+    # patient
+    ("GET", "/j/{token}", patient.join_page, "patient_join"),
+    ("POST", "/j/{token}/knock", patient.knock, "patient_knock"),
+    ("GET", "/j/{token}/status", patient.status, "patient_status"),
+    ("GET", "/j/{token}/events", patient.events, "patient_events"),
+    ("GET", "/j/{token}/call", patient.call_access, "patient_call_access"),
+    # integrators' API (names = OpenAPI operationIds)
+    ("GET", "/api/openapi.json", api.openapi, "openapi"),
+    ("POST", "/api/consultations", api.create_consultation, "createConsultation"),
+    ("GET", "/api/consultations", api.list_consultations, "listConsultations"),
+    ("GET", "/api/consultations/{id}", api.get_consultation, "getConsultation"),
+    ("POST", "/api/consultations/{id}/end", api.end_consultation, "endConsultation"),
+    ("POST", "/api/consultations/{id}/join", api.join_consultation, "joinConsultation"),
+    ("POST", "/api/consultations/{id}/knocks/{knock_id}/admit", api.admit_knock, "admitKnock"),
+    ("POST", "/api/consultations/{id}/knocks/{knock_id}/decline", api.decline_knock, "declineKnock"),
+]
+
+
+def setup_routes(app: web.Application, static_dir: Path) -> None:
+    for method, path, handler, name in ROUTES:
+        app.router.add_route(method, path, handler, name=name)
+    app.router.add_static("/static/", static_dir, name="static", append_version=True)

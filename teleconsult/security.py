@@ -1,0 +1,94 @@
+"""HTTP hardening: security headers on every response, and domain errors turned into clean
+HTTP answers (never a stack trace to a user). CSRF lives in csrf.py."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
+from .keys import settings_key
+from .templating import render
+
+log = logging.getLogger("teleconsult.security")
+
+DOMAIN_STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    InvalidInput: 400,
+    AuthenticationFailed: 401,
+    RateLimited: 429,
+    DomainError: 400,
+}
+
+
+def content_security_policy(jitsi_origin: str) -> str:
+    return "; ".join([
+        "default-src 'none'",
+        f"script-src 'self' {jitsi_origin}",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        f"frame-src {jitsi_origin}",
+        "worker-src 'self'",
+        "font-src 'self'",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: also covers static files, SSE streams and error pages."""
+    settings = request.app[settings_key]
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy(settings.jitsi_origin)
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = (
+        f'camera=(self "{settings.jitsi_origin}"), microphone=(self "{settings.jitsi_origin}"), '
+        f'display-capture=(self "{settings.jitsi_origin}"), geolocation=(), interest-cohort=()')
+    if settings.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+async def _error_response(request: web.Request, status: int, message: str, headers=None) -> web.StreamResponse:
+    if _wants_json(request):
+        return web.json_response({"error": message, "status": status}, status=status, headers=headers)
+    response = await render(request, "error.html", {"status": status, "message": message},
+                            status=status, csrf=False)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
+        return await _error_response(request, exc.status, exc.reason, headers)
+    except DomainError as exc:
+        status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
+        headers = {"Retry-After": str(int(exc.retry_after) + 1)} if isinstance(exc, RateLimited) else None
+        if status in (401, 403):
+            log.warning("%s refused (%d): %s", request.match_info.route.name or "?", status, exc)
+        return await _error_response(request, status, str(exc), headers)
+    except Exception:
+        log.exception("unhandled error in %s", request.match_info.route.name or "?")
+        return await _error_response(request, 500, "internal error")

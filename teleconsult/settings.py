@@ -1,0 +1,247 @@
+"""Settings, declared as data: each has a type, a default (or is required), and a help text.
+
+Sources, later wins: built-in defaults < demo-generated secrets < TOML file < TELECONSULT_*
+environment variables < command-line options. `load_settings` validates everything once and
+returns a frozen `Settings`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "TELECONSULT_"
+DEMO_SECRETS_FILE = "demo-secrets.toml"
+
+
+class SettingsError(Exception):
+    """The configuration is unusable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    required: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", str, "./teleconsult-data",
+            "Directory holding the SQLite database, demo secrets and (later) encrypted documents."),
+    Setting("database_url", str, "",
+            "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3."),
+    Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
+    Setting("port", int, 8080, "Port the HTTP server listens on."),
+    Setting("public_url", str, "",
+            "Public base URL of the app, as patients reach it (https://consult.example.org). "
+            "Empty means http://{host}:{port}. Cookies are marked Secure when it starts with https."),
+    Setting("session_secret", str, None,
+            "Secret (at least 32 characters) that encrypts the session cookie. No default: "
+            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
+            secret=True, required=True),
+    Setting("jitsi_domain", str, None,
+            "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.",
+            required=True),
+    Setting("jitsi_scheme", str, "https",
+            "Scheme used to reach jitsi_domain. Keep https; http exists only for loopback tests."),
+    Setting("jitsi_app_id", str, None,
+            "Application id shared with Prosody's token authentication (iss and aud of the JWT).",
+            required=True),
+    Setting("jitsi_app_secret", str, None,
+            "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters.",
+            secret=True, required=True),
+    Setting("jitsi_token_ttl_seconds", int, 300,
+            "Lifetime of a Jitsi JWT: the window in which its holder may join the room."),
+    Setting("consultation_max_minutes", int, 120,
+            "A consultation is ended automatically this long after its creation."),
+    Setting("login_max_failures", int, 5,
+            "Failed logins allowed per account and per address within login_window_seconds."),
+    Setting("login_window_seconds", int, 900, "Window of the login rate limit."),
+    Setting("link_guess_max", int, 20,
+            "Unknown patient links an address may try within link_guess_window_seconds before 429."),
+    Setting("link_guess_window_seconds", int, 600, "Window of the link-guessing rate limit."),
+    Setting("knock_max", int, 5,
+            "Knocks one browser may make on one consultation within knock_window_seconds "
+            "(a declined patient cannot retry forever)."),
+    Setting("knock_window_seconds", int, 600, "Window of the knock rate limit."),
+    Setting("demo", bool, False,
+            "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
+            "domain placeholder. Never for production."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+SettingsFields = {s.name for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str
+    database_url: str
+    host: str
+    port: int
+    public_url: str
+    session_secret: str
+    jitsi_domain: str
+    jitsi_scheme: str
+    jitsi_app_id: str
+    jitsi_app_secret: str
+    jitsi_token_ttl_seconds: int
+    consultation_max_minutes: int
+    login_max_failures: int
+    login_window_seconds: int
+    link_guess_max: int
+    link_guess_window_seconds: int
+    knock_max: int
+    knock_window_seconds: int
+    demo: bool
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def jitsi_origin(self) -> str:
+        return f"{self.jitsi_scheme}://{self.jitsi_domain}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'teleconsult.sqlite3'}"
+
+    def safe_dict(self) -> dict[str, Any]:
+        """Every setting, secrets masked: what `check` prints."""
+        return {
+            s.name: ("***" if s.secret and getattr(self, s.name) else getattr(self, s.name))
+            for s in SETTINGS
+        }
+
+
+assert {f.name for f in dataclasses.fields(Settings)} == SettingsFields
+
+
+def _convert(setting: Setting, raw: Any, source: str) -> Any:
+    if setting.type is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{setting.name} from {source}: expected true or false, got {raw!r}")
+    if setting.type is int:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{setting.name} from {source}: expected a whole number, got {raw!r}") from None
+    return str(raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - SettingsFields
+    if unknown:
+        raise SettingsError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+    return data
+
+
+def _demo_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets generated once for demo mode and kept in the data directory."""
+    path = data_dir / DEMO_SECRETS_FILE
+    if path.exists():
+        return _read_toml(path)
+    values = {
+        "session_secret": secrets.token_urlsafe(48),
+        "jitsi_app_secret": secrets.token_urlsafe(48),
+        "jitsi_app_id": "teleconsult-demo",
+        "jitsi_domain": "meet.invalid",
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Generated by `teleconsult serve --demo`. Not for production.\n")
+        for key, value in values.items():
+            f.write(f'{key} = "{value}"\n')
+    return values
+
+
+def load_settings(
+    config_file: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config_file is None:
+        config_file = environ.get(ENV_PREFIX + "CONFIG") or None
+    if config_file:
+        layers.append((str(config_file), _read_toml(Path(config_file))))
+    env_values = {
+        s.name: environ[ENV_PREFIX + s.name.upper()]
+        for s in SETTINGS
+        if ENV_PREFIX + s.name.upper() in environ
+    }
+    layers.append(("environment", env_values))
+    layers.append(("command line", overrides))
+
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    for source, layer in layers:
+        for name, raw in layer.items():
+            values[name] = _convert(SETTINGS_BY_NAME[name], raw, source)
+
+    if values["demo"]:
+        demo = _demo_secrets(Path(values["data_dir"]))
+        for name, raw in demo.items():
+            if not any(name in layer for _, layer in layers):
+                values[name] = _convert(SETTINGS_BY_NAME[name], raw, "demo secrets")
+
+    return _validate(values)
+
+
+def _validate(values: dict[str, Any]) -> Settings:
+    problems = [
+        f"{s.name} is required (TOML key `{s.name}` or environment {ENV_PREFIX}{s.name.upper()}): {s.help}"
+        for s in SETTINGS
+        if s.required and not values.get(s.name)
+    ]
+    if problems:
+        raise SettingsError("\n".join(problems))
+    for name in ("session_secret", "jitsi_app_secret"):
+        if len(values[name]) < 32:
+            raise SettingsError(f"{name} must be at least 32 characters long")
+    if values["jitsi_scheme"] not in ("https", "http"):
+        raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
+    domain = values["jitsi_domain"]
+    if "/" in domain or " " in domain:
+        raise SettingsError(f"jitsi_domain must be a bare host name such as meet.example.org, got {domain!r}")
+    if not values["public_url"]:
+        values["public_url"] = f"http://{values['host']}:{values['port']}"
+    values["public_url"] = values["public_url"].rstrip("/")
+    parts = urlsplit(values["public_url"])
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"public_url must be an http(s) URL, got {values['public_url']!r}")
+    for name in ("jitsi_token_ttl_seconds", "consultation_max_minutes", "login_max_failures",
+                 "login_window_seconds", "link_guess_max", "link_guess_window_seconds",
+                 "knock_max", "knock_window_seconds"):
+        if values[name] <= 0:
+            raise SettingsError(f"{name} must be positive")
+    if not 1 <= values["port"] <= 65535:
+        raise SettingsError("port must be between 1 and 65535")
+    return Settings(**values)

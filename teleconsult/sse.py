@@ -1,0 +1,45 @@
+"""Server-sent events: a stream of JSON events from a Hub topic, with heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from aiohttp import web
+
+from .keys import hub_key, stopping_key
+
+HEARTBEAT_SECONDS = 15
+
+
+async def stream(request: web.Request, topic: str, first: dict) -> web.StreamResponse:
+    """Send `first`, then every event published on `topic`, until the client or the server leaves."""
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    stopping = request.app[stopping_key]
+    async with request.app[hub_key].subscribe(topic) as queue:
+        await response.write(_frame(first))
+        while not stopping.is_set():
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(stopping.wait())
+            done, _ = await asyncio.wait({getter, stopper}, timeout=HEARTBEAT_SECONDS,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in (getter, stopper):
+                if task not in done:
+                    task.cancel()
+            try:
+                if getter in done:
+                    await response.write(_frame(getter.result()))
+                elif not done:
+                    await response.write(b": heartbeat\n\n")
+            except (ConnectionResetError, ConnectionError):
+                break
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+def _frame(event: dict) -> bytes:
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode()

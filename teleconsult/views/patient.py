@@ -1,0 +1,99 @@
+"""The patient's side: the link, the knock, the waiting room, the call. No account.
+
+The patient's browser is identified by its knock id, kept in the encrypted session cookie.
+The room name and token leave the server only through `call_access`, for an admitted knock.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from .. import consultations as cs
+from ..errors import Forbidden, InvalidInput, NotFound
+from ..keys import engine_key, hub_key, knock_limiter_key, link_limiter_key, settings_key
+from ..sse import stream
+from ..templating import render
+
+SESSION_KNOCKS = "knocks"
+
+
+async def _consultation(request: web.Request) -> cs.Consultation:
+    """The consultation of the link; unknown links count against the address's guess allowance."""
+    limiter = request.app[link_limiter_key]
+    address = request.remote or "unknown"
+    limiter.check(address)
+    try:
+        return await cs.consultation_by_join_token(request.app[engine_key], request.match_info["token"])
+    except NotFound:
+        limiter.hit(address)
+        raise
+
+
+async def _own_knock(request: web.Request, consultation: cs.Consultation) -> cs.Knock | None:
+    session = await get_session(request)
+    knock_id = session.get(SESSION_KNOCKS, {}).get(consultation.id)
+    if not knock_id:
+        return None
+    try:
+        return await cs.get_knock(request.app[engine_key], consultation, knock_id)
+    except NotFound:
+        return None
+
+
+async def join_page(request: web.Request) -> web.Response:
+    try:
+        consultation = await _consultation(request)
+    except NotFound:
+        return await render(request, "patient_unknown.html", status=404, csrf=False)
+    if consultation.status == cs.ENDED:
+        return await render(request, "patient_ended.html", csrf=False)
+    knock = await _own_knock(request, consultation)
+    if knock is None or knock.status in (cs.KNOCK_ENDED, cs.KNOCK_DECLINED):
+        error = "declined" if knock is not None and knock.status == cs.KNOCK_DECLINED else None
+        return await render(request, "patient_join.html", {"token": request.match_info["token"], "error": error})
+    return await render(request, "patient_wait.html", {
+        "token": request.match_info["token"], "knock": knock})
+
+
+async def knock(request: web.Request) -> web.Response:
+    consultation = await _consultation(request)
+    form = await request.post()
+    token = request.match_info["token"]
+    if form.get("consent") != "yes":
+        return await render(request, "patient_join.html", {"token": token, "error": "consent"}, status=400)
+    request.app[knock_limiter_key].hit_and_check(f"{consultation.id}:{request.remote}")
+    try:
+        new = await cs.knock(request.app[engine_key], consultation, str(form.get("display_name", "")),
+                             request.app[hub_key])
+    except InvalidInput:
+        return await render(request, "patient_join.html", {"token": token, "error": "name"}, status=400)
+    session = await get_session(request)
+    session[SESSION_KNOCKS] = {**session.get(SESSION_KNOCKS, {}), consultation.id: new.id}
+    raise web.HTTPSeeOther(f"/j/{token}")
+
+
+async def _require_knock(request: web.Request) -> tuple[cs.Consultation, cs.Knock]:
+    consultation = await _consultation(request)
+    own = await _own_knock(request, consultation)
+    if own is None:
+        raise Forbidden("no knock from this browser")
+    return consultation, own
+
+
+async def status(request: web.Request) -> web.Response:
+    consultation, own = await _require_knock(request)
+    knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
+    return web.json_response({"status": knock_status})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    consultation, own = await _require_knock(request)
+    knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
+    return await stream(request, f"knock:{own.id}", {"type": "status", "status": knock_status})
+
+
+async def call_access(request: web.Request) -> web.Response:
+    consultation, own = await _require_knock(request)
+    access = cs.call_for_patient(request.app[settings_key], consultation, own)
+    return web.json_response(access.as_json())
