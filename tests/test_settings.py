@@ -1,0 +1,96 @@
+"""Settings: declared as data, documented, secrets without defaults."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from teleconsult.cli import build_parser
+from teleconsult.settings import SETTINGS, SettingsError, load_settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def test_every_setting_has_help_and_appears_in_docs_configuration():
+    text = DOCS.read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert setting.help.strip(), setting.name
+        assert f"`{setting.name}`" in text, f"{setting.name} is not documented in docs/configuration.md"
+        assert f"TELECONSULT_{setting.name.upper()}" in text, setting.name
+
+
+def test_every_cli_subcommand_and_option_is_documented():
+    text = DOCS.read_text(encoding="utf-8")
+    parser = build_parser()
+    stack = [("", parser)]
+    seen = 0
+    while stack:
+        prefix, p = stack.pop()
+        for action in p._actions:
+            if action.option_strings:
+                for opt in action.option_strings:
+                    if opt.startswith("--") and opt != "--help":
+                        documented = re.search(r"`[^`]*" + re.escape(opt) + r"\b[^`]*`", text)
+                        assert documented, f"option {opt} of '{prefix}' is not documented"
+                        seen += 1
+            if hasattr(action, "choices") and isinstance(action.choices, dict):
+                for name, sub in action.choices.items():
+                    command = f"{prefix} {name}".strip()
+                    assert f"teleconsult {command}" in text, f"subcommand '{command}' is not documented"
+                    stack.append((command, sub))
+    assert seen >= 8
+
+
+def test_startup_fails_with_a_clear_message_when_secrets_are_missing(tmp_path):
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(None, {"data_dir": str(tmp_path)}, environ={})
+    message = str(excinfo.value)
+    for name in ("session_secret", "jitsi_app_secret", "jitsi_domain", "jitsi_app_id"):
+        assert name in message
+    assert "TELECONSULT_SESSION_SECRET" in message
+
+
+def test_short_secrets_are_refused(tmp_path):
+    with pytest.raises(SettingsError, match="at least 32"):
+        load_settings(None, {"data_dir": str(tmp_path), "session_secret": "short", "jitsi_domain": "m.example.org",
+                             "jitsi_app_id": "a", "jitsi_app_secret": "s" * 40}, environ={})
+
+
+def test_demo_generates_secrets_once_and_keeps_them_in_the_data_directory(tmp_path):
+    first = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    second = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    assert first.session_secret == second.session_secret and len(first.session_secret) >= 32
+    assert first.jitsi_app_secret == second.jitsi_app_secret
+    assert (tmp_path / "demo-secrets.toml").stat().st_mode & 0o077 == 0
+
+
+def test_environment_wins_over_demo_generated_values(tmp_path):
+    environ = {"TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "myapp",
+               "TELECONSULT_JITSI_APP_SECRET": "e" * 40}
+    settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ=environ)
+    assert (settings.jitsi_domain, settings.jitsi_app_id, settings.jitsi_app_secret) == (
+        "meet.example.org", "myapp", "e" * 40)
+
+
+def test_toml_file_is_read_and_unknown_keys_are_refused(tmp_path):
+    config = tmp_path / "teleconsult.toml"
+    config.write_text('jitsi_domain = "meet.example.org"\njitsi_app_id = "x"\n'
+                      f'jitsi_app_secret = "{"a" * 40}"\nsession_secret = "{"b" * 40}"\nport = 9000\n')
+    settings = load_settings(str(config), {}, environ={})
+    assert settings.port == 9000 and settings.public_url == "http://127.0.0.1:9000"
+    config.write_text('jitsi_domian = "typo"\n')
+    with pytest.raises(SettingsError, match="unknown settings jitsi_domian"):
+        load_settings(str(config), {}, environ={})
+
+
+def test_settings_are_frozen(tmp_path):
+    settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    with pytest.raises(Exception):
+        settings.port = 1
+
+
+def test_readme_opens_with_the_start_and_test_commands():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", readme, re.S)
+    assert "serve --demo" in blocks[0]
+    assert ".ci/run" in blocks[1] or "pytest" in blocks[1]
