@@ -1,0 +1,58 @@
+"""Real Chromium (Debian's package) driven by Playwright, with fake camera and microphone."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-sync", "--disable-quic",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+@contextlib.asynccontextmanager
+async def chromium():
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def axe_violations(page) -> list[dict]:
+    """Serious and critical axe-core violations of the page as it is now.
+
+    axe is evaluated through the DevTools protocol, which the page's CSP does not govern,
+    so the page keeps its real CSP during the check."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text(encoding="utf-8"))
+    results = await page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+        "v => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(' '))})))")
+    return [v for v in results if v["impact"] in ("serious", "critical")]
+
+
+async def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the viewport (0 on a phone-friendly page)."""
+    return await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll `expression` until truthy. (Playwright's wait_for_function evaluates strings with
+    eval() inside the page, which our CSP rightly forbids; evaluate() goes through DevTools.)"""
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        await asyncio.sleep(0.05)
