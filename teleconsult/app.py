@@ -13,9 +13,12 @@ from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from . import consultations, db
+from filedrop.storage import Storage
+from filedrop.store import DropBox, DropConfig
+
+from . import db, lifecycle
 from .i18n import load_translations
-from .keys import (engine_key, hub_key, knock_limiter_key, link_limiter_key, login_limiter_key,
+from .keys import (drop_key, engine_key, hub_key, knock_limiter_key, link_limiter_key, login_limiter_key,
                    settings_key, stopping_key, translations_key)
 from .live import Hub
 from .ratelimit import RateLimiter
@@ -30,7 +33,6 @@ log = logging.getLogger("teleconsult")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SESSION_COOKIE = "tc_session"
 SESSION_MAX_AGE = 12 * 3600
-SWEEP_INTERVAL_SECONDS = 30
 
 
 def _session_key(settings: Settings) -> bytes:
@@ -38,25 +40,43 @@ def _session_key(settings: Settings) -> bytes:
     return digest  # raw 32 bytes: EncryptedCookieStorage base64-encodes them for Fernet
 
 
+def _drop_config(settings: Settings) -> DropConfig:
+    return DropConfig(max_size=settings.documents_max_mib * 1024 * 1024,
+                      max_expiry=settings.drop_max_expiry_hours * 3600)
+
+
 async def database_ctx(app: web.Application):
-    engine = db.make_engine(app[settings_key].sqlalchemy_url)
+    settings = app[settings_key]
+    engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
     app[engine_key] = engine
+    hub = app[hub_key]
+    app[drop_key] = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
+                            notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None)
     yield
     await engine.dispose()
 
 
+async def sweep_once(app: web.Application) -> dict[str, int]:
+    """End overdue consultations, then apply every document deadline. Returns counts."""
+    counts = {"consultations_ended": await lifecycle.end_overdue(app)}
+    counts.update(await app[drop_key].sweep())
+    return counts
+
+
 async def sweeper_ctx(app: web.Application):
-    """Ends consultations past their maximum duration, at start-up and periodically."""
+    """Applies deadlines at start-up and periodically: a restart forgets none."""
+    interval = app[settings_key].documents_sweep_seconds
+
     async def loop():
         while True:
             try:
-                ended = await consultations.end_overdue(app[engine_key], app[hub_key])
-                if ended:
-                    log.info("sweeper ended %d overdue consultation(s)", ended)
+                counts = await sweep_once(app)
+                if any(counts.values()):
+                    log.info("sweeper: %s", ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v))
             except Exception:
                 log.exception("sweeper step failed")
-            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            await asyncio.sleep(interval)
 
     task = asyncio.create_task(loop())
     yield

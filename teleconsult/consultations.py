@@ -160,15 +160,13 @@ async def end_consultation(engine: AsyncEngine, consultation: Consultation, reas
     return ended
 
 
-async def end_overdue(engine: AsyncEngine, hub: Hub | None = None, now: float | None = None) -> int:
-    """Sweeper step: end every consultation past its maximum duration. Returns how many."""
+async def overdue(engine: AsyncEngine, now: float | None = None) -> list[Consultation]:
+    """Consultations still open past their maximum duration."""
     now = time.time() if now is None else now
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(consultations).where(
             consultations.c.status != ENDED, consultations.c.deadline_at <= now))).all()
-    for row in rows:
-        await end_consultation(engine, _consultation(row), "max_duration", hub, now)
-    return len(rows)
+    return [_consultation(r) for r in rows]
 
 
 def clean_display_name(name: str) -> str:

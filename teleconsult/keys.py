@@ -6,6 +6,8 @@ from aiohttp import web
 from babel.support import Translations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from filedrop.store import DropBox
+
 from .live import Hub
 from .ratelimit import RateLimiter
 from .settings import Settings
@@ -18,3 +20,4 @@ login_limiter_key = web.AppKey("login_limiter", RateLimiter)
 link_limiter_key = web.AppKey("link_limiter", RateLimiter)
 knock_limiter_key = web.AppKey("knock_limiter", RateLimiter)
 stopping_key = web.AppKey("stopping", asyncio.Event)
+drop_key = web.AppKey("drop", DropBox)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .views import api, dashboard, login, patient
+from .views import api, dashboard, documents, login, patient
 
 ROUTES = [
     ("GET", "/healthz", api.healthz, "healthz"),
@@ -43,6 +43,8 @@ ROUTES = [
     ("POST", "/api/consultations/{id}/join", api.join_consultation, "joinConsultation"),
     ("POST", "/api/consultations/{id}/knocks/{knock_id}/admit", api.admit_knock, "admitKnock"),
     ("POST", "/api/consultations/{id}/knocks/{knock_id}/decline", api.decline_knock, "declineKnock"),
+    # the drop box: consultation documents and standalone drops
+    *documents.ROUTES,
 ]
 
 

@@ -79,8 +79,8 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise  # redirects, and errors that already carry a JSON body for API clients
         headers = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
         return await _error_response(request, exc.status, exc.reason, headers)
     except DomainError as exc:

@@ -36,7 +36,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", str, "./teleconsult-data",
-            "Directory holding the SQLite database, demo secrets and (later) encrypted documents."),
+            "Directory holding the SQLite database, demo secrets and the encrypted documents (documents/)."),
     Setting("database_url", str, "",
             "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3."),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
@@ -73,6 +73,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Knocks one browser may make on one consultation within knock_window_seconds "
             "(a declined patient cannot retry forever)."),
     Setting("knock_window_seconds", int, 600, "Window of the knock rate limit."),
+    Setting("documents_grace_seconds", int, 300,
+            "After a consultation ends, its documents are deleted once this grace period has passed."),
+    Setting("documents_max_mib", int, 100,
+            "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before "
+            "any byte is written past the limit."),
+    Setting("documents_sweep_seconds", int, 10,
+            "How often the sweeper applies deletion deadlines (also once at start-up)."),
+    Setting("drop_max_expiry_hours", int, 168,
+            "Longest life a clinician may give a standalone drop (/d/ links)."),
     Setting("demo", bool, False,
             "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
             "domain placeholder. Never for production."),
@@ -102,6 +111,10 @@ class Settings:
     link_guess_window_seconds: int
     knock_max: int
     knock_window_seconds: int
+    documents_grace_seconds: int
+    documents_max_mib: int
+    documents_sweep_seconds: int
+    drop_max_expiry_hours: int
     demo: bool
 
     @property
@@ -239,9 +252,12 @@ def _validate(values: dict[str, Any]) -> Settings:
         raise SettingsError(f"public_url must be an http(s) URL, got {values['public_url']!r}")
     for name in ("jitsi_token_ttl_seconds", "consultation_max_minutes", "login_max_failures",
                  "login_window_seconds", "link_guess_max", "link_guess_window_seconds",
-                 "knock_max", "knock_window_seconds"):
+                 "knock_max", "knock_window_seconds", "documents_max_mib", "documents_sweep_seconds",
+                 "drop_max_expiry_hours"):
         if values[name] <= 0:
             raise SettingsError(f"{name} must be positive")
+    if values["documents_grace_seconds"] < 0:
+        raise SettingsError("documents_grace_seconds must be zero or more")
     if not 1 <= values["port"] <= 65535:
         raise SettingsError("port must be between 1 and 65535")
     return Settings(**values)

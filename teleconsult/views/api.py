@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from .. import consultations as cs
+from .. import lifecycle
 from ..auth import api_clinician
 from ..keys import engine_key, hub_key, settings_key
 from ..openapi import openapi_document
@@ -44,7 +45,7 @@ async def get_consultation(request: web.Request) -> web.Response:
 
 async def end_consultation(request: web.Request) -> web.Response:
     _, consultation = await _own_consultation(request)
-    ended = await cs.end_consultation(request.app[engine_key], consultation, "clinician", request.app[hub_key])
+    ended = await lifecycle.end(request.app, consultation, "clinician")
     return web.json_response(ended.public(request.app[settings_key].public_url))
 
 

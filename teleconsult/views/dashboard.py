@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import consultations as cs
+from .. import lifecycle
 from ..auth import require_clinician
 from ..keys import engine_key, hub_key, settings_key
 from ..sse import stream
@@ -65,7 +66,7 @@ async def call_access(request: web.Request) -> web.Response:
 
 async def end(request: web.Request) -> web.Response:
     _, consultation = await _own_consultation(request)
-    ended = await cs.end_consultation(request.app[engine_key], consultation, "clinician", request.app[hub_key])
+    ended = await lifecycle.end(request.app, consultation, "clinician")
     return web.json_response(ended.public(request.app[settings_key].public_url))
 
 

@@ -73,7 +73,8 @@ async def knock(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/j/{token}")
 
 
-async def _require_knock(request: web.Request) -> tuple[cs.Consultation, cs.Knock]:
+async def patient_consultation_and_knock(request: web.Request) -> tuple[cs.Consultation, cs.Knock]:
+    """The link's consultation and this browser's knock on it; Forbidden without a knock."""
     consultation = await _consultation(request)
     own = await _own_knock(request, consultation)
     if own is None:
@@ -82,18 +83,18 @@ async def _require_knock(request: web.Request) -> tuple[cs.Consultation, cs.Knoc
 
 
 async def status(request: web.Request) -> web.Response:
-    consultation, own = await _require_knock(request)
+    consultation, own = await patient_consultation_and_knock(request)
     knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
     return web.json_response({"status": knock_status})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    consultation, own = await _require_knock(request)
+    consultation, own = await patient_consultation_and_knock(request)
     knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
     return await stream(request, f"knock:{own.id}", {"type": "status", "status": knock_status})
 
 
 async def call_access(request: web.Request) -> web.Response:
-    consultation, own = await _require_knock(request)
+    consultation, own = await patient_consultation_and_knock(request)
     access = cs.call_for_patient(request.app[settings_key], consultation, own)
     return web.json_response(access.as_json())

@@ -1,0 +1,36 @@
+"""Tables of the drop box. Only ciphertext sizes, encrypted metadata and deadlines: never a
+file name, a type or a plaintext size in clear."""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+files = sa.Table(
+    "drop_files", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    # consultation id for a consultation box; NULL for a standalone drop
+    sa.Column("box_id", sa.String(32), nullable=True, index=True),
+    sa.Column("uploaded_by", sa.String(16), nullable=False),  # clinician | patient | standalone
+    sa.Column("state", sa.String(16), nullable=False),  # uploading | ready | deleting
+    sa.Column("size", sa.BigInteger, nullable=False),  # declared ciphertext size (a bucket)
+    sa.Column("received", sa.BigInteger, nullable=False),
+    sa.Column("meta", sa.LargeBinary, nullable=True),  # encrypted metadata blob
+    sa.Column("owner_token_hash", sa.String(64), nullable=True),
+    sa.Column("max_downloads", sa.Integer, nullable=True),
+    sa.Column("downloads", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("completed_at", sa.Float, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),  # hard expiry, always set
+    sa.Column("delete_at", sa.Float, nullable=True, index=True),  # end of consultation + grace, limit reached
+)
+
+# What remains after deletion: what, when, which box. No name, no size, no address.
+audit = sa.Table(
+    "drop_audit", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # created | completed | downloaded | deleted
+    sa.Column("file_id", sa.String(32), nullable=False),
+    sa.Column("box_id", sa.String(32), nullable=True, index=True),
+    sa.Column("reason", sa.String(32), nullable=True),
+)

@@ -1,0 +1,95 @@
+"""Ciphertext on a local directory: parts are written to a temporary file, published by an
+atomic rename, read back in chunks. Memory per transfer is one chunk, whatever the size."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
+CHUNK_SIZE = 256 * 1024
+
+
+class TooLarge(Exception):
+    """More bytes arrived than were declared."""
+
+
+class Storage:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.partial_dir = self.root / "partial"
+        self.ready_dir = self.root / "ready"
+        for directory in (self.partial_dir, self.ready_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _checked(self, file_id: str) -> str:
+        if not SAFE_ID.match(file_id):
+            raise ValueError("bad file id")
+        return file_id
+
+    def partial_path(self, file_id: str) -> Path:
+        return self.partial_dir / self._checked(file_id)
+
+    def ready_path(self, file_id: str) -> Path:
+        return self.ready_dir / self._checked(file_id)
+
+    def create(self, file_id: str) -> None:
+        fd = os.open(self.partial_path(file_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+
+    async def write_at(self, file_id: str, offset: int, chunks: AsyncIterator[bytes], limit: int) -> int:
+        """Write from `offset` (truncating what was there: a retried part replaces itself).
+
+        Raises TooLarge as soon as the file would exceed `limit`; the file is then cut back to
+        `offset`, so a refused part leaves nothing behind. Returns the new size."""
+        path = self.partial_path(file_id)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            position = offset
+            try:
+                async for chunk in chunks:
+                    if position + len(chunk) > limit:
+                        raise TooLarge(f"more than the declared {limit} bytes")
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                    position += len(chunk)
+            except BaseException:
+                os.ftruncate(fd, offset)
+                raise
+            return position
+        finally:
+            os.close(fd)
+
+    def publish(self, file_id: str) -> None:
+        """fsync then rename: a reader sees the whole ciphertext or nothing."""
+        path = self.partial_path(file_id)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(path, self.ready_path(file_id))
+        dir_fd = os.open(self.ready_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def size(self, file_id: str) -> int:
+        return self.partial_path(file_id).stat().st_size
+
+    def remove(self, file_id: str) -> None:
+        """Remove every trace of the file; missing files are fine (idempotent)."""
+        for path in (self.partial_path(file_id), self.ready_path(file_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def all_ids(self) -> set[str]:
+        return {p.name for d in (self.partial_dir, self.ready_dir) for p in d.iterdir() if SAFE_ID.match(p.name)}

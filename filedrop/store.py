@@ -1,0 +1,302 @@
+"""The drop box's domain: create, upload in parts, publish, list, download, delete, sweep.
+
+Plain async functions over an SQLAlchemy engine and a Storage; they raise the errors below
+and know nothing of HTTP. Deadlines live in the database, so a restart forgets none; the
+sweeper marks a row `deleting` before it touches the disk, so a crash in between is finished
+by the next sweep and leaves neither a file nor a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import ece
+from .schema import audit, files
+from .storage import Storage, TooLarge
+
+UPLOADING, READY, DELETING = "uploading", "ready", "deleting"
+ID_BYTES = 16  # 128 random bits, URL-safe
+ROLES = ("clinician", "patient", "standalone")
+USED_UP_GRACE_SECONDS = 5
+
+Notify = Callable[[str | None, dict], None]
+
+
+class DropError(Exception):
+    """Base of the drop box's errors."""
+
+
+class Gone(DropError):
+    """Unknown, expired, deleted or used up: deliberately one answer for all."""
+
+
+class TooBig(DropError):
+    pass
+
+
+class BadUpload(DropError):
+    pass
+
+
+class OffsetMismatch(DropError):
+    def __init__(self, expected: int):
+        super().__init__(f"upload offset must be at most {expected}")
+        self.expected = expected
+
+
+class NotOwner(DropError):
+    pass
+
+
+@dataclass(frozen=True)
+class DropConfig:
+    max_size: int  # ciphertext bytes
+    upload_ttl: float = 6 * 3600  # an unfinished upload is removed after this long
+    box_file_ttl: float = 24 * 3600  # hard expiry of a consultation document, whatever happens
+    max_expiry: float = 7 * 86400  # longest a standalone drop may live
+
+
+@dataclass(frozen=True)
+class DropFile:
+    id: str
+    box_id: str | None
+    uploaded_by: str
+    state: str
+    size: int
+    received: int
+    meta: bytes | None
+    max_downloads: int | None
+    downloads: int
+    created_at: float
+    completed_at: float | None
+    expires_at: float
+    delete_at: float | None
+
+    def public(self) -> dict:
+        return {
+            "id": self.id, "size": self.size, "uploaded_by": self.uploaded_by, "state": self.state,
+            "metadata": ece.b64url_encode(self.meta) if self.meta else None,
+            "downloads": self.downloads, "max_downloads": self.max_downloads,
+            "created_at": self.created_at, "expires_at": self.expires_at, "delete_at": self.delete_at,
+        }
+
+
+def _row(row) -> DropFile:
+    return DropFile(**{k: row._mapping[k] for k in DropFile.__dataclass_fields__})
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DropBox:
+    """The store and its collaborators, built once per app (no module state)."""
+
+    def __init__(self, engine: AsyncEngine, storage: Storage, config: DropConfig,
+                 notify: Notify | None = None, clock: Callable[[], float] = time.time):
+        self.engine, self.storage, self.config = engine, storage, config
+        self.notify = notify or (lambda box_id, event: None)
+        self.clock = clock
+
+    async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
+        await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
+                                                 box_id=box_id, reason=reason))
+
+    # -- creation and upload -------------------------------------------------------------
+
+    async def create(self, *, size: int, uploaded_by: str, box_id: str | None = None,
+                     expires_in: float | None = None, max_downloads: int | None = None) -> tuple[DropFile, str | None]:
+        """Reserve an id for `size` ciphertext bytes. Returns the file and, for a standalone
+        drop, its owner token (shown once, stored hashed)."""
+        if uploaded_by not in ROLES:
+            raise BadUpload("unknown role")
+        if not isinstance(size, int) or size <= 0:
+            raise BadUpload("size must be a positive whole number")
+        if size > self.config.max_size:
+            raise TooBig(f"larger than {self.config.max_size} bytes")
+        if not ece.is_padded_size(size):
+            raise BadUpload("size is not a padded ciphertext size")
+        if max_downloads is not None and not 1 <= max_downloads <= 1000:
+            raise BadUpload("max_downloads must be between 1 and 1000")
+        now = self.clock()
+        ttl = self.config.box_file_ttl if box_id else (expires_in or self.config.max_expiry)
+        if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):
+            raise BadUpload("expiry out of range")
+        owner_token = None if box_id else secrets.token_urlsafe(24)
+        file_id = secrets.token_urlsafe(ID_BYTES)
+        values = dict(id=file_id, box_id=box_id, uploaded_by=uploaded_by, state=UPLOADING, size=size,
+                      received=0, meta=None, owner_token_hash=_token_hash(owner_token) if owner_token else None,
+                      max_downloads=max_downloads, downloads=0, created_at=now, completed_at=None,
+                      expires_at=now + ttl, delete_at=None)
+        async with self.engine.begin() as conn:
+            await conn.execute(files.insert().values(**values))
+            await self._audit(conn, "created", file_id, box_id)
+        self.storage.create(file_id)
+        values.pop("owner_token_hash")
+        return DropFile(**values), owner_token
+
+    async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False) -> DropFile:
+        """A live file (in `box_id` when given). Anything else is Gone."""
+        if not isinstance(file_id, str) or not 16 <= len(file_id) <= 43:
+            raise Gone("no such file")
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(files).where(files.c.id == file_id))).first()
+        if row is None:
+            raise Gone("no such file")
+        found = _row(row)
+        now = self.clock()
+        if (found.box_id != box_id or found.state == DELETING or found.expires_at <= now
+                or (found.delete_at is not None and found.delete_at <= now)
+                or (ready and found.state != READY)):
+            raise Gone("no such file")
+        return found
+
+    async def upload_part(self, file_id: str, box_id: str | None, offset: int,
+                          chunks: AsyncIterator[bytes], length: int | None = None) -> int:
+        """Write a part at `offset`. A part may be sent again (a retry after a dropped
+        connection): it replaces what was there. Returns the bytes received so far."""
+        found = await self.get(file_id, box_id)
+        if found.state != UPLOADING:
+            raise BadUpload("upload already complete")
+        if offset < 0 or offset > found.received:
+            raise OffsetMismatch(found.received)
+        if length is not None and offset + length > found.size:
+            raise TooBig("part goes past the declared size")
+        try:
+            received = await self.storage.write_at(file_id, offset, chunks, found.size)
+        except TooLarge:
+            await self._set_received(file_id, offset)
+            raise TooBig("part goes past the declared size") from None
+        except BaseException:
+            # connection dropped mid-part: keep what arrived whole up to the client's next HEAD
+            await self._set_received(file_id, offset)
+            raise
+        await self._set_received(file_id, received)
+        return received
+
+    async def _set_received(self, file_id: str, received: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(received=received))
+
+    async def complete(self, file_id: str, box_id: str | None, meta: bytes) -> DropFile:
+        """All bytes are in: attach the encrypted metadata and publish atomically."""
+        found = await self.get(file_id, box_id)
+        if found.state != UPLOADING:
+            raise BadUpload("upload already complete")
+        if not 0 < len(meta) <= ece.METADATA_MAX_SIZE:
+            raise BadUpload("metadata missing or too large")
+        if found.received != found.size or self.storage.size(file_id) != found.size:
+            raise BadUpload(f"only {found.received} of {found.size} bytes received")
+        self.storage.publish(file_id)
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(
+                state=READY, meta=meta, completed_at=now))
+            await self._audit(conn, "completed", file_id, box_id)
+        done = await self.get(file_id, box_id, ready=True)
+        self.notify(box_id, {"type": "document", "action": "added", "id": file_id,
+                             "uploaded_by": found.uploaded_by})
+        return done
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def list_box(self, box_id: str) -> list[DropFile]:
+        now = self.clock()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(files).where(
+                files.c.box_id == box_id, files.c.state == READY, files.c.expires_at > now,
+                sa.or_(files.c.delete_at.is_(None), files.c.delete_at > now)).order_by(files.c.completed_at))).all()
+        return [_row(r) for r in rows]
+
+    async def start_download(self, file_id: str, box_id: str | None, downloader: str | None = None):
+        """Count one download (atomically against the limit); returns the file and its path."""
+        found = await self.get(file_id, box_id, ready=True)
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            condition = [files.c.id == file_id, files.c.state == READY]
+            if found.max_downloads is not None:
+                condition.append(files.c.downloads < files.c.max_downloads)
+            result = await conn.execute(files.update().where(*condition).values(downloads=files.c.downloads + 1))
+            if not result.rowcount:
+                raise Gone("no such file")
+            if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
+                # used up: the sweeper deletes it once this transfer has had time to open it
+                await conn.execute(files.update().where(files.c.id == file_id).values(
+                    delete_at=now + USED_UP_GRACE_SECONDS))
+            await self._audit(conn, "downloaded", file_id, box_id)
+        if downloader is not None:
+            self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader})
+        return found, self.storage.ready_path(file_id)
+
+    # -- deletion --------------------------------------------------------------------------
+
+    async def check_owner(self, file_id: str, owner_token: str) -> None:
+        """A standalone drop's owner token, compared in constant time."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(files.c.owner_token_hash, files.c.box_id).where(
+                files.c.id == file_id))).first()
+        if row is None or row.box_id is not None or not row.owner_token_hash:
+            raise Gone("no such file")
+        if not hmac.compare_digest(row.owner_token_hash, _token_hash(owner_token)):
+            raise NotOwner("wrong owner token")
+
+    async def delete_owned(self, file_id: str, owner_token: str) -> None:
+        await self.check_owner(file_id, owner_token)
+        await self._delete(file_id, None, "owner")
+
+    async def schedule_box_deletion(self, box_id: str, at: float) -> int:
+        """The consultation ended: every document of the box is deleted at `at` (persisted)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(files.update().where(
+                files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(
+                delete_at=at))
+        return result.rowcount
+
+    async def _delete(self, file_id: str, box_id: str | None, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(state=DELETING))
+        self.storage.remove(file_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(files.delete().where(files.c.id == file_id))
+            await self._audit(conn, "deleted", file_id, box_id, reason)
+        self.notify(box_id, {"type": "document", "action": "deleted", "id": file_id})
+
+    async def sweep(self) -> dict[str, int]:
+        """Apply every deadline that has passed; remove orphans. Returns counts by reason."""
+        now = self.clock()
+        counts: dict[str, int] = {}
+        # list the disk first: a row is always inserted before its file is created, so a file
+        # seen here with no row below is a true orphan, never an upload that has just begun
+        on_disk = self.storage.all_ids()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(
+                files.c.id, files.c.box_id, files.c.state, files.c.expires_at, files.c.delete_at,
+                files.c.created_at).where(sa.or_(
+                    files.c.state == DELETING,
+                    files.c.expires_at <= now,
+                    files.c.delete_at <= now,
+                    sa.and_(files.c.state == UPLOADING, files.c.created_at <= now - self.config.upload_ttl))))).all()
+            known = set((await conn.execute(sa.select(files.c.id))).scalars().all())
+        for row in rows:
+            if row.state == DELETING:
+                reason = "resumed"
+            elif row.delete_at is not None and row.delete_at <= now:
+                reason = "scheduled"
+            elif row.expires_at <= now:
+                reason = "expired"
+            else:
+                reason = "abandoned"
+            await self._delete(row.id, row.box_id, reason)
+            counts[reason] = counts.get(reason, 0) + 1
+        for orphan in on_disk - known:
+            self.storage.remove(orphan)
+            counts["orphan"] = counts.get("orphan", 0) + 1
+        return counts

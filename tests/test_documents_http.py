@@ -1,0 +1,225 @@
+"""The drop box over real HTTP, with real files in the data directory."""
+
+import asyncio
+import os
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from filedrop import ece
+from teleconsult import accounts
+from teleconsult.app import sweep_once
+from conftest import add_clinician
+from drop_client import download, upload
+
+NAME = "ordonnance-camille-dupont.pdf"
+
+
+async def _consultation(app, http):
+    await add_clinician(app.engine, "doc@example.org")
+    token = await accounts.issue_api_token(app.engine, "doc@example.org")
+    auth = {"Authorization": f"Bearer {token}"}
+    client = http()
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    return client, auth, consultation
+
+
+def _all_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
+
+
+def _files(directory: Path) -> list[Path]:
+    return [p for p in (directory / "documents").rglob("*") if p.is_file()]
+
+
+async def test_clinician_sends_and_reads_back_identical_bytes_and_the_disk_holds_only_ciphertext(live, http):
+    app = await live()
+    client, auth, consultation = await _consultation(app, http)
+    secret = secrets.token_bytes(32)
+    plaintext = b"%PDF-1.7 prescription " + os.urandom(300_000) + b"MARKER-PLAINTEXT"
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    sent = await upload(client, app.url, prefix, secret, plaintext, NAME, "clinician", headers=auth,
+                        part_size=100_000)
+    async with client.get(app.url + prefix, headers=auth) as r:
+        listed = (await r.json())["documents"]
+    assert [d["id"] for d in listed] == [sent["id"]] and listed[0]["uploaded_by"] == "clinician"
+    meta, received = await download(client, app.url, prefix, secret, sent["id"], auth)
+    assert received == plaintext and meta["name"] == NAME
+    data_dir = Path(app.settings.data_dir)
+    everything = _all_bytes(data_dir)
+    assert b"MARKER-PLAINTEXT" not in everything and plaintext[:4096] not in everything
+    assert NAME.encode() not in everything and b"camille" not in everything.lower()
+    assert not any("ordonnance" in p.name for p in data_dir.rglob("*"))
+
+
+async def test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file(live, http):
+    app = await live(documents_max_mib=1)
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    async with client.post(app.url + prefix, json={"size": ece.padded_size(2 << 20)}, headers=auth) as r:
+        assert r.status == 413
+    # a declared size within limits, then more bytes than declared: 413 and the part is dropped
+    size = ece.padded_size(100)
+    async with client.post(app.url + prefix, json={"size": size}, headers=auth) as r:
+        doc = (await r.json())["id"]
+
+    async def too_much():
+        for _ in range(20):
+            yield os.urandom(64 * 1024)
+    async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=too_much(),
+                            headers={**auth, "Upload-Offset": "0"}) as r:
+        assert r.status == 413
+    async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=os.urandom(size + 1),
+                            headers={**auth, "Upload-Offset": "0"}) as r:
+        assert r.status == 413
+    assert all(p.stat().st_size == 0 for p in _files(Path(app.settings.data_dir)))
+    async with client.get(f"{app.url}{prefix}/{doc}/upload", headers=auth) as r:
+        assert (await r.json())["offset"] == 0
+
+
+async def test_interrupted_upload_resumes_from_the_offset_the_server_reports(live, http):
+    app = await live()
+    client, auth, consultation = await _consultation(app, http)
+    secret = secrets.token_bytes(32)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    plaintext = os.urandom(200_000)
+    size = ece.padded_size(len(plaintext))
+    async with client.post(app.url + prefix, json={"size": size}, headers=auth) as r:
+        doc = (await r.json())["id"]
+    ciphertext = ece.encrypt(plaintext, ece.derive_content_ikm(secret, doc))
+    async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=ciphertext[:100_000],
+                            headers={**auth, "Upload-Offset": "0"}) as r:
+        assert (await r.json())["offset"] == 100_000
+    # the connection drops in the middle of the next part
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.server.port)
+    head = (f"PATCH {prefix}/{doc}/upload HTTP/1.1\r\nHost: x\r\nAuthorization: {auth['Authorization']}\r\n"
+            f"Upload-Offset: 100000\r\nContent-Length: 100000\r\n\r\n").encode()
+    writer.write(head + ciphertext[100_000:150_000])
+    await writer.drain()
+    writer.close()
+    await asyncio.sleep(0.3)
+    async with client.get(f"{app.url}{prefix}/{doc}/upload", headers=auth) as r:
+        offset = (await r.json())["offset"]
+    assert offset == 100_000
+    # a part past the received bytes is refused with the right offset
+    async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=b"x",
+                            headers={**auth, "Upload-Offset": str(offset + 10)}) as r:
+        assert r.status == 409 and (await r.json())["offset"] == offset
+    # the same part sent twice (a retry) is idempotent
+    for _ in range(2):
+        async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=ciphertext[offset:],
+                                headers={**auth, "Upload-Offset": str(offset)}) as r:
+            assert (await r.json())["offset"] == size
+    meta = ece.encrypt_metadata(ece.derive_metadata_key(secret, doc), {"name": "a", "type": "b", "size": 1, "role": "clinician"})
+    async with client.post(f"{app.url}{prefix}/{doc}/complete", data=meta, headers=auth) as r:
+        assert r.status == 200
+    _, received = await download(client, app.url, prefix, secret, doc, auth)
+    assert received == plaintext
+
+
+async def test_unknown_expired_and_deleted_documents_get_the_same_answer(live, http):
+    app = await live(documents_grace_seconds=0)
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    secret = secrets.token_bytes(32)
+    deleted = await upload(client, app.url, prefix, secret, b"a", "a.pdf", "clinician", headers=auth)
+    other_box = await _other_consultation_doc(app, http)
+    async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
+        assert r.status == 200
+    await sweep_once(app.app)
+    answers = set()
+    for doc in ("A" * 22, deleted["id"], other_box):
+        async with client.get(f"{app.url}{prefix}/{doc}", headers=auth) as r:
+            answers.add((r.status, await r.text()))
+    assert len(answers) == 1 and answers.pop()[0] == 404
+
+
+async def _other_consultation_doc(app, http):
+    await add_clinician(app.engine, "other@example.org")
+    token = await accounts.issue_api_token(app.engine, "other@example.org")
+    client, auth = http(), {"Authorization": f"Bearer {token}"}
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        other = await r.json()
+    sent = await upload(client, app.url, f"/api/consultations/{other['id']}/documents", secrets.token_bytes(32),
+                        b"b", "b.pdf", "clinician", headers=auth)
+    return sent["id"]
+
+
+async def test_documents_are_deleted_from_api_and_disk_after_the_end_and_the_grace_period(live, http):
+    app = await live(documents_grace_seconds=1)
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    secret = secrets.token_bytes(32)
+    sent = await upload(client, app.url, prefix, secret, os.urandom(5000), "r.pdf", "clinician", headers=auth)
+    data_dir = Path(app.settings.data_dir)
+    assert len(_files(data_dir)) == 1
+    async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
+        assert r.status == 200
+    await sweep_once(app.app)
+    async with client.get(f"{app.url}{prefix}/{sent['id']}/metadata", headers=auth) as r:
+        assert r.status == 200, "still there during the grace period"
+    await asyncio.sleep(1.1)
+    counts = await sweep_once(app.app)
+    assert counts.get("scheduled") == 1
+    async with client.get(f"{app.url}{prefix}/{sent['id']}", headers=auth) as r:
+        assert r.status == 404
+    async with client.get(app.url + prefix, headers=auth) as r:
+        assert (await r.json())["documents"] == []
+    assert _files(data_dir) == []
+    import sqlalchemy as sa
+    from filedrop.schema import audit
+    async with app.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(audit.c.action, audit.c.box_id, audit.c.reason))).all()
+    assert ("deleted", consultation["id"], "scheduled") in [tuple(r) for r in rows]
+
+
+async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_sweep(live, http):
+    app = await live()
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    sent = await upload(client, app.url, prefix, secrets.token_bytes(32), b"x" * 100, "r.pdf", "clinician",
+                        headers=auth)
+    box = app.app[__import__("teleconsult.keys").keys.drop_key]
+    # simulate a crash right after the row was marked `deleting`, before the file was removed
+    import sqlalchemy as sa
+    from filedrop.schema import files
+    async with app.engine.begin() as conn:
+        await conn.execute(files.update().values(state="deleting"))
+    # and an orphan ciphertext with no row at all (a crash before the row was written)
+    orphan = box.storage.ready_dir / ("O" * 22)
+    orphan.write_bytes(b"junk")
+    counts = await box.sweep()
+    assert counts == {"resumed": 1, "orphan": 1}
+    assert _files(Path(app.settings.data_dir)) == []
+    async with client.get(f"{app.url}{prefix}/{sent['id']}", headers=auth) as r:
+        assert r.status == 404
+
+
+async def test_standalone_drop_respects_its_download_limit_and_owner_delete(live, http):
+    app = await live()
+    await add_clinician(app.engine, "doc@example.org")
+    token = await accounts.issue_api_token(app.engine, "doc@example.org")
+    client = http()
+    secret = secrets.token_bytes(16)
+    sent = await upload(client, app.url, "/api/drop/files", secret, b"hello " * 1000, "note.txt", "standalone",
+                        headers={"Authorization": f"Bearer {token}"},
+                        body_extra={"expires_in": 3600, "max_downloads": 1})
+    anonymous = http()
+    meta, data = await download(anonymous, app.url, "/d/files", secret, sent["id"])
+    assert data == b"hello " * 1000 and meta["name"] == "note.txt"
+    async with anonymous.get(f"{app.url}/d/files/{sent['id']}") as r:
+        assert r.status == 404  # used up
+    second = await upload(client, app.url, "/api/drop/files", secret, b"x", "y", "standalone",
+                          headers={"Authorization": f"Bearer {token}"})
+    async with anonymous.delete(f"{app.url}/api/drop/files/{second['id']}", headers={"X-Owner-Token": "wrong"}) as r:
+        assert r.status == 403
+    async with anonymous.delete(f"{app.url}/api/drop/files/{second['id']}",
+                                headers={"X-Owner-Token": second["owner_token"]}) as r:
+        assert r.status == 200
+    async with anonymous.get(f"{app.url}/d/files/{second['id']}") as r:
+        assert r.status == 404
+    async with anonymous.post(app.url + "/api/drop/files", json={"size": ece.padded_size(1)}) as r:
+        assert r.status == 401, "creating a standalone drop needs a clinician"
