@@ -7,8 +7,6 @@ import hashlib
 import logging
 from pathlib import Path
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage

@@ -108,13 +108,13 @@ async def test_healthz_answers_json_when_the_database_is_reachable(live, http):
 
 
 async def test_maximum_duration_ends_a_consultation_through_the_sweeper(live, http):
-    from teleconsult import consultations as cs
+    from teleconsult import lifecycle
     app = await live()
     token = await _token(app)
     async with http().post(app.url + "/api/consultations", headers={"Authorization": f"Bearer {token}"}) as r:
         consultation = await r.json()
-    assert await cs.end_overdue(app.engine, now=time.time()) == 0
-    assert await cs.end_overdue(app.engine, now=consultation["deadline_at"] + 1) == 1
+    assert await lifecycle.end_overdue(app.app, now=time.time()) == 0
+    assert await lifecycle.end_overdue(app.app, now=consultation["deadline_at"] + 1) == 1
     async with http().get(app.url + f"/api/consultations/{consultation['id']}",
                           headers={"Authorization": f"Bearer {token}"}) as r:
         body = await r.json()

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
 

@@ -3,10 +3,8 @@
 import asyncio
 import os
 import secrets
-import time
 from pathlib import Path
 
-import pytest
 
 from filedrop import ece
 from teleconsult import accounts
@@ -184,7 +182,6 @@ async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_swee
                         headers=auth)
     box = app.app[__import__("teleconsult.keys").keys.drop_key]
     # simulate a crash right after the row was marked `deleting`, before the file was removed
-    import sqlalchemy as sa
     from filedrop.schema import files
     async with app.engine.begin() as conn:
         await conn.execute(files.update().values(state="deleting"))

@@ -155,8 +155,6 @@ async def base_url():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

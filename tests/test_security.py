@@ -10,7 +10,8 @@ import pyotp
 from teleconsult.routes import ROUTES
 from conftest import PASSWORD, add_clinician, csrf_from, login
 
-STATE_CHANGING_PAGES = [(m, p, n) for m, p, _h, n in ROUTES if m == "POST" and not p.startswith("/api/")]
+STATE_CHANGING_PAGES = [(m, p, n) for m, p, _h, n in ROUTES
+                        if m in ("POST", "PATCH", "PUT", "DELETE") and not p.startswith("/api/")]
 
 
 async def test_login_is_throttled_after_failures_even_with_the_right_password(live, http):

@@ -35,7 +35,7 @@ async def login_submit(request: web.Request) -> web.Response:
     try:
         for key in keys:
             limiter.check(key)
-    except RateLimited as exc:
+    except RateLimited:
         return await render(request, "login.html", {"error": "throttled", "email": email}, status=429)
     try:
         clinician = await accounts.verify_password(request.app[engine_key], email, password)
