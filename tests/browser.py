@@ -56,3 +56,48 @@ async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         await asyncio.sleep(0.05)
+
+
+# Jitsi cannot run here (no videobridge, no Jicofo): this stand-in external_api.js, served on
+# another loopback port as "the Jitsi domain", records what the page hands to the IFrame API.
+STAND_IN_EXTERNAL_API = """
+window.JitsiMeetExternalAPI = function (domain, options) {
+  window.__jitsi = { domain: domain, roomName: options.roomName, jwt: options.jwt };
+  var frame = document.createElement("div");
+  frame.className = "stand-in-jitsi";
+  frame.textContent = "Jitsi stand-in";
+  frame.style.color = "#fff";
+  options.parentNode.appendChild(frame);
+  this.dispose = function () { frame.remove(); window.__jitsi_disposed = true; };
+};
+"""
+
+
+async def stand_in_jitsi():
+    """(server, domain) of the stand-in; close the server when done."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from conftest import free_port
+
+    app = web.Application()
+
+    async def external_api(request):
+        return web.Response(text=STAND_IN_EXTERNAL_API, content_type="application/javascript")
+    app.router.add_get("/external_api.js", external_api)
+    port = free_port()
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    return server, f"127.0.0.1:{port}"
+
+
+async def login_in_browser(page, base: str, clinician) -> None:
+    import pyotp
+    await page.goto(base + "/login")
+    await page.fill("#email", clinician.email)
+    await page.fill("#password", clinician.password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/login/totp")
+    await page.fill("#code", pyotp.TOTP(clinician.totp_secret).now())
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/")

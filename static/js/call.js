@@ -1,6 +1,7 @@
 // The clinician's call page: embeds Jitsi as moderator, ends the consultation.
 import { pageData, getJSON, postJSON } from "./page.js";
 import { embedCall } from "./jitsi.js";
+import { mountDocuments } from "./documents.js";
 
 const data = pageData();
 const statusEl = document.getElementById("call-status");
@@ -27,4 +28,5 @@ document.getElementById("end-call").addEventListener("click", async () => {
   document.getElementById("end-call").disabled = true;
 });
 
+mountDocuments(data.documents);
 start();

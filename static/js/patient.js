@@ -1,11 +1,13 @@
 // Patient waiting room: follows our knock's status live; on admission, fetches the call access.
 import { pageData, getJSON, listen } from "./page.js";
 import { embedCall } from "./jitsi.js";
+import { mountDocuments } from "./documents.js";
 
 const data = pageData();
 const statusEl = document.getElementById("patient-status");
 let source = null;
 let inCall = false;
+let documents = null;
 
 function show(status) {
   statusEl.textContent = data.i18n[status] || data.i18n.waiting;
@@ -19,6 +21,7 @@ async function openCall() {
     const access = await getJSON(data.call_url);
     document.getElementById("call").hidden = false;
     document.getElementById("waiting").hidden = true;
+    if (!documents) documents = mountDocuments(data.documents);
     window.teleconsultCall = await embedCall(access, document.getElementById("jitsi"), data.display_name);
   } catch (err) {
     inCall = false;
@@ -29,6 +32,12 @@ async function openCall() {
 function onStatus(status) {
   show(status);
   if (status === "admitted") openCall();
+  if (status === "ended" && documents) {
+    // the call is over; the documents stay available until they are deleted: reload shows them
+    if (window.teleconsultCall) window.teleconsultCall.dispose();
+    window.location.reload();
+    return;
+  }
   if (status === "ended" || status === "declined") {
     if (source) source.close();
     if (window.teleconsultCall) window.teleconsultCall.dispose();

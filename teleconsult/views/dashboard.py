@@ -8,8 +8,10 @@ from .. import consultations as cs
 from .. import lifecycle
 from ..auth import require_clinician
 from ..keys import engine_key, hub_key, settings_key
+from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
+from .documents import panel_config
 
 
 async def _own_consultation(request: web.Request):
@@ -54,8 +56,14 @@ async def create(request: web.Request) -> web.Response:
 
 async def call_page(request: web.Request) -> web.Response:
     clinician, consultation = await _own_consultation(request)
+    public = consultation.public(request.app[settings_key].public_url)
     return await render(request, "call.html", {
-        "consultation": consultation.public(request.app[settings_key].public_url)})
+        "consultation": public,
+        "documents_role": "clinician", "documents_can_send": consultation.status != cs.ENDED,
+        "documents": panel_config(request, base=f"/consultations/{consultation.id}/documents", role="clinician",
+                                  consultation_id=consultation.id, patient_url=public["patient_url"],
+                                  csrf=await csrf_token(request)),
+    })
 
 
 async def call_access(request: web.Request) -> web.Response:

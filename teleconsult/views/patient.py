@@ -12,6 +12,7 @@ from aiohttp_session import get_session
 from .. import consultations as cs
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..keys import engine_key, hub_key, knock_limiter_key, link_limiter_key, settings_key
+from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
 
@@ -46,14 +47,27 @@ async def join_page(request: web.Request) -> web.Response:
         consultation = await _consultation(request)
     except NotFound:
         return await render(request, "patient_unknown.html", status=404, csrf=False)
-    if consultation.status == cs.ENDED:
-        return await render(request, "patient_ended.html", csrf=False)
     knock = await _own_knock(request, consultation)
+    token = request.match_info["token"]
+    if consultation.status == cs.ENDED:
+        # an admitted patient may still save the documents until they are deleted
+        admitted = knock is not None and knock.decided_at is not None and knock.status == cs.KNOCK_ENDED
+        return await render(request, "patient_ended.html", {
+            "documents_role": "patient", "documents_can_send": False,
+            "documents": await _panel(request, token, consultation) if admitted else None})
     if knock is None or knock.status in (cs.KNOCK_ENDED, cs.KNOCK_DECLINED):
         error = "declined" if knock is not None and knock.status == cs.KNOCK_DECLINED else None
         return await render(request, "patient_join.html", {"token": request.match_info["token"], "error": error})
     return await render(request, "patient_wait.html", {
-        "token": request.match_info["token"], "knock": knock})
+        "token": token, "knock": knock, "documents_role": "patient", "documents_can_send": True,
+        "documents": await _panel(request, token, consultation)})
+
+
+async def _panel(request: web.Request, token: str, consultation: cs.Consultation) -> dict:
+    from .documents import panel_config  # documents builds on this module's knock lookup
+
+    return panel_config(request, base=f"/j/{token}/documents", role="patient",
+                        consultation_id=consultation.id, csrf=await csrf_token(request))
 
 
 async def knock(request: web.Request) -> web.Response:

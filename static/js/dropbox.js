@@ -1,0 +1,177 @@
+// Browser client of the drop box's HTTP protocol (filedrop/http.py): encrypt while uploading
+// in parts (a lost part is retried from the offset the server reports), download while
+// decrypting. Keys come from the secret and the document id (static/js/ece.js).
+import {
+  DecryptionError, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
+  encryptMetadata, encryptStream, paddedSize,
+} from "./ece.js";
+
+export const PART_SIZE = 4 * 1024 * 1024; // bytes in memory per upload, whatever the file size
+const RETRIES = 6;
+
+export class TransferError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = "TransferError";
+    this.status = status;
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function request(url, options, headers) {
+  const response = await fetch(url, {
+    credentials: "same-origin",
+    ...options,
+    headers: { Accept: "application/json", ...headers, ...(options.headers || {}) },
+  });
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try { message = (await response.json()).error || message; } catch (err) { /* not JSON */ }
+    throw new TransferError(message, response.status);
+  }
+  return response;
+}
+
+// A place the drop box is mounted: `base` is e.g. "/j/TOKEN/documents"; `headers` carry the
+// CSRF token (cookie-authenticated pages) or the owner token (standalone parts).
+export class DropEndpoint {
+  constructor(base, headers = {}) {
+    this.base = base;
+    this.headers = headers;
+  }
+
+  async list() {
+    return (await (await request(this.base, {}, this.headers)).json()).documents;
+  }
+
+  async create(size, extra = {}) {
+    const response = await request(this.base, {
+      method: "POST",
+      body: JSON.stringify({ size, ...extra }),
+      headers: { "Content-Type": "application/json" },
+    }, this.headers);
+    return response.json();
+  }
+
+  async offset(id, headers) {
+    return (await (await request(`${this.base}/${id}/upload`, {}, { ...this.headers, ...headers })).json()).offset;
+  }
+
+  async sendPart(id, offset, bytes, headers) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await request(`${this.base}/${id}/upload`, {
+          method: "PATCH",
+          body: bytes,
+          headers: { "Content-Type": "application/octet-stream", "Upload-Offset": String(offset) },
+        }, { ...this.headers, ...headers });
+        return;
+      } catch (err) {
+        if (err instanceof TransferError && err.status < 500) throw err;
+        if (attempt >= RETRIES) throw err;
+        await sleep(Math.min(8000, 500 * 2 ** attempt));
+        // the connection dropped: ask where the server stands; the part replaces itself
+        const serverOffset = await this.offset(id, headers).catch(() => offset);
+        if (serverOffset > offset + bytes.length || serverOffset < offset) throw err;
+        if (serverOffset === offset + bytes.length) return;
+        bytes = bytes.subarray(serverOffset - offset);
+        offset = serverOffset;
+      }
+    }
+  }
+
+  async complete(id, meta, headers) {
+    return (await request(`${this.base}/${id}/complete`, {
+      method: "POST", body: meta, headers: { "Content-Type": "application/octet-stream" },
+    }, { ...this.headers, ...headers })).json();
+  }
+
+  // Encrypt `file` under `secret` and upload it; onProgress(fraction). Returns the document.
+  async upload(file, secret, role, { onProgress = () => {}, extra = {} } = {}) {
+    const size = paddedSize(file.size);
+    const created = await this.create(size, extra);
+    const own = created.owner_token ? { "X-Owner-Token": created.owner_token } : {};
+    const ikm = await deriveContentIkm(secret, created.id);
+    const reader = encryptStream(file, ikm).getReader();
+    let offset = 0;
+    let part = new Uint8Array(PART_SIZE);
+    let filled = 0;
+    const flush = async () => {
+      if (!filled) return;
+      await this.sendPart(created.id, offset, part.subarray(0, filled), own);
+      offset += filled;
+      filled = 0;
+      onProgress(offset / size);
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let chunk = value;
+      while (chunk.length) {
+        const take = Math.min(chunk.length, PART_SIZE - filled);
+        part.set(chunk.subarray(0, take), filled);
+        filled += take;
+        chunk = chunk.subarray(take);
+        if (filled === PART_SIZE) {
+          await flush();
+          part = new Uint8Array(PART_SIZE);
+        }
+      }
+    }
+    await flush();
+    const key = await deriveMetadataKey(secret, created.id);
+    const meta = await encryptMetadata(key, {
+      name: file.name || "document", type: file.type || "application/octet-stream", size: file.size, role,
+    });
+    const done = await this.complete(created.id, meta, own);
+    return { ...done, owner_token: created.owner_token };
+  }
+
+  async metadata(id, secret) {
+    const blob = new Uint8Array(await (await request(`${this.base}/${id}/metadata`, {}, this.headers)).arrayBuffer());
+    return decryptMetadata(await deriveMetadataKey(secret, id), blob);
+  }
+
+  // Download and decrypt; resolves to a Blob only when every record authenticated.
+  async download(id, secret, type, { onProgress = () => {} } = {}) {
+    const response = await request(`${this.base}/${id}`, {}, this.headers);
+    const total = Number(response.headers.get("Content-Length")) || 0;
+    let received = 0;
+    const counted = response.body.pipeThrough(new TransformStream({
+      transform(chunk, controller) {
+        received += chunk.length;
+        if (total) onProgress(received / total);
+        controller.enqueue(chunk);
+      },
+    }));
+    const plaintext = decryptStream(counted, await deriveContentIkm(secret, id));
+    const parts = [];
+    const reader = plaintext.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+    return new Blob(parts, { type: type || "application/octet-stream" });
+  }
+}
+
+export function isDecryptionError(err) {
+  return err instanceof DecryptionError;
+}
+
+// Offer a Blob to the user under its real name (one tap on a phone).
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name || "document";
+  link.rel = "noopener";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
