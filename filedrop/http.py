@@ -67,13 +67,19 @@ def _bad_request(message: str) -> DropHTTPError:
 
 
 class DropHandlers:
-    def __init__(self, get_box: BoxGetter, resolve: Resolve, *, standalone: bool = False):
+    def __init__(self, get_box: BoxGetter, resolve: Resolve, *, standalone: bool = False,
+                 on_gone: Callable[[web.Request], None] | None = None):
+        """`on_gone` is told of every request for an unknown, expired or deleted id (to
+        rate-limit guessing); `resolve` may refuse a request before any lookup."""
         self.get_box, self.resolve, self.standalone = get_box, resolve, standalone
+        self.on_gone = on_gone
 
-    async def _call(self, coro):
+    async def _call(self, request: web.Request, coro):
         try:
             return await coro
         except store.DropError as exc:
+            if isinstance(exc, store.Gone) and self.on_gone is not None:
+                self.on_gone(request)
             raise _http_error(exc) from None
 
     async def list(self, request: web.Request) -> web.Response:
@@ -90,7 +96,7 @@ class DropHandlers:
             max_downloads = int(body["max_downloads"]) if self.standalone and body.get("max_downloads") else None
         except (ValueError, KeyError, TypeError):
             raise _bad_request('expected JSON {"size": n}') from None
-        created, owner_token = await self._call(self.get_box(request).create(
+        created, owner_token = await self._call(request, self.get_box(request).create(
             size=size, uploaded_by=access.role if not self.standalone else "standalone",
             box_id=access.box_id, expires_in=expires_in, max_downloads=max_downloads))
         answer = {**created.public(), "offset": 0}
@@ -101,13 +107,13 @@ class DropHandlers:
     async def _own_upload(self, request: web.Request) -> None:
         """Standalone uploads are written only by whoever holds the owner token."""
         if self.standalone:
-            await self._call(self.get_box(request).check_owner(
+            await self._call(request, self.get_box(request).check_owner(
                 request.match_info["doc"], request.headers.get(OWNER_HEADER, "")))
 
     async def upload_state(self, request: web.Request) -> web.Response:
         access = await self.resolve(request)
         await self._own_upload(request)
-        found = await self._call(self.get_box(request).get(request.match_info["doc"], access.box_id))
+        found = await self._call(request, self.get_box(request).get(request.match_info["doc"], access.box_id))
         return web.json_response({"offset": found.received, "size": found.size, "state": found.state},
                                  headers={OFFSET_HEADER: str(found.received)})
 
@@ -118,7 +124,7 @@ class DropHandlers:
             offset = int(request.headers[OFFSET_HEADER])
         except (KeyError, ValueError):
             raise _bad_request("Upload-Offset header required") from None
-        received = await self._call(self.get_box(request).upload_part(
+        received = await self._call(request, self.get_box(request).upload_part(
             request.match_info["doc"], access.box_id, offset,
             request.content.iter_chunked(CHUNK_SIZE), request.content_length))
         return web.json_response({"offset": received}, headers={OFFSET_HEADER: str(received)})
@@ -127,17 +133,17 @@ class DropHandlers:
         access = await self.resolve(request)
         await self._own_upload(request)
         meta = await request.read()
-        done = await self._call(self.get_box(request).complete(request.match_info["doc"], access.box_id, meta))
+        done = await self._call(request, self.get_box(request).complete(request.match_info["doc"], access.box_id, meta))
         return web.json_response(done.public())
 
     async def metadata(self, request: web.Request) -> web.Response:
         access = await self.resolve(request)
-        found = await self._call(self.get_box(request).get(request.match_info["doc"], access.box_id, ready=True))
+        found = await self._call(request, self.get_box(request).get(request.match_info["doc"], access.box_id, ready=True))
         return web.Response(body=found.meta, content_type="application/octet-stream")
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         access = await self.resolve(request)
-        found, path = await self._call(self.get_box(request).start_download(
+        found, path = await self._call(request, self.get_box(request).start_download(
             request.match_info["doc"], access.box_id, downloader=access.role))
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -158,7 +164,7 @@ class DropHandlers:
 
     async def delete(self, request: web.Request) -> web.Response:
         """Standalone drops only: the sender deletes with the owner token."""
-        await self._call(self.get_box(request).delete_owned(
+        await self._call(request, self.get_box(request).delete_owned(
             request.match_info["doc"], request.headers.get(OWNER_HEADER, "")))
         return web.json_response({"deleted": True})
 

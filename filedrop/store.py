@@ -155,7 +155,8 @@ class DropBox:
         now = self.clock()
         if (found.box_id != box_id or found.state == DELETING or found.expires_at <= now
                 or (found.delete_at is not None and found.delete_at <= now)
-                or (ready and found.state != READY)):
+                or (ready and found.state != READY)
+                or (found.max_downloads is not None and found.downloads >= found.max_downloads)):
             raise Gone("no such file")
         return found
 

@@ -220,3 +220,13 @@ async def test_standalone_drop_respects_its_download_limit_and_owner_delete(live
         assert r.status == 404
     async with anonymous.post(app.url + "/api/drop/files", json={"size": ece.padded_size(1)}) as r:
         assert r.status == 401, "creating a standalone drop needs a clinician"
+
+
+async def test_guessing_standalone_drop_ids_is_rate_limited(live, http):
+    app = await live(link_guess_max=5)
+    guesser = http()
+    statuses = []
+    for i in range(8):
+        async with guesser.get(f"{app.url}/d/files/{'G' * 21}{i}/metadata") as r:
+            statuses.append(r.status)
+    assert statuses == [404] * 5 + [429] * 3

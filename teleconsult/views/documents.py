@@ -11,7 +11,7 @@ from filedrop.http import Access, DropHandlers, drop_routes
 from .. import consultations as cs
 from ..auth import api_clinician, require_clinician
 from ..errors import Conflict, Forbidden
-from ..keys import drop_key, engine_key, settings_key
+from ..keys import drop_key, engine_key, link_limiter_key, settings_key
 from ..sse import stream
 from ..templating import render, translator
 from .patient import patient_consultation_and_knock
@@ -54,9 +54,19 @@ async def patient_box(request: web.Request) -> Access:
     return Access(box_id=consultation.id, role="patient")
 
 
+def _guessing_address(request: web.Request) -> str:
+    return f"drop:{request.remote or 'unknown'}"
+
+
+def _count_miss(request: web.Request) -> None:
+    request.app[link_limiter_key].hit(_guessing_address(request))
+
+
 async def standalone(request: web.Request) -> Access:
     """Creating a standalone drop needs a clinician (no free file hosting for the world);
-    uploading its parts needs its owner token; fetching it needs only the link."""
+    uploading its parts needs its owner token; fetching it needs only the link, and an
+    address that keeps asking for unknown ids is throttled."""
+    request.app[link_limiter_key].check(_guessing_address(request))
     if request.method == "POST" and request.match_info.route.name in ("drop_create", "createDrop"):
         if request.path.startswith("/api/"):
             await api_clinician(request)
@@ -68,7 +78,7 @@ async def standalone(request: web.Request) -> Access:
 clinician_handlers = DropHandlers(_box, clinician_box)
 patient_handlers = DropHandlers(_box, patient_box)
 api_handlers = DropHandlers(_box, api_box)
-standalone_handlers = DropHandlers(_box, standalone, standalone=True)
+standalone_handlers = DropHandlers(_box, standalone, standalone=True, on_gone=_count_miss)
 
 BOX_NAMES = {op: f"{{who}}_documents_{op}" for op in
              ("list", "create", "upload_state", "upload_part", "complete", "metadata", "download")}
