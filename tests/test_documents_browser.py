@@ -66,6 +66,10 @@ async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_
             await wait_until(patient, "document.querySelectorAll('#documents-list .document-name').length === 1")
             latency = time.monotonic() - sent_at
             assert await _text_of(patient, "#documents-list .document-name") == "ordonnance.pdf"
+            # on the phone the panel is below the call: a banner announces the document
+            await wait_until(patient, "!document.getElementById('documents-new').hidden")
+            assert "ordonnance.pdf" in await _text_of(patient, "#documents-new")
+            await patient.click("#documents-new")
             await wait_until(clinician, "(document.querySelector('#documents-list .document-state') || {})"
                                         ".textContent === 'Envoyé'")
 

@@ -69,7 +69,7 @@ function consultationItem(c) {
   const link = fullLink(c);
   const item = el("li", { class: `consultation status-${c.status}`, "data-id": c.id },
     el("span", { class: "status" }, t[c.status] || c.status),
-    el("span", { class: "muted" }, ` ${t.created_at} ${new Date(c.created_at * 1000).toLocaleTimeString()}`));
+    el("span", { class: "muted" }, ` ${t.created_at} ${new Date(c.created_at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" })}`));
   if (c.status !== "ended") {
     const actions = el("div", { class: "actions" },
       el("a", { class: "button primary", href: `/consultations/${c.id}` }, t.join),

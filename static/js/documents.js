@@ -73,19 +73,35 @@ export function mountDocuments(cfg) {
     document.getElementById("documents-empty").hidden = items.length > 0;
   }
 
+  // On a phone the panel sits below the call: a new document from the other side is announced
+  // (screen readers too) with a link that scrolls to it.
+  function announce(entry) {
+    const banner = document.getElementById("documents-new");
+    const name = entry.meta ? entry.meta.name : t.unreadable;
+    say(`${t.new_document} ${name}`);
+    const rect = list.getBoundingClientRect();
+    if (rect.top < window.innerHeight - 40 && rect.bottom > 0) return; // the list is in view
+    banner.textContent = `${t.new_document} ${name}`;
+    banner.hidden = false;
+  }
+
+  let loaded = false;
   async function refresh() {
     let docs;
     try { docs = await endpoint.list(); } catch (err) { return; }
     const present = new Set(docs.map((d) => d.id));
     for (const [id, entry] of known) if (!present.has(id)) entry.deleted = true;
     for (const doc of docs) {
+      const fresh = !known.has(doc.id);
       const entry = known.get(doc.id) || { doc, meta: null, deleted: false };
       entry.doc = doc;
       if (!entry.meta && secret) {
         try { entry.meta = await endpoint.metadata(doc.id, secret); } catch (err) { entry.meta = null; }
       }
       known.set(doc.id, entry);
+      if (fresh && loaded && doc.uploaded_by !== cfg.role) announce(entry);
     }
+    loaded = true;
     render();
   }
 
@@ -123,13 +139,19 @@ export function mountDocuments(cfg) {
     }
   }
 
-  input.addEventListener("change", () => { if (input.files[0]) send(input.files[0]); });
+  const banner = document.getElementById("documents-new");
+  banner.addEventListener("click", () => { banner.hidden = true; });
+  // the banner goes away as soon as the list is in view (it must never cover a Save button)
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) banner.hidden = true;
+  }).observe(list);
+  input?.addEventListener("change", () => { if (input.files[0]) send(input.files[0]); });
   root.addEventListener("dragover", (event) => { event.preventDefault(); root.classList.add("dragging"); });
   root.addEventListener("dragleave", () => root.classList.remove("dragging"));
   root.addEventListener("drop", (event) => {
     event.preventDefault();
     root.classList.remove("dragging");
-    if (event.dataTransfer.files[0]) send(event.dataTransfer.files[0]);
+    if (input && event.dataTransfer.files[0]) send(event.dataTransfer.files[0]);
   });
 
   const recover = document.getElementById("documents-recover");

@@ -117,6 +117,7 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
                         "exactly as you received it."),
             "wrong_link": _("This is not the link of this consultation."),
             "unreadable": _("(unreadable document)"),
+            "new_document": _("New document:"),
         },
     }
 
