@@ -51,8 +51,15 @@ async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
     eval() inside the page, which our CSP rightly forbids; evaluate() goes through DevTools.)"""
     import asyncio
     import time
+    from playwright.async_api import Error as PlaywrightError
     deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
+    while True:
+        try:
+            if await page.evaluate(expression):
+                return
+        except PlaywrightError as exc:  # the page navigated (a reload) while we asked: ask again
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         await asyncio.sleep(0.05)

@@ -5,19 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import consultations as cs
-from .. import lifecycle
 from ..auth import require_clinician
-from ..keys import engine_key, hub_key, settings_key
+from ..keys import engine_key, settings_key
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
+from .actions import ConsultationActions
 from .documents import panel_config
 
 
-async def _own_consultation(request: web.Request):
-    clinician = await require_clinician(request)
-    consultation = await cs.get_consultation(request.app[engine_key], request.match_info["id"], clinician)
-    return clinician, consultation
+actions = ConsultationActions(require_clinician)
 
 
 async def dashboard_state(request: web.Request, clinician) -> dict:
@@ -47,15 +44,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await stream(request, f"clinician:{clinician.id}", {"type": "hello"})
 
 
-async def create(request: web.Request) -> web.Response:
-    clinician = await require_clinician(request)
-    consultation = await cs.create_consultation(
-        request.app[engine_key], request.app[settings_key], clinician, request.app[hub_key])
-    return web.json_response(consultation.public(request.app[settings_key].public_url), status=201)
 
 
 async def call_page(request: web.Request) -> web.Response:
-    clinician, consultation = await _own_consultation(request)
+    clinician, consultation = await actions.own(request)
     public = consultation.public(request.app[settings_key].public_url)
     return await render(request, "call.html", {
         "consultation": public,
@@ -66,28 +58,10 @@ async def call_page(request: web.Request) -> web.Response:
     })
 
 
-async def call_access(request: web.Request) -> web.Response:
-    clinician, consultation = await _own_consultation(request)
-    access = cs.call_for_clinician(request.app[settings_key], consultation, clinician)
-    return web.json_response(access.as_json())
 
 
-async def end(request: web.Request) -> web.Response:
-    _, consultation = await _own_consultation(request)
-    ended = await lifecycle.end(request.app, consultation, "clinician")
-    return web.json_response(ended.public(request.app[settings_key].public_url))
 
 
-async def _decide(request: web.Request, admit: bool) -> web.Response:
-    _, consultation = await _own_consultation(request)
-    knock = await cs.decide(request.app[engine_key], consultation, request.match_info["knock_id"], admit,
-                            request.app[hub_key])
-    return web.json_response(knock.public())
 
 
-async def admit(request: web.Request) -> web.Response:
-    return await _decide(request, True)
 
-
-async def decline(request: web.Request) -> web.Response:
-    return await _decide(request, False)
