@@ -27,5 +27,6 @@ def test_every_message_of_every_page_has_a_french_translation():
     french = load_translations()["fr"]
     messages = _msgids()
     assert len(messages) > 100
-    missing = sorted(m for m in messages if french.gettext(m) == m and m not in ("SMS", "Documents", "Code"))
+    catalog = french._catalog  # msgid -> French; a word may be the same in both languages
+    missing = sorted(m for m in messages if not catalog.get(m))
     assert missing == []
