@@ -119,14 +119,15 @@ class DropHandlers:
 
     async def upload_part(self, request: web.Request) -> web.Response:
         access = await self.resolve(request)
-        await self._own_upload(request)
         try:
             offset = int(request.headers[OFFSET_HEADER])
         except (KeyError, ValueError):
             raise _bad_request("Upload-Offset header required") from None
+        # a standalone part is checked against its owner token in the same query as the file
+        owner = request.headers.get(OWNER_HEADER, "") if self.standalone else None
         received = await self._call(request, self.get_box(request).upload_part(
             request.match_info["doc"], access.box_id, offset,
-            request.content.iter_chunked(CHUNK_SIZE), request.content_length))
+            request.content.iter_chunked(CHUNK_SIZE), request.content_length, owner_token=owner))
         return web.json_response({"offset": received}, headers={OFFSET_HEADER: str(received)})
 
     async def complete(self, request: web.Request) -> web.Response:

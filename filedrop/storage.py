@@ -3,10 +3,12 @@ atomic rename, read back in chunks. Memory per transfer is one chunk, whatever t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
@@ -24,6 +26,7 @@ class Storage:
         self.ready_dir = self.root / "ready"
         for directory in (self.partial_dir, self.ready_dir):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._flusher: ThreadPoolExecutor | None = None  # started with the first part
 
     def _checked(self, file_id: str) -> str:
         if not SAFE_ID.match(file_id):
@@ -63,9 +66,28 @@ class Storage:
             except BaseException:
                 os.ftruncate(fd, offset)
                 raise
+            self._write_back(fd)
             return position
         finally:
             os.close(fd)
+
+    def _write_back(self, fd: int) -> None:
+        """Start putting this part on disk while the next one arrives (one background thread
+        for the whole store), so that publish's fsync only waits for what is left: without
+        it, that fsync wrote the whole file at once, blocking the event loop (0.25 s per
+        512 MiB on the benchmark machine, seconds on a slow disk)."""
+        if self._flusher is None:
+            self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filedrop-writeback")
+        own = os.dup(fd)
+
+        def flush() -> None:
+            try:
+                os.fdatasync(own)
+            except OSError:
+                pass  # publish's fsync will say
+            finally:
+                os.close(own)
+        asyncio.get_running_loop().run_in_executor(self._flusher, flush)
 
     def publish(self, file_id: str) -> None:
         """fsync then rename: a reader sees the whole ciphertext or nothing."""

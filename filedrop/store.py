@@ -8,6 +8,7 @@ by the next sweep and leaves neither a file nor a row.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -97,6 +98,13 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _check_owner(stored_hash: str | None, box_id: str | None, owner_token: str) -> None:
+    if box_id is not None or not stored_hash:
+        raise Gone("no such file")
+    if not hmac.compare_digest(stored_hash, _token_hash(owner_token)):
+        raise NotOwner("wrong owner token")
+
+
 class DropBox:
     """The store and its collaborators, built once per app (no module state)."""
 
@@ -105,6 +113,7 @@ class DropBox:
         self.engine, self.storage, self.config = engine, storage, config
         self.notify = notify or (lambda box_id, event: None)
         self.clock = clock
+        self._writers: dict[str, asyncio.Task] = {}  # file id -> the request writing a part of it
 
     async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
         await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
@@ -143,8 +152,10 @@ class DropBox:
         values.pop("owner_token_hash")
         return DropFile(**values), owner_token
 
-    async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False) -> DropFile:
-        """A live file (in `box_id` when given). Anything else is Gone."""
+    async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False,
+                  owner_token: str | None = None) -> DropFile:
+        """A live file (in `box_id` when given). Anything else is Gone. With `owner_token`,
+        also a standalone drop of that owner (NotOwner otherwise), in the same query."""
         if not isinstance(file_id, str) or not 16 <= len(file_id) <= 43:
             raise Gone("no such file")
         async with self.engine.connect() as conn:
@@ -158,30 +169,57 @@ class DropBox:
                 or (ready and found.state != READY)
                 or (found.max_downloads is not None and found.downloads >= found.max_downloads)):
             raise Gone("no such file")
+        if owner_token is not None:
+            _check_owner(row.owner_token_hash, row.box_id, owner_token)
         return found
 
     async def upload_part(self, file_id: str, box_id: str | None, offset: int,
-                          chunks: AsyncIterator[bytes], length: int | None = None) -> int:
+                          chunks: AsyncIterator[bytes], length: int | None = None,
+                          owner_token: str | None = None) -> int:
         """Write a part at `offset`. A part may be sent again (a retry after a dropped
         connection): it replaces what was there. Returns the bytes received so far."""
-        found = await self.get(file_id, box_id)
-        if found.state != UPLOADING:
-            raise BadUpload("upload already complete")
-        if offset < 0 or offset > found.received:
-            raise OffsetMismatch(found.received)
-        if length is not None and offset + length > found.size:
-            raise TooBig("part goes past the declared size")
+        # authorise first: only whoever may write this file can stop a stale writer of it
+        found = await self.get(file_id, box_id, owner_token=owner_token)
+        task, superseded = await self._claim_writer(file_id)
         try:
-            received = await self.storage.write_at(file_id, offset, chunks, found.size)
-        except TooLarge:
-            await self._set_received(file_id, offset)
-            raise TooBig("part goes past the declared size") from None
-        except BaseException:
-            # connection dropped mid-part: keep what arrived whole up to the client's next HEAD
-            await self._set_received(file_id, offset)
-            raise
-        await self._set_received(file_id, received)
-        return received
+            if superseded:  # the stale writer rolled back: look again
+                found = await self.get(file_id, box_id)
+            if found.state != UPLOADING:
+                raise BadUpload("upload already complete")
+            if offset < 0 or offset > found.received:
+                raise OffsetMismatch(found.received)
+            if length is not None and offset + length > found.size:
+                raise TooBig("part goes past the declared size")
+            try:
+                received = await self.storage.write_at(file_id, offset, chunks, found.size)
+            except TooLarge:
+                await self._set_received(file_id, offset)
+                raise TooBig("part goes past the declared size") from None
+            except BaseException:
+                # connection dropped mid-part: keep what arrived whole up to the client's next HEAD
+                await self._set_received(file_id, offset)
+                raise
+            await self._set_received(file_id, received)
+            return received
+        finally:
+            if self._writers.get(file_id) is task:
+                del self._writers[file_id]
+
+    async def _claim_writer(self, file_id: str) -> tuple[asyncio.Task, bool]:
+        """One writer per file, the latest wins. A part sent again after a dropped connection
+        may find the old request still waiting for its body (a phone gone from 4G leaves a
+        half-open connection for minutes): that writer is stopped and its roll-back finished
+        before this one starts, or its late truncate would cut the new bytes, even once
+        published. (Per process: several instances would need a lease in the database.)"""
+        task, superseded = asyncio.current_task(), False
+        while (stale := self._writers.get(file_id)) is not None and stale is not task:
+            stale.cancel()
+            await asyncio.wait({stale})
+            superseded = True
+            if self._writers.get(file_id) is stale:
+                del self._writers[file_id]
+        self._writers[file_id] = task
+        return task, superseded
 
     async def _set_received(self, file_id: str, received: int) -> None:
         async with self.engine.begin() as conn:
@@ -194,6 +232,8 @@ class DropBox:
             raise BadUpload("upload already complete")
         if not 0 < len(meta) <= ece.METADATA_MAX_SIZE:
             raise BadUpload("metadata missing or too large")
+        if file_id in self._writers:
+            raise BadUpload("a part is still being received")
         if found.received != found.size or self.storage.size(file_id) != found.size:
             raise BadUpload(f"only {found.received} of {found.size} bytes received")
         self.storage.publish(file_id)
@@ -244,10 +284,9 @@ class DropBox:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(files.c.owner_token_hash, files.c.box_id).where(
                 files.c.id == file_id))).first()
-        if row is None or row.box_id is not None or not row.owner_token_hash:
+        if row is None:
             raise Gone("no such file")
-        if not hmac.compare_digest(row.owner_token_hash, _token_hash(owner_token)):
-            raise NotOwner("wrong owner token")
+        _check_owner(row.owner_token_hash, row.box_id, owner_token)
 
     async def delete_owned(self, file_id: str, owner_token: str) -> None:
         await self.check_owner(file_id, owner_token)

@@ -17,10 +17,12 @@ from filedrop.store import DropBox, DropConfig
 from . import db, lifecycle
 from .i18n import load_translations
 from .keys import (drop_key, engine_key, hub_key, knock_limiter_key, link_limiter_key, login_limiter_key,
-                   settings_key, stopping_key, translations_key)
+                   precall_limiter_key, settings_key, stopping_key, translations_key)
 from .live import Hub
 from .ratelimit import RateLimiter
+from .room_sync import setup_room_events
 from .routes import setup_routes
+from .views.precall import precall_ctx
 from .csrf import csrf_middleware
 from .security import add_security_headers, error_middleware
 from .settings import Settings
@@ -98,6 +100,8 @@ def create_app(settings: Settings) -> web.Application:
     app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
     app[link_limiter_key] = RateLimiter(settings.link_guess_max, settings.link_guess_window_seconds)
     app[knock_limiter_key] = RateLimiter(settings.knock_max, settings.knock_window_seconds)
+    setup_room_events(app, settings)
+    app[precall_limiter_key] = RateLimiter(settings.precall_offers_max, settings.precall_offers_window_seconds)
 
     setup_session(app, EncryptedCookieStorage(
         _session_key(settings), cookie_name=SESSION_COOKIE, httponly=True,
@@ -110,5 +114,6 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_signal_stopping)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(sweeper_ctx)
+    app.cleanup_ctx.append(precall_ctx)
     setup_routes(app, PROJECT_DIR / "static")
     return app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import accounts, consultations, db, ids
+from . import accounts, consultations, db, drop_cli, ids, jitsi_check
 from .app import create_app
 from .errors import DomainError
 from .logs import RouteAccessLogger, setup_logging
@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", default=None,
                        help="generate missing secrets and a demo clinician (not for production)")
 
-    sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
+    check = sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
+    check.add_argument("--jitsi-config", metavar="FILE",
+                       help="also check the Jitsi host's Prosody configuration file against these settings")
 
     clinician = sub.add_parser("clinician", help="manage clinician accounts")
     clinician_sub = clinician.add_subparsers(dest="action", required=True)
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     consultation_sub = consultation.add_subparsers(dest="action", required=True)
     new = consultation_sub.add_parser("new", parents=[common], help="create a consultation, print the patient link")
     new.add_argument("--clinician", required=True, metavar="EMAIL")
+
+    drop_cli.add_parser(sub)
     return parser
 
 
@@ -134,6 +138,14 @@ def cmd_check(args) -> int:
         return True
     asyncio.run(_with_engine(settings, probe))
     print("OK: configuration valid, database reachable and migrated.")
+    if getattr(args, "jitsi_config", None):
+        findings = jitsi_check.check_file(args.jitsi_config, settings)
+        print(f"Jitsi host ({args.jitsi_config}):")
+        for finding in findings:
+            print(finding.line())
+        if jitsi_check.failed(findings):
+            print("NOT OK: the Jitsi host does not match these settings (see FAIL above).")
+            return 1
     return 0
 
 
@@ -168,7 +180,8 @@ def cmd_consultation(args) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation}
+COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
+            "drop": drop_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:

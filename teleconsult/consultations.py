@@ -137,6 +137,20 @@ async def consultation_by_join_token(engine: AsyncEngine, join_token: str) -> Co
     return _consultation(row)
 
 
+async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultation:
+    """The consultation of a Jitsi room (room events from Prosody); NotFound for any other room.
+
+    Prosody reports the room JID's node, which it lowercases; room names are lowercase already."""
+    if not room_name or len(room_name) > 64:
+        raise NotFound("no such room")
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(consultations).where(
+            consultations.c.room_name == room_name.lower()))).first()
+    if row is None:
+        raise NotFound("no such room")
+    return _consultation(row)
+
+
 async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
                            hub: Hub | None = None, now: float | None = None) -> Consultation:
     """End once; ending again is a no-op that returns the ended consultation (idempotent)."""

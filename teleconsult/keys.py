@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from filedrop.store import DropBox
 
 from .live import Hub
+from .presence import PresenceBook
+from .precall import EchoPeers
 from .ratelimit import RateLimiter
+from .room_events import ReplayGuard
 from .settings import Settings
 
 settings_key = web.AppKey("settings", Settings)
@@ -21,3 +24,9 @@ link_limiter_key = web.AppKey("link_limiter", RateLimiter)
 knock_limiter_key = web.AppKey("knock_limiter", RateLimiter)
 stopping_key = web.AppKey("stopping", asyncio.Event)
 drop_key = web.AppKey("drop", DropBox)
+# Prosody room events: signatures seen (replays), event ids handled (retries), who is in which call
+jitsi_requests_key = web.AppKey("jitsi_requests", ReplayGuard)
+jitsi_events_seen_key = web.AppKey("jitsi_events_seen", ReplayGuard)
+presence_key = web.AppKey("presence", PresenceBook)
+precall_peers_key = web.AppKey("precall_peers", EchoPeers)
+precall_limiter_key = web.AppKey("precall_limiter", RateLimiter)

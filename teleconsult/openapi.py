@@ -83,6 +83,73 @@ PATHS = {
                                     errors=("401", "404", "409")),
         },
     },
+    "/api/precall/offer": {
+        "post": {
+            "operationId": "precallOffer",
+            "summary": "Start a pre-call test: an echo peer answers the caller's WebRTC offer",
+            "description": "No authentication (patients have no account); rate-limited per address. "
+                           "The offer carries all its ICE candidates (no trickle); so does the answer. "
+                           "The peer sends every received audio and video track back (re-encoded) and "
+                           "echoes every data-channel message. Send something (a data-channel ping) at "
+                           "least once a second, or the session is closed as idle; it is closed anyway "
+                           "after precall_max_seconds. ICE servers: precall_ice_servers.",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PrecallOffer"}}}},
+            "responses": {
+                "200": {"description": "The echo peer's answer",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PrecallAnswer"}}}},
+                "400": {"description": "Not JSON, not an SDP offer, or nothing to echo",
+                        "content": {"application/json": {"schema": ERROR}}},
+                "429": {"description": "Too many offers from this address; see Retry-After",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/json": {"schema": ERROR}}},
+                "503": {"description": "Every test session is in use; see Retry-After (seconds)",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/json": {"schema": ERROR}}},
+            },
+        },
+    },
+    "/api/jitsi/events": {
+        "post": {
+            "operationId": "jitsiEvent",
+            "summary": "Room events from the Jitsi host's Prosody (mod_teleconsult_events)",
+            "description": "Called by Prosody, not by integrators (jitsi_plugin/README.md). Not the Bearer "
+                           "API token: each request is signed with jitsi_events_secret. "
+                           "`X-Teleconsult-Timestamp` is Unix seconds, `X-Teleconsult-Signature` is "
+                           "`sha256=` + hex HMAC-SHA256(secret, timestamp + '.' + raw body); the timestamp "
+                           "must be within jitsi_events_window_seconds and a signature is accepted once. "
+                           "With jitsi_events_bearer, `Authorization: Bearer <jitsi_events_secret>` "
+                           "instead (for jitsi-contrib's event_sync). Events are idempotent by `event_id`: "
+                           "a duplicate, or an event for a room that is not a consultation's, is answered "
+                           "200 and changes nothing. Room destroyed ends the consultation.",
+            "security": [],
+            "parameters": [
+                {"name": "X-Teleconsult-Timestamp", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                 "description": "Unix seconds when signed (required unless jitsi_events_bearer)"},
+                {"name": "X-Teleconsult-Signature", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+                 "description": "HMAC-SHA256 of timestamp + '.' + body (required unless jitsi_events_bearer)"},
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/RoomEvent"}}}},
+            "responses": {
+                "200": {"description": "Applied, duplicate, or not one of our rooms (ignored)",
+                        "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "status": {"type": "integer"}, "result": {"type": "string"}}}}}},
+                "400": {"description": "Authenticated, but not a valid room event",
+                        "content": {"application/json": {"schema": ERROR}}},
+                "401": {"description": "Missing or wrong signature (or bearer token)",
+                        "content": {"application/json": {"schema": ERROR}}},
+                "403": {"description": "Timestamp outside the window, or a request already seen",
+                        "content": {"application/json": {"schema": ERROR}}},
+                "413": {"description": "Body larger than 1 MiB"},
+                "503": {"description": "jitsi_events_secret is not set on this server",
+                        "content": {"application/json": {"schema": ERROR}}},
+            },
+        },
+    },
 }
 
 DOC_PARAM = {"name": "doc", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -176,6 +243,26 @@ SCHEMAS = {
         "owner_token": {"type": "string", "description": "Standalone drops, on creation only"}}},
     "UploadState": {"type": "object", "properties": {
         "offset": {"type": "integer"}, "size": {"type": "integer"}, "state": {"type": "string"}}},
+    "PrecallOffer": {"type": "object", "required": ["sdp", "type"], "properties": {
+        "sdp": {"type": "string", "maxLength": 65536, "description": "SDP offer with its ICE candidates"},
+        "type": {"type": "string", "const": "offer"}}},
+    "PrecallAnswer": {"type": "object", "required": ["sdp", "type"], "properties": {
+        "sdp": {"type": "string"}, "type": {"type": "string", "const": "answer"}}},
+    "RoomEvent": {"type": "object", "required": ["event_id", "event_name", "room_name", "room_jid"],
+                  "description": "jitsi-contrib event_sync field names (jitsi_plugin/README.md)",
+                  "properties": {
+        "event_id": {"type": "string"}, "delivery_attempt": {"type": "integer"},
+        "event_name": {"type": "string", "enum": ["muc-room-created", "muc-room-destroyed",
+                                                  "muc-occupant-joined", "muc-occupant-left"]},
+        "room_name": {"type": "string"}, "room_jid": {"type": "string"}, "is_breakout": {"type": "boolean"},
+        "created_at": {"type": "integer"}, "destroyed_at": {"type": "integer"},
+        "active_occupants_count": {"type": "integer"},
+        "occupant": {"$ref": "#/components/schemas/RoomOccupant"},
+        "all_occupants": {"type": "array", "items": {"$ref": "#/components/schemas/RoomOccupant"}}}},
+    "RoomOccupant": {"type": "object", "required": ["occupant_jid"], "properties": {
+        "id": {"type": "string", "description": "The Jitsi token's context.user.id"},
+        "name": {"type": "string"}, "occupant_jid": {"type": "string"},
+        "joined_at": {"type": "integer"}, "left_at": {"type": "integer"}}},
     "CallAccess": {"type": "object", "required": ["domain", "room", "jwt"], "properties": {
         "domain": {"type": "string"}, "room": {"type": "string"}, "jwt": {"type": "string"},
         "external_api_url": {"type": "string", "format": "uri"}}},

@@ -56,6 +56,7 @@ __all__ = [
     "MAX_OFFER_CHARS",
     "PeersBusy",
     "PrecallError",
+    "validate_ice_servers",
 ]
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,11 @@ def _ice_servers(servers: Iterable[Mapping[str, Any]] | None) -> list[RTCIceServ
             raise ValueError(f"ice_servers[{i}]: a TURN server needs username and credential")
         result.append(RTCIceServer(urls=list(url_list), username=username, credential=credential))
     return result
+
+
+def validate_ice_servers(servers: Iterable[Mapping[str, Any]] | None) -> None:
+    """Raise ValueError, saying what is wrong, unless ``servers`` is a valid ICE server list."""
+    _ice_servers(servers)
 
 
 def _validate_offer(sdp: object, type: object) -> SessionDescription:

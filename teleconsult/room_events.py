@@ -197,6 +197,10 @@ class ReplayGuard:
         if self.seen(key, now):
             raise Replayed("request already seen")
 
+    def forget(self, key: str) -> None:
+        """Drop `key` (e.g. an event whose processing failed, so that its retry is processed)."""
+        self._expiry.pop(key, None)
+
 
 # Events -----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .views import api, dashboard, documents, login, patient
+from .views import api, dashboard, documents, jitsi_events, login, patient, precall
 
 ROUTES = [
     ("GET", "/healthz", api.healthz, "healthz"),
@@ -34,6 +34,8 @@ ROUTES = [
     ("GET", "/j/{token}/status", patient.status, "patient_status"),
     ("GET", "/j/{token}/events", patient.events, "patient_events"),
     ("GET", "/j/{token}/call", patient.call_access, "patient_call_access"),
+    # pre-call test: anyone (a patient has no account); its signalling is an API operation
+    ("GET", "/precall", precall.precall_page, "precall"),
     # integrators' API (names = OpenAPI operationIds)
     ("GET", "/api/openapi.json", api.openapi, "openapi"),
     ("POST", "/api/consultations", api.actions.create, "createConsultation"),
@@ -43,6 +45,9 @@ ROUTES = [
     ("POST", "/api/consultations/{id}/join", api.actions.join, "joinConsultation"),
     ("POST", "/api/consultations/{id}/knocks/{knock_id}/admit", api.actions.admit, "admitKnock"),
     ("POST", "/api/consultations/{id}/knocks/{knock_id}/decline", api.actions.decline, "declineKnock"),
+    ("POST", "/api/precall/offer", precall.precall_offer, "precallOffer"),
+    # Prosody's mod_teleconsult_events (HMAC-signed, not the Bearer API token)
+    ("POST", "/api/jitsi/events", jitsi_events.jitsi_event, "jitsiEvent"),
     # the drop box: consultation documents and standalone drops
     *documents.ROUTES,
 ]

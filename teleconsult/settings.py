@@ -8,6 +8,7 @@ returns a frozen `Settings`; nothing else reads the environment.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import tomllib
@@ -61,6 +62,17 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True, required=True),
     Setting("jitsi_token_ttl_seconds", int, 300,
             "Lifetime of a Jitsi JWT: the window in which its holder may join the room."),
+    Setting("jitsi_events_secret", str, "",
+            "Secret shared with Prosody's mod_teleconsult_events (teleconsult_events_secret; not the "
+            "app_secret), at least 32 characters. Empty: POST /api/jitsi/events answers 503 and room "
+            "events (presence, end of the call) are not used; the app still runs.",
+            secret=True),
+    Setting("jitsi_events_window_seconds", int, 300,
+            "Room events whose signed timestamp is further than this from the app's clock are refused."),
+    Setting("jitsi_events_bearer", bool, False,
+            "Accept room events authenticated by `Authorization: Bearer <jitsi_events_secret>` instead of "
+            "the HMAC signature (for hosts already running jitsi-contrib's event_sync). Weaker: no "
+            "timestamp, replays only caught by event id."),
     Setting("consultation_max_minutes", int, 120,
             "A consultation is ended automatically this long after its creation."),
     Setting("login_max_failures", int, 5,
@@ -82,6 +94,34 @@ SETTINGS: tuple[Setting, ...] = (
             "How often the sweeper applies deletion deadlines (also once at start-up)."),
     Setting("drop_max_expiry_hours", int, 168,
             "Longest life a clinician may give a standalone drop (/d/ links)."),
+    Setting("precall_max_sessions", int, 4,
+            "Simultaneous pre-call test sessions (echo peers); one more is answered 503 + Retry-After. "
+            "One session costs about a fifth of a core (docs/benchmarks-precall.md)."),
+    Setting("precall_max_seconds", int, 60,
+            "A pre-call test session is closed this long after it started."),
+    Setting("precall_ice_servers", str, "[]",
+            "JSON list of STUN/TURN servers for the pre-call test, given to the browser and to the "
+            "echo peer: [{\"urls\": \"turn:meet.example.org:3478\", \"username\": \"u\", "
+            "\"credential\": \"p\"}]. Empty list: no third-party server is ever contacted."),
+    Setting("precall_offers_max", int, 10,
+            "Pre-call test offers one address may send within precall_offers_window_seconds before 429."),
+    Setting("precall_offers_window_seconds", int, 600, "Window of the pre-call offer rate limit."),
+    Setting("precall_good_loss_percent", int, 5,
+            "Pre-call verdict \"good\" needs packet loss (the worse of upload and download) under this "
+            "percentage (and the good RTT and upload below)."),
+    Setting("precall_good_rtt_ms", int, 300,
+            "Pre-call verdict \"good\" needs a round-trip time under this many milliseconds."),
+    Setting("precall_good_upload_kbps", int, 1000,
+            "Pre-call verdict \"good\" needs at least this upload bitrate, in kbit/s."),
+    Setting("precall_usable_loss_percent", int, 10,
+            "Pre-call verdict \"usable\" needs packet loss under this percentage (audio and video "
+            "still conceal it); worse is \"not enough\"."),
+    Setting("precall_usable_rtt_ms", int, 800,
+            "Pre-call verdict \"usable\" needs a round-trip time under this many milliseconds "
+            "(400 ms each way, the limit of a comfortable conversation)."),
+    Setting("precall_usable_upload_kbps", int, 300,
+            "Pre-call verdict \"usable\" needs at least this upload bitrate, in kbit/s "
+            "(low-resolution video with audio)."),
     Setting("demo", bool, False,
             "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
             "domain placeholder. Never for production."),
@@ -104,6 +144,9 @@ class Settings:
     jitsi_app_id: str
     jitsi_app_secret: str
     jitsi_token_ttl_seconds: int
+    jitsi_events_secret: str
+    jitsi_events_window_seconds: int
+    jitsi_events_bearer: bool
     consultation_max_minutes: int
     login_max_failures: int
     login_window_seconds: int
@@ -115,6 +158,17 @@ class Settings:
     documents_max_mib: int
     documents_sweep_seconds: int
     drop_max_expiry_hours: int
+    precall_max_sessions: int
+    precall_max_seconds: int
+    precall_ice_servers: str
+    precall_offers_max: int
+    precall_offers_window_seconds: int
+    precall_good_loss_percent: int
+    precall_good_rtt_ms: int
+    precall_good_upload_kbps: int
+    precall_usable_loss_percent: int
+    precall_usable_rtt_ms: int
+    precall_usable_upload_kbps: int
     demo: bool
 
     @property
@@ -130,6 +184,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'teleconsult.sqlite3'}"
+
+    @property
+    def precall_ice_server_list(self) -> list[dict[str, Any]]:
+        """precall_ice_servers parsed (validated at start-up by `load_settings`)."""
+        return json.loads(self.precall_ice_servers)
 
     def safe_dict(self) -> dict[str, Any]:
         """Every setting, secrets masked: what `check` prints."""
@@ -175,16 +234,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _demo_secrets(data_dir: Path) -> dict[str, str]:
-    """Secrets generated once for demo mode and kept in the data directory."""
+    """Secrets generated once for demo mode and kept in the data directory (a file written by
+    an older version gets the values it lacks appended; the others are kept)."""
     path = data_dir / DEMO_SECRETS_FILE
-    if path.exists():
-        return _read_toml(path)
     values = {
         "session_secret": secrets.token_urlsafe(48),
         "jitsi_app_secret": secrets.token_urlsafe(48),
         "jitsi_app_id": "teleconsult-demo",
         "jitsi_domain": "meet.invalid",
+        "jitsi_events_secret": secrets.token_urlsafe(48),
     }
+    if path.exists():
+        kept = _read_toml(path)
+        missing = {key: value for key, value in values.items() if key not in kept}
+        if missing:
+            with path.open("a") as f:
+                for key, value in missing.items():
+                    f.write(f'{key} = "{value}"\n')
+        return {**kept, **missing}
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -228,6 +295,38 @@ def load_settings(
     return _validate(values)
 
 
+def _validate_precall(values: dict[str, Any]) -> None:
+    for name in ("precall_max_sessions", "precall_max_seconds", "precall_offers_max",
+                 "precall_offers_window_seconds", "precall_good_rtt_ms", "precall_good_upload_kbps",
+                 "precall_usable_rtt_ms", "precall_usable_upload_kbps"):
+        if values[name] <= 0:
+            raise SettingsError(f"{name} must be positive")
+    for name in ("precall_good_loss_percent", "precall_usable_loss_percent"):
+        if not 0 < values[name] <= 100:
+            raise SettingsError(f"{name} must be between 1 and 100")
+    if values["precall_usable_loss_percent"] < values["precall_good_loss_percent"]:
+        raise SettingsError("precall_usable_loss_percent must be at least precall_good_loss_percent")
+    if values["precall_usable_rtt_ms"] < values["precall_good_rtt_ms"]:
+        raise SettingsError("precall_usable_rtt_ms must be at least precall_good_rtt_ms")
+    if values["precall_usable_upload_kbps"] > values["precall_good_upload_kbps"]:
+        raise SettingsError("precall_usable_upload_kbps must be at most precall_good_upload_kbps")
+    example = '[{"urls": "stun:meet.example.org:3478"}, {"urls": "turn:meet.example.org:3478", ' \
+              '"username": "USER", "credential": "PASSWORD"}]'
+    try:
+        servers = json.loads(values["precall_ice_servers"] or "[]")
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"precall_ice_servers is not valid JSON ({exc}); expected a list such as "
+                            f"{example}, or [] for none") from None
+    if not isinstance(servers, list):
+        raise SettingsError(f"precall_ice_servers must be a JSON list such as {example}, or [] for none")
+    from .precall import validate_ice_servers  # aiortc is heavy: imported only when needed
+    try:
+        validate_ice_servers(servers)
+    except ValueError as exc:
+        raise SettingsError(f"precall_ice_servers: {exc} (expected a list such as {example})") from None
+    values["precall_ice_servers"] = json.dumps(servers)
+
+
 def _validate(values: dict[str, Any]) -> Settings:
     problems = [
         f"{s.name} is required (TOML key `{s.name}` or environment {ENV_PREFIX}{s.name.upper()}): {s.help}"
@@ -239,6 +338,8 @@ def _validate(values: dict[str, Any]) -> Settings:
     for name in ("session_secret", "jitsi_app_secret"):
         if len(values[name]) < 32:
             raise SettingsError(f"{name} must be at least 32 characters long")
+    if values["jitsi_events_secret"] and len(values["jitsi_events_secret"]) < 32:
+        raise SettingsError("jitsi_events_secret must be at least 32 characters long (or empty: events off)")
     if values["jitsi_scheme"] not in ("https", "http"):
         raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
     domain = values["jitsi_domain"]
@@ -253,9 +354,10 @@ def _validate(values: dict[str, Any]) -> Settings:
     for name in ("jitsi_token_ttl_seconds", "consultation_max_minutes", "login_max_failures",
                  "login_window_seconds", "link_guess_max", "link_guess_window_seconds",
                  "knock_max", "knock_window_seconds", "documents_max_mib", "documents_sweep_seconds",
-                 "drop_max_expiry_hours"):
+                 "drop_max_expiry_hours", "jitsi_events_window_seconds"):
         if values[name] <= 0:
             raise SettingsError(f"{name} must be positive")
+    _validate_precall(values)
     if values["documents_grace_seconds"] < 0:
         raise SettingsError("documents_grace_seconds must be zero or more")
     if not 1 <= values["port"] <= 65535:

@@ -114,7 +114,8 @@ class ProsodyHandle:
         self.stop()
 
 
-def write_config(workdir: Path, port: int, muc_options: Mapping[str, Any], log_path: Path) -> Path:
+def write_config(workdir: Path, port: int, muc_options: Mapping[str, Any], log_path: Path,
+                 host_options: Mapping[str, Any] | None = None, plugin_paths: tuple[Path, ...] = ()) -> Path:
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     config = workdir / "prosody.cfg.lua"
@@ -124,7 +125,7 @@ def write_config(workdir: Path, port: int, muc_options: Mapping[str, Any], log_p
             "run_as_root": True,  # tests may run as root in a sandbox; mod_posix refuses otherwise
             "pidfile": str(workdir / "prosody.pid"),
             "data_path": str(data),
-            "plugin_paths": [str(PLUGIN_DIR)],
+            "plugin_paths": [str(PLUGIN_DIR), *(str(Path(p).resolve()) for p in plugin_paths)],
             "storage": "memory",
             "c2s_ports": [port],
             "c2s_interfaces": ["127.0.0.1"],
@@ -139,6 +140,7 @@ def write_config(workdir: Path, port: int, muc_options: Mapping[str, Any], log_p
         + "log = { { levels = { min = \"debug\" }, to = \"file\", filename = "
         + lua_value(str(log_path)) + " } }\n"
         + f'\nVirtualHost "{DOMAIN}"\n'
+        + _options(dict(host_options or {}), indent="    ")
         + f'\nComponent "{MUC_DOMAIN}" "muc"\n'
         + _options({
             "modules_enabled": ["teleconsult_events"],
@@ -150,8 +152,13 @@ def write_config(workdir: Path, port: int, muc_options: Mapping[str, Any], log_p
     return config
 
 
-def start_prosody(workdir: Path, muc_options: Mapping[str, Any], *, timeout: float = 5.0) -> ProsodyHandle:
+def start_prosody(workdir: Path, muc_options: Mapping[str, Any], *, timeout: float = 5.0,
+                  host_options: Mapping[str, Any] | None = None,
+                  plugin_paths: tuple[Path, ...] = ()) -> ProsodyHandle:
     """Start Prosody with `muc_options` set on the MUC component; wait until c2s accepts.
+
+    `host_options` go on the VirtualHost (e.g. another `authentication`), `plugin_paths` are
+    searched for modules after jitsi_plugin/ (e.g. tests/prosody_plugins/).
 
     `workdir` must be a fresh, writable directory (e.g. pytest's tmp_path / "prosody").
     Raises RuntimeError (with the log) if Prosody exits or does not listen in time.
@@ -160,7 +167,7 @@ def start_prosody(workdir: Path, muc_options: Mapping[str, Any], *, timeout: flo
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = workdir / "prosody.log"
-    config = write_config(workdir, port, muc_options, log_path)
+    config = write_config(workdir, port, muc_options, log_path, host_options, plugin_paths)
     env = {**os.environ, "HOME": str(workdir)}
     process = subprocess.Popen(
         ["prosody", "--config", str(config), "-F"],

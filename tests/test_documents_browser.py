@@ -3,7 +3,6 @@ phone). Jitsi is the stand-in of tests/browser.py (no videobridge here)."""
 
 import asyncio
 import os
-import re
 import time
 from pathlib import Path
 

@@ -77,6 +77,13 @@ function consultationItem(c) {
       el("button", { type: "button", class: "danger", onclick: () => endConsultation(c.id) }, t.end));
     item.append(actions);
     if (!link) item.append(el("p", { class: "muted" }, t.link_lost));
+    // who is in the call, from the Jitsi host's room events ("presence" events refresh this list)
+    const present = [c.presence && c.presence.patient ? t.patient_present : null,
+      c.presence && c.presence.clinician ? t.clinician_present : null].filter(Boolean);
+    if (present.length) {
+      item.append(el("p", { class: "presence", "data-presence": present.length === 2 ? "both"
+        : (c.presence.patient ? "patient" : "clinician") }, present.join(" · ")));
+    }
     if (c.knocks.length) item.append(el("ul", { class: "knocks" }, ...c.knocks.map((k) => knockItem(c, k))));
   }
   return item;

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import consultations as cs
 from ..auth import require_clinician
-from ..keys import engine_key, settings_key
+from ..keys import engine_key, presence_key, settings_key
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
@@ -24,6 +24,9 @@ async def dashboard_state(request: web.Request, clinician) -> dict:
         item = consultation.public(public_url)
         knocks = await cs.list_knocks(engine, consultation) if consultation.status != cs.ENDED else []
         item["knocks"] = [k.public() for k in knocks if k.status in (cs.KNOCK_WAITING, cs.KNOCK_ADMITTED)]
+        # who is in the call, from Prosody's room events (presence.py); nobody once ended
+        presence = request.app[presence_key].get(consultation.id) if consultation.status != cs.ENDED else None
+        item["presence"] = presence.as_json() if presence else {"patient": False, "clinician": False}
         items.append(item)
     return {"clinician": {"name": clinician.name}, "consultations": items}
 

@@ -1,0 +1,304 @@
+"""`teleconsult drop send|get|delete`: the end-to-end encrypted drop box from a terminal
+(filedrop/client.py does the work). It talks to a running server over HTTP only; keys are
+made and used here and never sent.
+
+Errors are one line on stderr and a non-zero exit status (1; 2 for usage errors; 130 when
+interrupted), never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from filedrop import client, ece
+
+TOKEN_ENV = "TELECONSULT_API_TOKEN"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (exit status 2)."""
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s', '30m', '12h', '7d', '1w', or sums such as '1h30m' -> seconds."""
+    compact = text.strip().lower().replace(" ", "")
+    pieces = _DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in pieces) != compact:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 3600, 30m, 12h, 7d, 1h30m)")
+    return sum(float(number) * _UNITS[unit] for number, unit in pieces)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
+def add_parser(sub) -> None:
+    """Add `drop` and its subcommands to the `teleconsult` parser's subparsers."""
+    drop = sub.add_parser("drop", help="send and fetch end-to-end encrypted files through a server's drop box")
+    actions = drop.add_subparsers(dest="action", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--token", metavar="TOKEN",
+                        help=f"a clinician's API token (also {TOKEN_ENV}); see `teleconsult clinician token`")
+    common.add_argument("--consultation", metavar="LINK",
+                        help="the full patient link /j/TOKEN#SECRET: use that consultation's box, as its clinician")
+    common.add_argument("--progress", action="store_true",
+                        help="show a progress line on stderr even when it is not a terminal")
+
+    send = actions.add_parser("send", parents=[common], help="encrypt a file and upload it; print its link")
+    send.add_argument("file", metavar="FILE")
+    send.add_argument("--server", metavar="URL", help="the server's public URL (standalone drops)")
+    send.add_argument("--expires", metavar="DURATION", type=parse_duration,
+                      help="standalone drop: delete it after this long (3600, 30m, 12h, 7d; default: server's maximum)")
+    send.add_argument("--downloads", metavar="N", type=positive_int,
+                      help="standalone drop: delete it after N downloads")
+
+    get = actions.add_parser("get", parents=[common], help="download and decrypt a file")
+    get.add_argument("target", metavar="LINK|DOC_ID", nargs="?",
+                     help="a drop link /d/ID#SECRET; with --consultation, a document id")
+    get.add_argument("-o", "--output", metavar="FILE",
+                     help="where to save (a file, or a directory); default: the sender's file name, sanitised")
+    get.add_argument("--force", action="store_true", help="overwrite an existing file")
+    get.add_argument("--all", action="store_true", help="with --consultation: save every document of the box")
+
+    delete = actions.add_parser("delete", help="delete a standalone drop before it expires")
+    delete.add_argument("link", metavar="LINK", help="the drop link (the part after # is not needed)")
+    delete.add_argument("--owner-token", metavar="TOKEN", required=True,
+                        help="the owner token `drop send` printed")
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class ProgressLine:
+    """`label  12.0/100.0 MiB  12%  45.1 MiB/s` redrawn in place on stderr."""
+
+    def __init__(self, label: str, enabled: bool, stream=None):
+        self.label, self.enabled = label, enabled
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.drawn_at = 0.0
+        self.width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self.drawn_at < 0.1:
+            return
+        self.drawn_at = now
+        mib = 1024 * 1024
+        rate = done / mib / max(now - self.started, 1e-6)
+        percent = f"{100 * done // total:3d}%" if total else "    "
+        line = f"{self.label}  {done / mib:.1f}/{total / mib:.1f} MiB  {percent}  {rate:.1f} MiB/s"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def close(self) -> None:
+        if self.enabled and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+def _progress_enabled(args) -> bool:
+    return bool(args.progress) or sys.stderr.isatty()
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _token(args, required: bool) -> str | None:
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if required and not token:
+        raise UsageError(f"an API token is needed: --token TOKEN or {TOKEN_ENV} "
+                         "(a clinician gets one with `teleconsult clinician token EMAIL`)")
+    return token
+
+
+def _consultation_link(text: str) -> client.ConsultationLink:
+    link = client.parse_link(text)
+    if not isinstance(link, client.ConsultationLink):
+        raise UsageError("--consultation takes the patient link /j/TOKEN#SECRET, not a drop link")
+    return link
+
+
+async def _consultation_box(session, args) -> tuple[client.Box, client.ConsultationLink]:
+    link = _consultation_link(args.consultation)
+    token = _token(args, required=True)
+    consultation = await client.find_consultation(session, link, token)
+    return client.Box.consultation(link.server, token, consultation["id"]), link
+
+
+# --- send -----------------------------------------------------------------------------
+
+
+async def _send(args) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    progress = ProgressLine(f"sending {_label(path.name)}", _progress_enabled(args))
+    async with client.client_session() as session:
+        try:
+            if args.consultation:
+                if args.expires is not None or args.downloads is not None:
+                    raise UsageError("--expires and --downloads are for standalone drops; a consultation's "
+                                     "documents are deleted when it ends")
+                box, link = await _consultation_box(session, args)
+                sent = await client.upload(session, box, path, link.secret, role="clinician", progress=progress)
+                progress.close()
+                print(sent.id)
+                print(f"sent {path.name} into the consultation's box (document {sent.id})", file=sys.stderr)
+                return 0
+            if not args.server:
+                raise UsageError("--server URL is needed (or --consultation LINK)")
+            drop_link, sent = await client.send_drop(
+                session, args.server, _token(args, required=True), path,
+                expires_in=args.expires, max_downloads=args.downloads, progress=progress)
+        finally:
+            progress.close()
+    print(drop_link)
+    print(f"owner token: {sent.owner_token}", file=sys.stderr)
+    print(f"to delete it before it expires: teleconsult drop delete {drop_link.server}/d/{sent.id} "
+          f"--owner-token {sent.owner_token}", file=sys.stderr)
+    return 0
+
+
+# --- get ------------------------------------------------------------------------------
+
+
+def _describe(document: dict, metadata: dict | None) -> str:
+    name = metadata["name"] if metadata else "(metadata does not decrypt)"
+    size = f"{metadata['size']} B" if metadata else f"~{document['size']} B"
+    return f"{document['id']}  {document.get('uploaded_by', '?'):<9}  {size:>12}  {name}"
+
+
+async def _get_one(session, box, doc_id, secret, args, *, output=None, directory=".", metadata=None):
+    label = _label(metadata["name"]) if metadata else doc_id[:12]
+    progress = ProgressLine(f"receiving {label}", _progress_enabled(args))
+    try:
+        received = await client.download(session, box, doc_id, secret, output=output, directory=directory,
+                                         force=args.force, progress=progress, metadata=metadata)
+    finally:
+        progress.close()
+    print(received.path)
+    return received
+
+
+async def _get_from_box(session, args) -> int:
+    box, link = await _consultation_box(session, args)
+    if args.target and args.all:
+        raise UsageError("give a document id or --all, not both")
+    if args.target:
+        try:
+            parsed = client.parse_link(args.target)
+        except client.LinkError:
+            parsed = None
+        doc_id = parsed.doc_id if isinstance(parsed, client.DropLink) else args.target
+        await _get_one(session, box, doc_id, link.secret, args, output=args.output)
+        return 0
+    documents = await client.list_box(session, box)
+    if not args.all:
+        # no document named: list what the box holds (names decrypted here)
+        for document in documents:
+            try:
+                metadata = await client.fetch_metadata(session, box, document["id"], link.secret)
+            except ece.DecryptionError:
+                metadata = None
+            print(_describe(document, metadata))
+        if not documents:
+            print("the box is empty", file=sys.stderr)
+        return 0
+    directory = Path(args.output or ".")
+    if not directory.is_dir():
+        raise UsageError(f"with --all, -o/--output must be an existing directory: {directory}")
+    failures, used = 0, set()
+    for document in documents:
+        try:
+            metadata = await client.fetch_metadata(session, box, document["id"], link.secret)
+            name = client.safe_name(metadata["name"])
+            stem, dot, extension = name.rpartition(".")
+            stem, extension = (stem, dot + extension) if dot and stem else (name, "")
+            number = 2
+            while name in used:  # two documents of the box with the same name: both are kept
+                name = f"{stem} ({number}){extension}"
+                number += 1
+            used.add(name)
+            await _get_one(session, box, document["id"], link.secret, args, output=directory / name,
+                           metadata=metadata)
+        except (client.DropClientError, ece.DecryptionError) as exc:
+            failures += 1
+            print(f"teleconsult: {document['id']}: {_message(exc)}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+async def _get(args) -> int:
+    async with client.client_session() as session:
+        if args.consultation:
+            return await _get_from_box(session, args)
+        if args.all:
+            raise UsageError("--all needs --consultation LINK")
+        if not args.target:
+            raise UsageError("give the drop link /d/ID#SECRET (quoted: # starts a comment in most shells)")
+        link = client.parse_link(args.target)
+        if isinstance(link, client.ConsultationLink):
+            raise UsageError("that is a patient link: use --consultation LINK --token TOKEN [--all | DOC_ID]")
+        box = client.Box.standalone_drops(link.server)
+        await _get_one(session, box, link.doc_id, link.secret, args, output=args.output)
+    return 0
+
+
+async def _delete(args) -> int:
+    link = client.parse_link(args.link, need_secret=False)
+    if not isinstance(link, client.DropLink):
+        raise UsageError("only standalone drops (/d/ID links) are deleted this way")
+    async with client.client_session() as session:
+        await client.delete_drop(session, link.server, link.doc_id, args.owner_token)
+    print(f"deleted {link.doc_id}", file=sys.stderr)
+    return 0
+
+
+# --- entry point ----------------------------------------------------------------------
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ece.DecryptionError):
+        return f"decryption failed: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def run(args) -> int:
+    work = {"send": _send, "get": _get, "delete": _delete}[args.action]
+    try:
+        return asyncio.run(work(args))
+    except UsageError as exc:
+        print(f"teleconsult drop {args.action}: {exc}", file=sys.stderr)
+        return 2
+    except (client.DropClientError, ece.DecryptionError) as exc:
+        print(f"teleconsult: {_message(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file we could not read or write
+        print(f"teleconsult: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nteleconsult: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"teleconsult: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,132 @@
+"""What a (verified, parsed) Prosody room event does to the app (DESIGN section 4).
+
+- The room is mapped to its consultation by room name; a room that is not ours (breakout
+  rooms, health checks, any other room on the host) is ignored, never an error.
+- Occupant joined/left: the occupant's id is the Jitsi token's context.user.id, which the
+  app set to the clinician's id or to the admitted patient's knock id. Presence (patient in
+  the call, clinician in the call) is kept in the app's PresenceBook and published on the
+  hub topic "clinician:{id}" as a "presence" event.
+- Room destroyed: the consultation ends (reason "room_destroyed"), which schedules the
+  deletion of its documents after documents_grace_seconds. Idempotent: duplicate destroyed
+  events end nothing twice. One exception: a room that only the consultation's clinician
+  ever entered (waiting alone, then reloading the page or leaving) does not end it, since
+  the patient has not come yet; the clinician's end action and the maximum duration still
+  apply. Without token ids (a host without token authentication) the room always ends it.
+
+Nothing here is HTTP; the view (views/jitsi_events.py) authenticates and deduplicates.
+Log lines name the event and its event_id, never the room name, a person or a body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from . import consultations as cs
+from . import lifecycle
+from .errors import NotFound
+from .keys import engine_key, hub_key, jitsi_events_seen_key, jitsi_requests_key, presence_key, settings_key
+from .presence import CLINICIAN, PATIENT, PresenceBook
+from .room_events import OCCUPANT_JOINED, OCCUPANT_LEFT, ROOM_DESTROYED, ReplayGuard, RoomEvent
+from .settings import Settings
+
+log = logging.getLogger("teleconsult.jitsi_events")
+
+IGNORED = "ignored"
+NOTED = "noted"
+PRESENCE = "presence"
+ENDED = "ended"
+ALREADY_ENDED = "already_ended"
+KEPT_OPEN = "kept_open"
+
+# How long a handled event_id is remembered: far longer than the module's retry budget
+# (about 2 minutes of back-off plus 10 s per attempt with the default options).
+EVENT_ID_MEMORY_SECONDS = 3600
+
+
+def setup_room_events(app: web.Application, settings: Settings) -> None:
+    """The state of the events endpoint, on the app (called by create_app)."""
+    # a signature is valid while its timestamp is within +-window of the clock: remember it that long
+    app[jitsi_requests_key] = ReplayGuard(2 * settings.jitsi_events_window_seconds + 1)
+    app[jitsi_events_seen_key] = ReplayGuard(EVENT_ID_MEMORY_SECONDS)
+    app[presence_key] = PresenceBook()
+    if not settings.jitsi_events_secret:
+        log.info("room events are off: jitsi_events_secret is not set (POST /api/jitsi/events answers 503)")
+
+
+async def apply_event(app: web.Application, event: RoomEvent, now: float | None = None) -> str:
+    """Apply one room event; returns what it did (one of the constants above)."""
+    now = time.time() if now is None else now
+    if event.is_breakout:
+        log.debug("%s %s: breakout room, ignored", event.event_name, event.event_id)
+        return IGNORED
+    try:
+        consultation = await cs.consultation_by_room(app[engine_key], event.room_name)
+    except NotFound:
+        log.debug("%s %s: not a room of ours, ignored", event.event_name, event.event_id)
+        return IGNORED
+    if event.event_name == ROOM_DESTROYED:
+        return await _room_destroyed(app, consultation, event, now)
+    if event.event_name in (OCCUPANT_JOINED, OCCUPANT_LEFT):
+        return await _occupant(app, consultation, event, now)
+    return NOTED  # room created: nothing to do until someone joins
+
+
+def publish_presence(app: web.Application, consultation: cs.Consultation) -> None:
+    app[hub_key].publish(f"clinician:{consultation.clinician_id}", {
+        "type": "presence", "consultation_id": consultation.id, "status": consultation.status,
+        "presence": app[presence_key].get(consultation.id).as_json()})
+
+
+async def _role(app: web.Application, consultation: cs.Consultation, occupant_id: str | None) -> str | None:
+    if not occupant_id:
+        return None
+    if occupant_id == consultation.clinician_id:
+        return CLINICIAN
+    try:
+        await cs.get_knock(app[engine_key], consultation, occupant_id)
+    except NotFound:
+        return None
+    return PATIENT
+
+
+async def _occupant(app: web.Application, consultation: cs.Consultation, event: RoomEvent, now: float) -> str:
+    book = app[presence_key]
+    if consultation.status == cs.ENDED:
+        if any(book.get(consultation.id).as_json().values()):
+            book.forget(consultation.id)
+            publish_presence(app, consultation)
+        return ALREADY_ENDED
+    occupant = event.occupant
+    assert occupant is not None  # parse_event requires it on occupant events
+    if event.event_name == OCCUPANT_JOINED:
+        role = await _role(app, consultation, occupant.id)
+        if role is None:
+            log.debug("%s %s: occupant without a known id, not shown", event.event_name, event.event_id)
+            return NOTED
+        changed = book.joined(consultation.id, occupant.occupant_jid, occupant.joined_at, role, now)
+    else:
+        changed = book.left(consultation.id, occupant.occupant_jid, occupant.joined_at, now)
+    if changed:
+        publish_presence(app, consultation)
+    return PRESENCE
+
+
+async def _room_destroyed(app: web.Application, consultation: cs.Consultation, event: RoomEvent,
+                          now: float) -> str:
+    sessions = [(o.occupant_jid, o.joined_at) for o in event.all_occupants]
+    if app[presence_key].destroyed(consultation.id, sessions, now):
+        publish_presence(app, consultation)
+    if consultation.status == cs.ENDED:
+        return ALREADY_ENDED
+    occupants = event.all_occupants
+    if occupants and all(o.id == consultation.clinician_id for o in occupants):
+        log.info("%s %s: only the clinician was in the room, the consultation stays open",
+                 event.event_name, event.event_id)
+        return KEPT_OPEN
+    await lifecycle.end(app, consultation, "room_destroyed")
+    log.info("%s %s: consultation ended, its documents go in %d s", event.event_name, event.event_id,
+             app[settings_key].documents_grace_seconds)
+    return ENDED

@@ -1,0 +1,222 @@
+"""filedrop.client against the real app on loopback: resumable upload through a connection
+that drops, decrypt-as-you-go download that leaves nothing behind on failure, link parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from conftest import add_clinician
+from drop_client import download as reference_download
+from filedrop import client, ece
+from teleconsult import accounts
+from teleconsult.keys import drop_key
+
+MiB = 1024 * 1024
+
+
+async def _clinician_token(app) -> str:
+    await add_clinician(app.engine, "doc@example.org")
+    return await accounts.issue_api_token(app.engine, "doc@example.org")
+
+
+class CuttingProxy:
+    """A loopback TCP proxy in front of the app that, once, cuts the connection (both ways,
+    at once) after `cut_after` bytes have gone from the client to the server."""
+
+    def __init__(self, target_port: int, cut_after: int):
+        self.target_port, self.cut_after = target_port, cut_after
+        self.upstream_bytes = 0
+        self.cuts = 0
+        self.connections = 0
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        def cut():
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+        async def pipe(src, dst, upstream: bool):
+            try:
+                while data := await src.read(65536):
+                    if upstream and not self.cuts and self.upstream_bytes + len(data) > self.cut_after:
+                        keep = self.cut_after - self.upstream_bytes
+                        dst.write(data[:keep])
+                        self.upstream_bytes += keep
+                        self.cuts += 1
+                        cut()
+                        return
+                    if upstream:
+                        self.upstream_bytes += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                if not dst.transport.is_closing():
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+
+async def test_an_upload_cut_mid_part_resumes_from_the_servers_offset_and_decrypts_whole(live, http, tmp_path):
+    app = await live()
+    token = await _clinician_token(app)
+    plaintext = os.urandom(10 * MiB + 12345)
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(plaintext)
+    proxy = CuttingProxy(app.server.port, cut_after=5 * MiB + 777)  # inside the second 4 MiB part
+    base = await proxy.start()
+    seen = []
+    try:
+        async with client.client_session() as session:
+            link, sent = await client.send_drop(session, base, token, source, part_size=4 * MiB,
+                                                retry_delay=0.05, progress=lambda done, total: seen.append(done))
+    finally:
+        await proxy.close()
+    assert proxy.cuts == 1 and proxy.connections >= 2
+    assert any(b < a for a, b in zip(seen, seen[1:])), "progress went back: a part was sent again"
+    assert sent.size == ece.padded_size(len(plaintext)) and seen[-1] == sent.size
+    meta, received = await reference_download(http(), app.url, "/d/files", link.secret, sent.id)
+    assert received == plaintext and meta["name"] == "scan.pdf" and meta["size"] == len(plaintext)
+
+
+async def test_a_stale_half_open_upload_does_not_corrupt_the_part_sent_again(live, http, tmp_path):
+    """A phone drops off 4G: its PATCH stays half open on the server while the phone sends
+    the same part again on a new connection and completes. When the stale connection finally
+    dies, the file must stay whole."""
+    app = await live()
+    token = await _clinician_token(app)
+    auth = {"Authorization": f"Bearer {token}"}
+    secret = secrets.token_bytes(16)
+    plaintext = os.urandom(300_000)
+    size = ece.padded_size(len(plaintext))
+    session = http()
+    async with session.post(app.url + "/api/drop/files", json={"size": size}, headers=auth) as r:
+        created = await r.json()
+    doc, owner = created["id"], {"X-Owner-Token": created["owner_token"]}
+    ciphertext = ece.encrypt(plaintext, ece.derive_content_ikm(secret, doc))
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.server.port)
+    writer.write((f"PATCH /api/drop/files/{doc}/upload HTTP/1.1\r\nHost: x\r\nX-Owner-Token: {owner['X-Owner-Token']}\r\n"
+                  f"Upload-Offset: 0\r\nContent-Length: {size}\r\n\r\n").encode() + ciphertext[:100_000])
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the stale request is now inside the server, waiting for more body
+    writers = app.app[drop_key]._writers
+    assert doc in writers
+    async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=ciphertext,
+                             headers={"X-Owner-Token": "not-the-owner", "Upload-Offset": "0"}) as r:
+        assert r.status == 403
+    assert doc in writers, "a request without the owner token cannot stop the upload in progress"
+    async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=ciphertext,
+                             headers={**owner, "Upload-Offset": "0"}) as r:
+        assert r.status == 200 and (await r.json())["offset"] == size
+    meta = ece.encrypt_metadata(ece.derive_metadata_key(secret, doc),
+                                {"name": "a.bin", "type": "", "size": len(plaintext), "role": "sender"})
+    async with session.post(f"{app.url}/api/drop/files/{doc}/complete", data=meta, headers=owner) as r:
+        assert r.status == 200, await r.text()
+    writer.transport.abort()  # the stale connection dies at last
+    await asyncio.sleep(0.3)
+    stored = Path(app.settings.data_dir) / "documents" / "ready" / doc
+    assert stored.stat().st_size == size, "the stale request's roll-back cut the published file"
+    _, received = await reference_download(http(), app.url, "/d/files", secret, doc)
+    assert received == plaintext
+
+
+async def test_download_of_a_tampered_record_raises_and_leaves_neither_file_nor_temporary(live, http, tmp_path):
+    app = await live()
+    token = await _clinician_token(app)
+    source = tmp_path / "report.pdf"
+    source.write_bytes(os.urandom(500_000))
+    async with client.client_session() as session:
+        link, sent = await client.send_drop(session, app.url, token, source)
+        stored = Path(app.settings.data_dir) / "documents" / "ready" / sent.id
+        data = bytearray(stored.read_bytes())
+        data[ece.HEADER_SIZE + 3 * ece.RECORD_SIZE + 100] ^= 0x01  # inside record 3
+        stored.write_bytes(bytes(data))
+        out = tmp_path / "out"
+        out.mkdir()
+        with pytest.raises(ece.TamperedRecord, match="record 3"):
+            await client.download(session, client.Box.standalone_drops(link.server), sent.id, link.secret,
+                                  directory=out)
+    assert list(out.iterdir()) == []
+
+
+async def test_an_existing_output_is_refused_before_the_download_is_counted(live, tmp_path):
+    app = await live()
+    token = await _clinician_token(app)
+    source = tmp_path / "note.txt"
+    source.write_bytes(b"only once")
+    async with client.client_session() as session:
+        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
+        box = client.Box.standalone_drops(link.server)
+        existing = tmp_path / "existing.txt"
+        existing.write_bytes(b"mine")
+        with pytest.raises(client.OutputExists):
+            await client.download(session, box, sent.id, link.secret, output=existing)
+        assert existing.read_bytes() == b"mine"
+        got = await client.download(session, box, sent.id, link.secret, output=tmp_path / "fresh.txt")
+        assert got.path.read_bytes() == b"only once" and got.metadata["name"] == "note.txt"
+        with pytest.raises(client.NotFound, match="unknown, expired or deleted"):
+            await client.download(session, box, sent.id, link.secret, output=tmp_path / "again.txt")
+
+
+async def test_wrong_secret_fails_on_the_metadata_before_any_download(live, tmp_path):
+    app = await live()
+    token = await _clinician_token(app)
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"x" * 1000)
+    async with client.client_session() as session:
+        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
+        box = client.Box.standalone_drops(link.server)
+        with pytest.raises(ece.WrongKey):
+            await client.download(session, box, sent.id, secrets.token_bytes(16), directory=tmp_path)
+        # the download was not spent by the failed attempt
+        got = await client.download(session, box, sent.id, link.secret, output=tmp_path / "b.txt")
+        assert got.path.read_bytes() == b"x" * 1000
+
+
+def test_links_are_parsed_with_their_server_prefix_and_secret():
+    secret = secrets.token_bytes(16)
+    link = client.parse_link(f"https://consult.example.org/tc/d/AbC_d-123456789012#{ece.b64url_encode(secret)}")
+    assert link == client.DropLink("https://consult.example.org/tc", "AbC_d-123456789012", secret)
+    assert str(link) == f"https://consult.example.org/tc/d/AbC_d-123456789012#{ece.b64url_encode(secret)}"
+    s32 = secrets.token_bytes(32)
+    patient = client.parse_link(f"http://127.0.0.1:8080/j/JoinToken123456#{ece.b64url_encode(s32)}")
+    assert isinstance(patient, client.ConsultationLink) and patient.secret == s32
+    assert patient.patient_url == "http://127.0.0.1:8080/j/JoinToken123456"
+    assert client.parse_link("https://h/d/AbCdEfGhIjKlMnOpQr", need_secret=False).secret is None
+    for bad in ("not a link", "https://h/x/abc#" + ece.b64url_encode(secret), "https://h/d/abc",
+                "https://h/d/abc#short", "https://h/d/abc#" + ece.b64url_encode(secret) + "=",
+                "https://h/j/tok#" + ece.b64url_encode(secret)):  # a 16-byte secret is too short for /j/
+        with pytest.raises(client.LinkError):
+            client.parse_link(bad)
+    assert repr(secret) not in repr(link), "the secret does not show in reprs (logs)"
+
+
+@pytest.mark.parametrize(("name", "safe"), [
+    ("ordonnance – Dupont.pdf", "ordonnance – Dupont.pdf"),
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\x\\photo.jpg", "photo.jpg"),
+    (".bashrc", "bashrc"),
+    ("a\x00b\nc\x1b[31m.txt", "abc[31m.txt"),
+    ("..", "document"),
+    ("", "document"),
+    ('<>:"|?*', "document"),
+    ("é" * 300 + ".pdf", "é" * 98 + ".pdf"),
+])
+def test_received_names_are_sanitised(name, safe):
+    assert client.safe_name(name) == safe

@@ -1,0 +1,272 @@
+"""The whole chain on loopback: a real Prosody with mod_teleconsult_events posting to the real app.
+
+Clients log in to Prosody with the Jitsi JWTs the app minted (tests/prosody_plugins/
+mod_auth_teleconsult_test_token.lua verifies them as Jitsi's token auth does and puts
+context.user on the session), so the module reports the same occupant ids as on a Jitsi host:
+the clinician's id and the patient's knock id. Everything goes through the app's HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from teleconsult import accounts
+from teleconsult.app import create_app
+from conftest import add_clinician, csrf_from, login
+from drop_client import upload
+
+try:
+    from tests.prosody_server import MUC_DOMAIN, start_prosody
+    from tests.xmpp_client import XmppClient
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
+    from prosody_server import MUC_DOMAIN, start_prosody
+    from xmpp_client import XmppClient
+
+# Prosody is installed by .ci/run: its absence is a failure, never a skip.
+pytestmark = [pytest.mark.timeout(60)]
+
+EVENTS_SECRET = "prosody-events-secret-" + "p" * 40
+TEST_PLUGINS = Path(__file__).resolve().parent / "prosody_plugins"
+FAST_RETRIES = {
+    "teleconsult_events_retry_delay": 0.1,
+    "teleconsult_events_retry_max_delay": 0.4,
+    "teleconsult_events_max_retries": 60,  # about 20 s of retries
+    "teleconsult_events_timeout": 2,
+}
+LOGGER = "teleconsult.jitsi_events"
+
+
+async def eventually(probe, predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `probe()` until `predicate(value)`; return the value, or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout} s; last value: {value!r}")
+        await asyncio.sleep(interval)
+
+
+class Stack:
+    """The app (live fixture), a clinician with an API token and a dashboard session, and Prosody."""
+
+    def __init__(self, app, prosody, http, doctor, auth):
+        self.app, self.prosody, self.http, self.doctor, self.auth = app, prosody, http, doctor, auth
+        self.api = http()
+        self.dashboard = http()
+        self.clients: list[XmppClient] = []
+
+    @classmethod
+    async def start(cls, live, http, tmp_path, *, module_options=None, **settings) -> "Stack":
+        app = await live(jitsi_events_secret=EVENTS_SECRET, **settings)
+        doctor = await add_clinician(app.engine, "doc@example.org")
+        token = await accounts.issue_api_token(app.engine, "doc@example.org")
+        prosody = start_prosody(tmp_path / "prosody", {
+            "teleconsult_events_url": app.url + "/api/jitsi/events",
+            "teleconsult_events_secret": EVENTS_SECRET,
+            **FAST_RETRIES, **(module_options or {}),
+        }, host_options={
+            "authentication": "teleconsult_test_token",
+            "app_id": app.settings.jitsi_app_id,
+            "app_secret": app.settings.jitsi_app_secret,
+        }, plugin_paths=(TEST_PLUGINS,))
+        stack = cls(app, prosody, http, doctor, {"Authorization": f"Bearer {token}"})
+        await login(stack.dashboard, app.url, doctor)
+        return stack
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            await client.close()
+        self.prosody.stop()
+
+    async def new_consultation(self) -> dict:
+        async with self.api.post(self.app.url + "/api/consultations", headers=self.auth) as r:
+            assert r.status == 201
+            return await r.json()
+
+    async def clinician_access(self, consultation: dict) -> dict:
+        async with self.api.post(self.app.url + f"/api/consultations/{consultation['id']}/join",
+                                 headers=self.auth) as r:
+            assert r.status == 200
+            return await r.json()
+
+    async def admitted_patient_access(self, consultation: dict) -> dict:
+        """Knock from the patient page, admit through the API, get the patient's call access."""
+        patient = self.http()
+        async with patient.get(consultation["patient_url"]) as r:
+            csrf = csrf_from(await r.text())
+        async with patient.post(consultation["patient_url"] + "/knock", data={
+                "display_name": "Camille", "consent": "yes", "csrf_token": csrf}) as r:
+            assert r.status == 200
+        (knock,) = (await self.consultation(consultation))["knocks"]
+        async with self.api.post(self.app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
+                                 headers=self.auth) as r:
+            assert r.status == 200
+        async with patient.get(consultation["patient_url"] + "/call") as r:
+            assert r.status == 200
+            return await r.json()
+
+    async def consultation(self, consultation: dict) -> dict:
+        async with self.api.get(self.app.url + f"/api/consultations/{consultation['id']}", headers=self.auth) as r:
+            assert r.status == 200
+            return await r.json()
+
+    async def presence(self, consultation: dict) -> dict:
+        async with self.dashboard.get(self.app.url + "/dashboard/state") as r:
+            items = {c["id"]: c for c in (await r.json())["consultations"]}
+        return items[consultation["id"]]["presence"]
+
+    async def enter(self, user: str, access: dict) -> tuple[XmppClient, str]:
+        client = await XmppClient(self.prosody.port, user, password=access["jwt"]).connect()
+        self.clients.append(client)
+        room_jid = f"{access['room']}@{MUC_DOMAIN}"
+        await client.join(room_jid, user)
+        return client, room_jid
+
+    def document_files(self, data_dir: str | None = None) -> list[Path]:
+        root = Path(data_dir or self.app.settings.data_dir) / "documents"
+        return [p for p in root.rglob("*") if p.is_file()]
+
+    async def files_now(self) -> list[Path]:
+        return self.document_files()
+
+    async def upload_document(self, consultation: dict) -> dict:
+        prefix = f"/api/consultations/{consultation['id']}/documents"
+        return await upload(self.api, self.app.url, prefix, secrets.token_bytes(32), os.urandom(4000), "cr.pdf",
+                            "clinician", headers=self.auth)
+
+    async def document_status(self, consultation: dict, doc: dict, base: str | None = None) -> int:
+        url = f"{base or self.app.url}/api/consultations/{consultation['id']}/documents/{doc['id']}/metadata"
+        async with self.api.get(url, headers=self.auth) as r:
+            return r.status
+
+
+@pytest.fixture
+async def stacks():
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        await stack.stop()
+
+
+async def test_presence_and_status_follow_the_room_and_documents_go_after_the_grace(
+        live, http, tmp_path, stacks, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    stack = await Stack.start(live, http, tmp_path, documents_grace_seconds=1, documents_sweep_seconds=1)
+    stacks.append(stack)
+    consultation = await stack.new_consultation()
+    doc = await stack.upload_document(consultation)
+    assert len(stack.document_files()) == 1
+    nobody = {"patient": False, "clinician": False}
+    assert await stack.presence(consultation) == nobody
+
+    clinician, room = await stack.enter("clinician", await stack.clinician_access(consultation))
+    await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": False, "clinician": True})
+    patient_access = await stack.admitted_patient_access(consultation)
+    patient, _ = await stack.enter("patient", patient_access)
+    await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": True, "clinician": True})
+    assert (await stack.consultation(consultation))["status"] == "in_call"
+
+    patient.leave(room, "patient")
+    await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": False, "clinician": True})
+    assert (await stack.consultation(consultation))["status"] == "in_call"
+    patient, _ = await stack.enter("patient", patient_access)  # back after a reload
+    await eventually(lambda: stack.presence(consultation), lambda p: p["patient"])
+
+    patient.leave(room, "patient")
+    clinician.leave(room, "clinician")  # the last one out: Prosody destroys the room
+    ended = await eventually(lambda: stack.consultation(consultation), lambda c: c["status"] == "ended")
+    assert ended["end_reason"] == "room_destroyed"
+    assert await stack.presence(consultation) == nobody
+    if time.time() < ended["ended_at"] + 0.8:
+        assert await stack.document_status(consultation, doc) == 200, "gone before the grace period"
+    await eventually(lambda: stack.document_status(consultation, doc), lambda s: s == 404, timeout=5)
+    await eventually(stack.files_now, lambda files: files == [], timeout=2)  # row marked first, then the file
+
+    log = stack.prosody.log_text()
+    assert "Backend refused" not in log and "Giving up" not in log
+    handled = [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.DEBUG]
+    for name in ("muc-room-created", "muc-occupant-joined", "muc-occupant-left", "muc-room-destroyed"):
+        assert any(m.startswith(name) for m in handled), (name, handled)
+    assert not [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]
+
+
+async def test_no_event_is_lost_while_the_app_is_down_within_the_retry_budget(live, http, tmp_path, stacks, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    stack = await Stack.start(live, http, tmp_path, documents_grace_seconds=0, documents_sweep_seconds=1)
+    stacks.append(stack)
+    consultation = await stack.new_consultation()
+    doc = await stack.upload_document(consultation)
+    clinician, room = await stack.enter("clinician", await stack.clinician_access(consultation))
+    patient, _ = await stack.enter("patient", await stack.admitted_patient_access(consultation))
+    await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": True, "clinician": True})
+
+    await stack.app.server.close()  # the app stops (deploy, crash): Prosody keeps the events
+    caplog.clear()
+    patient.leave(room, "patient")
+    clinician.leave(room, "clinician")
+    await asyncio.to_thread(stack.prosody.wait_for_log, "Delivery of muc-room-destroyed", 5)
+    await asyncio.sleep(1.5)  # several failed attempts per event
+
+    app = create_app(stack.app.settings)  # same data directory, same port
+    port = int(stack.app.url.rsplit(":", 1)[1])
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        ended = await eventually(lambda: stack.consultation(consultation), lambda c: c["status"] == "ended")
+        assert ended["end_reason"] == "room_destroyed"
+        await eventually(lambda: stack.document_status(consultation, doc), lambda s: s == 404, timeout=5)
+        await eventually(stack.files_now, lambda files: files == [], timeout=2)  # row marked first, then the file
+        await asyncio.sleep(0.3)
+    finally:
+        await server.close()
+
+    log = stack.prosody.log_text()
+    assert "failed (connection refused)" in log and "Giving up" not in log and "Backend refused" not in log
+    handled = [r.getMessage().split(" ")[0] for r in caplog.records
+               if r.name == LOGGER and r.levelno == logging.DEBUG and r.getMessage().startswith("muc-")]
+    # delivered to the restarted app: both leaves and the destruction, each once (never a duplicate)
+    assert sorted(handled) == ["muc-occupant-left", "muc-occupant-left", "muc-room-destroyed"], handled
+
+
+async def test_bearer_mode_end_to_end_and_a_room_only_the_clinician_entered_keeps_the_consultation(
+        live, http, tmp_path, stacks):
+    stack = await Stack.start(live, http, tmp_path, jitsi_events_bearer=True,
+                              module_options={"teleconsult_events_bearer": True})
+    stacks.append(stack)
+    consultation = await stack.new_consultation()
+    clinician, room = await stack.enter("clinician", await stack.clinician_access(consultation))
+    await eventually(lambda: stack.presence(consultation), lambda p: p["clinician"])
+    clinician.leave(room, "clinician")  # waiting alone, then the page reloads: the room is destroyed
+    await asyncio.to_thread(stack.prosody.wait_for_log, "Delivered muc-room-destroyed", 5)
+    await eventually(lambda: stack.presence(consultation), lambda p: not p["clinician"])
+    assert (await stack.consultation(consultation))["status"] == "waiting"
+    # the patient can still come; the same room opens again
+    clinician, room = await stack.enter("clinician", await stack.clinician_access(consultation))
+    patient, _ = await stack.enter("patient", await stack.admitted_patient_access(consultation))
+    await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": True, "clinician": True})
+    patient.leave(room, "patient")
+    clinician.leave(room, "clinician")
+    ended = await eventually(lambda: stack.consultation(consultation), lambda c: c["status"] == "ended")
+    assert ended["end_reason"] == "room_destroyed"
+    assert "Backend refused" not in stack.prosody.log_text()
+
+
+async def test_a_token_for_someone_else_is_refused_by_the_test_token_auth(live, http, tmp_path, stacks):
+    """Guard for the harness itself: presence comes from verified tokens, not from anything a client says."""
+    stack = await Stack.start(live, http, tmp_path)
+    stacks.append(stack)
+    mallory = XmppClient(stack.prosody.port, "mallory", password="not.a.token")
+    stack.clients.append(mallory)
+    with pytest.raises(PermissionError):
+        await mallory.connect()
+    assert "Token refused for mallory" in stack.prosody.log_text()
