@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 import time
@@ -24,8 +25,13 @@ MIN_PASSWORD_LENGTH = 12
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()  # stateless parameters object
-# Verified against when the email is unknown, so both paths take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both paths take the same time
+    (made on first use: an argon2 hash costs a quarter of a second)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ async def verify_password(engine: AsyncEngine, email: str, password: str) -> Cli
     async with engine.connect() as conn:
         row = (await conn.execute(
             sa.select(clinicians).where(clinicians.c.email == email.strip().lower()))).first()
-    stored = row.password_hash if row is not None else _DUMMY_HASH
+    stored = row.password_hash if row is not None else await asyncio.to_thread(_dummy_hash)
     try:
         await asyncio.to_thread(_hasher.verify, stored, password)
     except (VerificationError, InvalidHashError):

@@ -38,13 +38,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
-from aiortc.sdp import SessionDescription
+# aiortc (with PyAV) weighs about 28 MiB of memory: it is imported on the first offer,
+# not at start-up, so an app whose pre-call test is never used does not pay for it.
 
 __all__ = [
     "BadOffer",
@@ -118,9 +113,9 @@ class _Session:
         self.ended.set()
 
 
-def _ice_servers(servers: Iterable[Mapping[str, Any]] | None) -> list[RTCIceServer]:
-    """Validate ``{urls, username?, credential?}`` dicts into aiortc objects."""
-    result: list[RTCIceServer] = []
+def _ice_servers(servers: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Validate ``{urls, username?, credential?}`` dicts (aiortc objects are built per offer)."""
+    result: list[dict[str, Any]] = []
     for i, server in enumerate(servers or ()):
         if not isinstance(server, Mapping):
             raise ValueError(f"ice_servers[{i}] must be a mapping")
@@ -146,7 +141,7 @@ def _ice_servers(servers: Iterable[Mapping[str, Any]] | None) -> list[RTCIceServ
             username is None or credential is None
         ):
             raise ValueError(f"ice_servers[{i}]: a TURN server needs username and credential")
-        result.append(RTCIceServer(urls=list(url_list), username=username, credential=credential))
+        result.append({"urls": list(url_list), "username": username, "credential": credential})
     return result
 
 
@@ -181,6 +176,8 @@ def _validate_offer(sdp: object, type: object) -> SessionDescription:
     for attribute in ("a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:"):
         if not any(line.startswith(attribute) for line in lines):
             raise BadOffer(f"offer lacks {attribute[2:-1]}")
+    from aiortc.sdp import SessionDescription
+
     try:
         return SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises many kinds of errors
@@ -254,7 +251,9 @@ class EchoPeers:
             raise PeersBusy(self._retry_after())
 
         loop = asyncio.get_running_loop()
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+        from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(**s) for s in self._ice_servers]))
         session = _Session(
             id=secrets.token_hex(4), pc=pc, deadline=loop.time() + self._max_duration
         )
