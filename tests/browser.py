@@ -19,9 +19,11 @@ PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "i
 
 
 @contextlib.asynccontextmanager
-async def chromium():
+async def chromium(add=(), drop=()):
+    """Debian's Chromium, headless, with ARGS (some `add`ed or `drop`ped)."""
+    args = [arg for arg in ARGS if arg not in drop] + list(add)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             yield browser
         finally:

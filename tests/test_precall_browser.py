@@ -4,17 +4,15 @@ verdict against the app's own echo peer; a refused camera shows how to allow it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-from playwright.async_api import async_playwright
 
 from teleconsult import accounts
 from teleconsult.keys import precall_peers_key
-from browser import ARGS, CHROMIUM, PHONE, axe_violations, horizontal_overflow, wait_until
+from browser import PHONE, axe_violations, chromium, horizontal_overflow, wait_until
 from conftest import add_clinician
 
 SECRET = "c2VjcmV0LW9mLXRoZS1jb25zdWx0YXRpb24tMzItYnl0ZXM"  # stands for a patient link's fragment
@@ -37,16 +35,7 @@ def camera_like_video(path: Path, width: int = 640, height: int = 480, frames: i
     return path
 
 
-@contextlib.asynccontextmanager
-async def launch(add=(), drop=()):
-    """Chromium as browser.chromium() launches it, with some arguments added or dropped."""
-    args = [arg for arg in ARGS if arg not in drop] + list(add)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+launch = chromium  # Chromium with some arguments added or dropped
 
 
 def _watch(page, app_url):

@@ -1,6 +1,6 @@
 // Clinician dashboard: live list of consultations and knocks, one-click creation.
 // The consultation secret S is generated here and kept in this browser's localStorage only.
-import { pageData, getJSON, postJSON, listen } from "./page.js";
+import { el, pageData, getJSON, postJSON, listen } from "./page.js";
 
 const SECRETS_KEY = "teleconsult.consultationSecrets";
 const data = pageData();
@@ -28,17 +28,6 @@ function rememberSecret(id, secret) {
 function fullLink(consultation) {
   const secret = secrets()[consultation.id];
   return secret ? `${consultation.patient_url}#${secret}` : null;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
 }
 
 function showLink(link) {

@@ -4,6 +4,7 @@
 // own list in localStorage (kept when the consultation was created in this browser).
 import { b64urlDecode } from "./ece.js";
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
+import { el } from "./page.js";
 
 const SECRETS_KEY = "teleconsult.consultationSecrets";
 
@@ -18,17 +19,6 @@ function readSecret(cfg) {
   } catch (err) {
     return null;
   }
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
 }
 
 export function mountDocuments(cfg) {

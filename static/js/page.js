@@ -27,3 +27,15 @@ export function listen(url, onEvent) {
   source.onmessage = (message) => onEvent(JSON.parse(message.data));
   return source;
 }
+
+// Build an element: el("li", {class: "x", onclick: fn, "data-id": 1}, child, "text", …).
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
