@@ -9,6 +9,7 @@ by the next sweep and leaves neither a file nor a row.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -225,9 +226,10 @@ class DropBox:
         async with self.engine.begin() as conn:
             await conn.execute(files.update().where(files.c.id == file_id).values(received=received))
 
-    async def complete(self, file_id: str, box_id: str | None, meta: bytes) -> DropFile:
+    async def complete(self, file_id: str, box_id: str | None, meta: bytes,
+                       owner_token: str | None = None) -> DropFile:
         """All bytes are in: attach the encrypted metadata and publish atomically."""
-        found = await self.get(file_id, box_id)
+        found = await self.get(file_id, box_id, owner_token=owner_token)
         if found.state != UPLOADING:
             raise BadUpload("upload already complete")
         if not 0 < len(meta) <= ece.METADATA_MAX_SIZE:
@@ -242,7 +244,7 @@ class DropBox:
             await conn.execute(files.update().where(files.c.id == file_id).values(
                 state=READY, meta=meta, completed_at=now))
             await self._audit(conn, "completed", file_id, box_id)
-        done = await self.get(file_id, box_id, ready=True)
+        done = dataclasses.replace(found, state=READY, meta=meta, completed_at=now)
         self.notify(box_id, {"type": "document", "action": "added", "id": file_id,
                              "uploaded_by": found.uploaded_by})
         return done
@@ -279,17 +281,14 @@ class DropBox:
 
     # -- deletion --------------------------------------------------------------------------
 
-    async def check_owner(self, file_id: str, owner_token: str) -> None:
-        """A standalone drop's owner token, compared in constant time."""
+    async def delete_owned(self, file_id: str, owner_token: str) -> None:
+        """The sender deletes a standalone drop (even one past its deadline) with its owner token."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(files.c.owner_token_hash, files.c.box_id).where(
                 files.c.id == file_id))).first()
         if row is None:
             raise Gone("no such file")
         _check_owner(row.owner_token_hash, row.box_id, owner_token)
-
-    async def delete_owned(self, file_id: str, owner_token: str) -> None:
-        await self.check_owner(file_id, owner_token)
         await self._delete(file_id, None, "owner")
 
     async def schedule_box_deletion(self, box_id: str, at: float) -> int:
