@@ -33,6 +33,8 @@ class Setting:
     help: str
     secret: bool = False
     required: bool = False
+    minimum: int | None = None  # bounds of a number, checked by _validate
+    maximum: int | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -41,7 +43,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", str, "",
             "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3."),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
-    Setting("port", int, 8080, "Port the HTTP server listens on."),
+    Setting("port", int, 8080, "Port the HTTP server listens on.", minimum=1, maximum=65535),
     Setting("public_url", str, "",
             "Public base URL of the app, as patients reach it (https://consult.example.org). "
             "Empty means http://{host}:{port}. Cookies are marked Secure when it starts with https."),
@@ -61,67 +63,67 @@ SETTINGS: tuple[Setting, ...] = (
             "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters.",
             secret=True, required=True),
     Setting("jitsi_token_ttl_seconds", int, 300,
-            "Lifetime of a Jitsi JWT: the window in which its holder may join the room."),
+            "Lifetime of a Jitsi JWT: the window in which its holder may join the room.", minimum=1),
     Setting("jitsi_events_secret", str, "",
             "Secret shared with Prosody's mod_teleconsult_events (teleconsult_events_secret; not the "
             "app_secret), at least 32 characters. Empty: POST /api/jitsi/events answers 503 and room "
             "events (presence, end of the call) are not used; the app still runs.",
             secret=True),
     Setting("jitsi_events_window_seconds", int, 300,
-            "Room events whose signed timestamp is further than this from the app's clock are refused."),
+            "Room events whose signed timestamp is further than this from the app's clock are refused.", minimum=1),
     Setting("jitsi_events_bearer", bool, False,
             "Accept room events authenticated by `Authorization: Bearer <jitsi_events_secret>` instead of "
             "the HMAC signature (for hosts already running jitsi-contrib's event_sync). Weaker: no "
             "timestamp, replays only caught by event id."),
     Setting("consultation_max_minutes", int, 120,
-            "A consultation is ended automatically this long after its creation."),
+            "A consultation is ended automatically this long after its creation.", minimum=1),
     Setting("login_max_failures", int, 5,
-            "Failed logins allowed per account and per address within login_window_seconds."),
-    Setting("login_window_seconds", int, 900, "Window of the login rate limit."),
+            "Failed logins allowed per account and per address within login_window_seconds.", minimum=1),
+    Setting("login_window_seconds", int, 900, "Window of the login rate limit.", minimum=1),
     Setting("link_guess_max", int, 20,
-            "Unknown patient links an address may try within link_guess_window_seconds before 429."),
-    Setting("link_guess_window_seconds", int, 600, "Window of the link-guessing rate limit."),
+            "Unknown patient links an address may try within link_guess_window_seconds before 429.", minimum=1),
+    Setting("link_guess_window_seconds", int, 600, "Window of the link-guessing rate limit.", minimum=1),
     Setting("knock_max", int, 5,
             "Knocks one browser may make on one consultation within knock_window_seconds "
-            "(a declined patient cannot retry forever)."),
-    Setting("knock_window_seconds", int, 600, "Window of the knock rate limit."),
+            "(a declined patient cannot retry forever).", minimum=1),
+    Setting("knock_window_seconds", int, 600, "Window of the knock rate limit.", minimum=1),
     Setting("documents_grace_seconds", int, 300,
-            "After a consultation ends, its documents are deleted once this grace period has passed."),
+            "After a consultation ends, its documents are deleted once this grace period has passed.", minimum=0),
     Setting("documents_max_mib", int, 100,
             "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before "
-            "any byte is written past the limit."),
+            "any byte is written past the limit.", minimum=1),
     Setting("documents_sweep_seconds", int, 10,
-            "How often the sweeper applies deletion deadlines (also once at start-up)."),
+            "How often the sweeper applies deletion deadlines (also once at start-up).", minimum=1),
     Setting("drop_max_expiry_hours", int, 168,
-            "Longest life a clinician may give a standalone drop (/d/ links)."),
+            "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1),
     Setting("precall_max_sessions", int, 4,
             "Simultaneous pre-call test sessions (echo peers); one more is answered 503 + Retry-After. "
-            "One session costs about a fifth of a core (docs/benchmarks-precall.md)."),
+            "One session costs about a fifth of a core (docs/benchmarks-precall.md).", minimum=1),
     Setting("precall_max_seconds", int, 60,
-            "A pre-call test session is closed this long after it started."),
+            "A pre-call test session is closed this long after it started.", minimum=1),
     Setting("precall_ice_servers", str, "[]",
             "JSON list of STUN/TURN servers for the pre-call test, given to the browser and to the "
             "echo peer: [{\"urls\": \"turn:meet.example.org:3478\", \"username\": \"u\", "
             "\"credential\": \"p\"}]. Empty list: no third-party server is ever contacted."),
     Setting("precall_offers_max", int, 10,
-            "Pre-call test offers one address may send within precall_offers_window_seconds before 429."),
-    Setting("precall_offers_window_seconds", int, 600, "Window of the pre-call offer rate limit."),
+            "Pre-call test offers one address may send within precall_offers_window_seconds before 429.", minimum=1),
+    Setting("precall_offers_window_seconds", int, 600, "Window of the pre-call offer rate limit.", minimum=1),
     Setting("precall_good_loss_percent", int, 5,
             "Pre-call verdict \"good\" needs packet loss (the worse of upload and download) under this "
-            "percentage (and the good RTT and upload below)."),
+            "percentage (and the good RTT and upload below).", minimum=1, maximum=100),
     Setting("precall_good_rtt_ms", int, 300,
-            "Pre-call verdict \"good\" needs a round-trip time under this many milliseconds."),
+            "Pre-call verdict \"good\" needs a round-trip time under this many milliseconds.", minimum=1),
     Setting("precall_good_upload_kbps", int, 1000,
-            "Pre-call verdict \"good\" needs at least this upload bitrate, in kbit/s."),
+            "Pre-call verdict \"good\" needs at least this upload bitrate, in kbit/s.", minimum=1),
     Setting("precall_usable_loss_percent", int, 10,
             "Pre-call verdict \"usable\" needs packet loss under this percentage (audio and video "
-            "still conceal it); worse is \"not enough\"."),
+            "still conceal it); worse is \"not enough\".", minimum=1, maximum=100),
     Setting("precall_usable_rtt_ms", int, 800,
             "Pre-call verdict \"usable\" needs a round-trip time under this many milliseconds "
-            "(400 ms each way, the limit of a comfortable conversation)."),
+            "(400 ms each way, the limit of a comfortable conversation).", minimum=1),
     Setting("precall_usable_upload_kbps", int, 300,
             "Pre-call verdict \"usable\" needs at least this upload bitrate, in kbit/s "
-            "(low-resolution video with audio)."),
+            "(low-resolution video with audio).", minimum=1),
     Setting("demo", bool, False,
             "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
             "domain placeholder. Never for production."),
@@ -244,21 +246,17 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
         "jitsi_domain": "meet.invalid",
         "jitsi_events_secret": secrets.token_urlsafe(48),
     }
-    if path.exists():
-        kept = _read_toml(path)
-        missing = {key: value for key, value in values.items() if key not in kept}
-        if missing:
-            with path.open("a") as f:
-                for key, value in missing.items():
-                    f.write(f'{key} = "{value}"\n')
-        return {**kept, **missing}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# Generated by `teleconsult serve --demo`. Not for production.\n")
-        for key, value in values.items():
-            f.write(f'{key} = "{value}"\n')
-    return values
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write("# Generated by `teleconsult serve --demo`. Not for production.\n")
+    kept = _read_toml(path)
+    missing = {key: value for key, value in values.items() if key not in kept}
+    if missing:
+        with path.open("a") as f:
+            for key, value in missing.items():
+                f.write(f'{key} = "{value}"\n')
+    return {**kept, **missing}
 
 
 def load_settings(
@@ -296,14 +294,6 @@ def load_settings(
 
 
 def _validate_precall(values: dict[str, Any]) -> None:
-    for name in ("precall_max_sessions", "precall_max_seconds", "precall_offers_max",
-                 "precall_offers_window_seconds", "precall_good_rtt_ms", "precall_good_upload_kbps",
-                 "precall_usable_rtt_ms", "precall_usable_upload_kbps"):
-        if values[name] <= 0:
-            raise SettingsError(f"{name} must be positive")
-    for name in ("precall_good_loss_percent", "precall_usable_loss_percent"):
-        if not 0 < values[name] <= 100:
-            raise SettingsError(f"{name} must be between 1 and 100")
     if values["precall_usable_loss_percent"] < values["precall_good_loss_percent"]:
         raise SettingsError("precall_usable_loss_percent must be at least precall_good_loss_percent")
     if values["precall_usable_rtt_ms"] < values["precall_good_rtt_ms"]:
@@ -351,15 +341,11 @@ def _validate(values: dict[str, Any]) -> Settings:
     parts = urlsplit(values["public_url"])
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"public_url must be an http(s) URL, got {values['public_url']!r}")
-    for name in ("jitsi_token_ttl_seconds", "consultation_max_minutes", "login_max_failures",
-                 "login_window_seconds", "link_guess_max", "link_guess_window_seconds",
-                 "knock_max", "knock_window_seconds", "documents_max_mib", "documents_sweep_seconds",
-                 "drop_max_expiry_hours", "jitsi_events_window_seconds"):
-        if values[name] <= 0:
-            raise SettingsError(f"{name} must be positive")
+    for s in SETTINGS:
+        value = values[s.name]
+        if s.minimum is not None and value < s.minimum or s.maximum is not None and value > s.maximum:
+            bound = (f"between {s.minimum} and {s.maximum}" if s.maximum is not None
+                     else f"at least {s.minimum}")
+            raise SettingsError(f"{s.name} must be {bound}, got {value}")
     _validate_precall(values)
-    if values["documents_grace_seconds"] < 0:
-        raise SettingsError("documents_grace_seconds must be zero or more")
-    if not 1 <= values["port"] <= 65535:
-        raise SettingsError("port must be between 1 and 65535")
     return Settings(**values)

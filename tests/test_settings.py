@@ -94,3 +94,19 @@ def test_readme_opens_with_the_start_and_test_commands():
     blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", readme, re.S)
     assert "serve --demo" in blocks[0]
     assert ".ci/run" in blocks[1] or "pytest" in blocks[1]
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("port", 0, "port must be between 1 and 65535"),
+    ("port", 70000, "port must be between 1 and 65535"),
+    ("knock_max", 0, "knock_max must be at least 1"),
+    ("documents_grace_seconds", -1, "documents_grace_seconds must be at least 0"),
+    ("precall_good_loss_percent", 101, "precall_good_loss_percent must be between 1 and 100"),
+])
+def test_numbers_out_of_their_declared_bounds_are_refused(tmp_path, name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(None, {"data_dir": str(tmp_path), "demo": True, name: value}, environ={})
+
+
+def test_every_number_setting_declares_its_bounds():
+    assert [s.name for s in SETTINGS if s.type is int and s.minimum is None] == []
