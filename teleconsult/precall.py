@@ -36,10 +36,13 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # aiortc (with PyAV) weighs about 28 MiB of memory: it is imported on the first offer,
 # not at start-up, so an app whose pre-call test is never used does not pay for it.
+if TYPE_CHECKING:
+    from aiortc import RTCPeerConnection
+    from aiortc.sdp import SessionDescription
 
 __all__ = [
     "BadOffer",
