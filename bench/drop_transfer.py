@@ -62,25 +62,16 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from cores import CLIENT_CORE, SERVER_CORE, pin_to  # noqa: E402  (bench/ is sys.path[0])
 
 from filedrop import client, ece
 from filedrop.storage import CHUNK_SIZE
 
 MiB = 1024 * 1024
-SERVER_CORE, CLIENT_CORE = 0, 1
 TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
 SESSION_SECRET = "bench-session-secret-" + "x" * 40
 JITSI_SECRET = "bench-jitsi-app-secret-" + "y" * 40
 
-
-def pin_to(core: int) -> bool:
-    if (os.cpu_count() or 1) < 2:
-        return False
-    try:
-        os.sched_setaffinity(0, {core})
-    except (AttributeError, OSError):
-        return False
-    return True
 
 
 def free_port() -> int:
@@ -172,9 +163,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(log, "wb")
         self.process = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        if (os.cpu_count() or 1) >= 2:  # pinned before it starts any thread (they inherit it)
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(self.process.pid, {SERVER_CORE})
+        pin_to(SERVER_CORE, self.process.pid)  # before it starts any thread (they inherit it)
 
     async def ready(self, session: aiohttp.ClientSession) -> None:
         for _ in range(300):

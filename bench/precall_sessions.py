@@ -52,6 +52,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from cores import CLIENT_CORE, SERVER_CORE, pin_to  # noqa: E402  (bench/ is sys.path[0])
 
 LOSS_LIMIT = 0.01
 FPS_FLOOR = 0.9  # echoed fps below this fraction of the sent fps = overloaded
@@ -60,18 +61,7 @@ AUDIO_RATE = 48000
 AUDIO_PACKET = 960  # 20 ms
 VIDEO_CLOCK = 90000
 CLIP_SECONDS = 2
-SERVER_CORE, CLIENT_CORE = 0, 1
 
-
-def pin_to(core: int) -> bool:
-    """Pin this process (and the threads it starts later) to one core."""
-    if (os.cpu_count() or 1) < 2:
-        return False
-    try:
-        os.sched_setaffinity(0, {core})
-    except (AttributeError, OSError):
-        return False
-    return os.sched_getaffinity(0) == {core}
 
 
 # --------------------------------------------------------------------------
