@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +109,15 @@ async def add_clinician(engine, email="dr.martin@example.org", name="Dr Martin",
     secret = pyotp.random_base32()
     if enrolled:
         # enrol with the previous step's code, so that a login now may use the current one
-        import time
         previous = pyotp.TOTP(secret).at(time.time() - 30)
         await accounts.enable_totp(engine, clinician.id, secret, previous, now=time.time() - 30)
     return TestClinician(email=email, password=PASSWORD, totp_secret=secret, id=clinician.id, name=name)
+
+
+async def add_api_clinician(engine, email="doc@example.org", **kwargs) -> tuple[TestClinician, str]:
+    """A clinician with an API token (for the Bearer API and `teleconsult drop`)."""
+    clinician = await add_clinician(engine, email, **kwargs)
+    return clinician, await accounts.issue_api_token(engine, email)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -6,14 +6,13 @@ import jwt
 
 from teleconsult import accounts
 from teleconsult.routes import ROUTES
-from conftest import add_clinician
+from conftest import add_api_clinician
 
 REQUIRED_OPERATIONS = {"createConsultation", "getConsultation", "endConsultation", "joinConsultation"}
 
 
 async def _token(app, email="api@example.org"):
-    await add_clinician(app.engine, email)
-    return await accounts.issue_api_token(app.engine, email)
+    return (await add_api_clinician(app.engine, email))[1]
 
 
 async def test_openapi_document_names_every_api_operation_and_matches_the_routes(live, http):

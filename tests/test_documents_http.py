@@ -7,17 +7,15 @@ from pathlib import Path
 
 
 from filedrop import ece
-from teleconsult import accounts
 from teleconsult.app import sweep_once
-from conftest import add_clinician
+from conftest import add_api_clinician
 from drop_client import download, upload
 
 NAME = "ordonnance-camille-dupont.pdf"
 
 
 async def _consultation(app, http):
-    await add_clinician(app.engine, "doc@example.org")
-    token = await accounts.issue_api_token(app.engine, "doc@example.org")
+    _, token = await add_api_clinician(app.engine)
     auth = {"Authorization": f"Bearer {token}"}
     client = http()
     async with client.post(app.url + "/api/consultations", headers=auth) as r:
@@ -136,8 +134,7 @@ async def test_unknown_expired_and_deleted_documents_get_the_same_answer(live, h
 
 
 async def _other_consultation_doc(app, http):
-    await add_clinician(app.engine, "other@example.org")
-    token = await accounts.issue_api_token(app.engine, "other@example.org")
+    _, token = await add_api_clinician(app.engine, "other@example.org")
     client, auth = http(), {"Authorization": f"Bearer {token}"}
     async with client.post(app.url + "/api/consultations", headers=auth) as r:
         other = await r.json()
@@ -197,8 +194,7 @@ async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_swee
 
 async def test_standalone_drop_respects_its_download_limit_and_owner_delete(live, http):
     app = await live()
-    await add_clinician(app.engine, "doc@example.org")
-    token = await accounts.issue_api_token(app.engine, "doc@example.org")
+    _, token = await add_api_clinician(app.engine)
     client = http()
     secret = secrets.token_bytes(16)
     sent = await upload(client, app.url, "/api/drop/files", secret, b"hello " * 1000, "note.txt", "standalone",

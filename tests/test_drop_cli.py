@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from browser import chromium
-from conftest import add_clinician
+from conftest import add_api_clinician
 from drop_client import download as reference_download
 from drop_client import upload as reference_upload
 from filedrop import ece
-from teleconsult import accounts
 
 TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
 NAME = "compte rendu – Dupont.pdf"
@@ -45,8 +44,7 @@ async def drop(*args: str, cwd: Path, token: str | None = None, timeout: float =
 
 
 async def _token(app, email="doc@example.org") -> str:
-    await add_clinician(app.engine, email)
-    return await accounts.issue_api_token(app.engine, email)
+    return (await add_api_clinician(app.engine, email))[1]
 
 
 def _dirs(tmp_path: Path) -> tuple[Path, Path]:

@@ -10,18 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import add_clinician
+from conftest import add_api_clinician
 from drop_client import download as reference_download
 from filedrop import client, ece
-from teleconsult import accounts
 from teleconsult.keys import drop_key
 
 MiB = 1024 * 1024
 
 
 async def _clinician_token(app) -> str:
-    await add_clinician(app.engine, "doc@example.org")
-    return await accounts.issue_api_token(app.engine, "doc@example.org")
+    return (await add_api_clinician(app.engine))[1]
 
 
 class CuttingProxy:

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from teleconsult import accounts
 from teleconsult import consultations as cs
 from teleconsult.app import sweep_once
 from teleconsult.keys import hub_key, presence_key
 from teleconsult.room_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from teleconsult.settings import DEMO_SECRETS_FILE, SettingsError, load_settings
-from conftest import add_clinician, login
+from conftest import add_api_clinician, login
 from drop_client import upload
 from room_event_client import EVENTS_SECRET, MARKER, Poster, event, occupant, signed_headers
 
@@ -36,8 +35,7 @@ LOGGER = "teleconsult.jitsi_events"
 
 async def setup(live, http, **settings):
     app = await live(jitsi_events_secret=EVENTS_SECRET, **settings)
-    doctor = await add_clinician(app.engine, "doc@example.org")
-    token = await accounts.issue_api_token(app.engine, "doc@example.org")
+    doctor, token = await add_api_clinician(app.engine)
     auth = {"Authorization": f"Bearer {token}"}
     client = http()
     async with client.post(app.url + "/api/consultations", headers=auth) as r:

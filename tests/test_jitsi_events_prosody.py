@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from teleconsult import accounts
 from teleconsult.app import create_app
-from conftest import add_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login
 from drop_client import upload
 
 try:
@@ -68,8 +67,7 @@ class Stack:
     @classmethod
     async def start(cls, live, http, tmp_path, *, module_options=None, **settings) -> "Stack":
         app = await live(jitsi_events_secret=EVENTS_SECRET, **settings)
-        doctor = await add_clinician(app.engine, "doc@example.org")
-        token = await accounts.issue_api_token(app.engine, "doc@example.org")
+        doctor, token = await add_api_clinician(app.engine)
         prosody = start_prosody(tmp_path / "prosody", {
             "teleconsult_events_url": app.url + "/api/jitsi/events",
             "teleconsult_events_secret": EVENTS_SECRET,

@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from teleconsult import accounts
 from teleconsult.keys import precall_peers_key
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, wait_until
-from conftest import add_clinician
+from conftest import add_api_clinician
 
 SECRET = "c2VjcmV0LW9mLXRoZS1jb25zdWx0YXRpb24tMzItYnl0ZXM"  # stands for a patient link's fragment
 
@@ -141,8 +140,7 @@ async def test_a_refused_camera_shows_how_to_allow_it_in_this_browser_first(live
 
 async def test_the_patient_goes_from_the_join_page_to_the_test_and_back_with_the_link_secret_intact(live):
     app = await live()
-    await add_clinician(app.engine, "dr.precall@example.org")
-    token = await accounts.issue_api_token(app.engine, "dr.precall@example.org")
+    _, token = await add_api_clinician(app.engine, "dr.precall@example.org")
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
         async with api.post(app.url + "/api/consultations") as r:
             link = (await r.json())["patient_url"] + "#" + SECRET
