@@ -9,7 +9,7 @@ and the latter only for an admitted knock of a consultation that has not ended.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -224,6 +224,20 @@ async def list_knocks(engine: AsyncEngine, consultation: Consultation) -> list[K
     return [_knock(r) for r in rows]
 
 
+async def open_knocks(engine: AsyncEngine, consultation_ids: list[str]) -> dict[str, list[Knock]]:
+    """Waiting and admitted knocks of several consultations in one query, oldest first."""
+    found: dict[str, list[Knock]] = {cid: [] for cid in consultation_ids}
+    if not consultation_ids:
+        return found
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(knocks).where(
+            knocks.c.consultation_id.in_(consultation_ids),
+            knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).order_by(knocks.c.created_at))).all()
+    for row in rows:
+        found[row.consultation_id].append(_knock(row))
+    return found
+
+
 async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
                  hub: Hub | None = None, now: float | None = None) -> Knock:
     """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
@@ -247,8 +261,8 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     decided = _knock(row)
     if hub is not None:
         hub.publish(f"knock:{knock_id}", {"type": "status", "status": status})
-        _notify(hub, consultation if not admit else
-                Consultation(**{**asdict(consultation), "status": IN_CALL}), "knock", knock=decided.public())
+        _notify(hub, replace(consultation, status=IN_CALL) if admit else consultation, "knock",
+                knock=decided.public())
     return decided
 
 

@@ -11,7 +11,7 @@ from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
 from .actions import ConsultationActions
-from .documents import panel_config
+from .documents_panel import panel_config
 
 
 actions = ConsultationActions(require_clinician)
@@ -20,10 +20,11 @@ actions = ConsultationActions(require_clinician)
 async def dashboard_state(request: web.Request, clinician) -> dict:
     engine, public_url = request.app[engine_key], request.app[settings_key].public_url
     items = []
-    for consultation in await cs.list_consultations(engine, clinician):
+    listed = await cs.list_consultations(engine, clinician)
+    knocks = await cs.open_knocks(engine, [c.id for c in listed if c.status != cs.ENDED])
+    for consultation in listed:
         item = consultation.public(public_url)
-        knocks = await cs.list_knocks(engine, consultation) if consultation.status != cs.ENDED else []
-        item["knocks"] = [k.public() for k in knocks if k.status in (cs.KNOCK_WAITING, cs.KNOCK_ADMITTED)]
+        item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
         # who is in the call, from Prosody's room events (presence.py); nobody once ended
         presence = request.app[presence_key].get(consultation.id) if consultation.status != cs.ENDED else None
         item["presence"] = presence.as_json() if presence else {"patient": False, "clinician": False}

@@ -11,9 +11,9 @@ from filedrop.http import Access, DropHandlers, drop_routes
 from .. import consultations as cs
 from ..auth import api_clinician, require_clinician
 from ..errors import Conflict, Forbidden
-from ..keys import drop_key, engine_key, link_limiter_key, settings_key
+from ..keys import drop_key, engine_key, link_limiter_key
 from ..sse import stream
-from ..templating import render, translator
+from ..templating import render
 from .patient import patient_consultation_and_knock
 
 WRITE_METHODS = ("POST", "PATCH", "DELETE")
@@ -91,35 +91,6 @@ STANDALONE_NAMES = {"create": "drop_create", "upload_state": "drop_upload_state"
 API_STANDALONE_NAMES = {"create": "createDrop", "upload_state": "getDropUpload", "upload_part": "uploadDropPart",
                         "complete": "completeDrop", "metadata": "getDropMetadata", "download": "downloadDrop",
                         "delete": "deleteDrop"}
-
-
-def panel_config(request: web.Request, *, base: str, role: str, consultation_id: str,
-                 patient_url: str = "", csrf: str = "") -> dict:
-    """What static/js/documents.js needs, passed in the page's JSON data block."""
-    _ = translator(request).gettext
-    settings = request.app[settings_key]
-    return {
-        "base": base, "events": base + "/events", "role": role, "csrf": csrf,
-        "consultation_id": consultation_id, "patient_url": patient_url,
-        "secret_source": "fragment" if role == "patient" else "local",
-        "max_bytes": settings.documents_max_mib * 1024 * 1024 * 8 // 9,  # padding may add up to 1/8
-        "i18n": {
-            "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),
-            "deleted": _("Deleted"), "from_me": _("from you"),
-            "from_other": _("from the patient") if role == "clinician" else _("from your clinician"),
-            "save": _("Save"), "saved": _("Saved:"), "sending": _("Encrypting and sending"),
-            "sent_ok": _("Sent:"), "decrypting": _("Downloading and decrypting…"),
-            "decryption_failed": _("This document could not be decrypted: it was altered or the key is wrong. "
-                                   "Nothing was saved."),
-            "transfer_failed": _("The transfer failed. Check your connection and try again."),
-            "too_large": _("This file is too large for this server."),
-            "no_key": _("The key of the documents is missing from this page's address. Open the link "
-                        "exactly as you received it."),
-            "wrong_link": _("This is not the link of this consultation."),
-            "unreadable": _("(unreadable document)"),
-            "new_document": _("New document:"),
-        },
-    }
 
 
 def _named(who: str) -> dict[str, str]:

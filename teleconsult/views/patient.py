@@ -15,6 +15,7 @@ from ..keys import engine_key, hub_key, knock_limiter_key, link_limiter_key, set
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
+from .documents_panel import panel_config
 
 SESSION_KNOCKS = "knocks"
 
@@ -64,8 +65,6 @@ async def join_page(request: web.Request) -> web.Response:
 
 
 async def _panel(request: web.Request, token: str, consultation: cs.Consultation) -> dict:
-    from .documents import panel_config  # documents builds on this module's knock lookup
-
     return panel_config(request, base=f"/j/{token}/documents", role="patient",
                         consultation_id=consultation.id, csrf=await csrf_token(request))
 

@@ -1,0 +1,38 @@
+"""What the documents panel's script (static/js/documents.js) is given, in the JSON data block
+of the clinician's call page and of the patient's pages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..keys import settings_key
+from ..templating import translator
+
+
+def panel_config(request: web.Request, *, base: str, role: str, consultation_id: str,
+                 patient_url: str = "", csrf: str = "") -> dict:
+    """What static/js/documents.js needs, passed in the page's JSON data block."""
+    _ = translator(request).gettext
+    settings = request.app[settings_key]
+    return {
+        "base": base, "events": base + "/events", "role": role, "csrf": csrf,
+        "consultation_id": consultation_id, "patient_url": patient_url,
+        "secret_source": "fragment" if role == "patient" else "local",
+        "max_bytes": settings.documents_max_mib * 1024 * 1024 * 8 // 9,  # padding may add up to 1/8
+        "i18n": {
+            "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),
+            "deleted": _("Deleted"), "from_me": _("from you"),
+            "from_other": _("from the patient") if role == "clinician" else _("from your clinician"),
+            "save": _("Save"), "saved": _("Saved:"), "sending": _("Encrypting and sending"),
+            "sent_ok": _("Sent:"), "decrypting": _("Downloading and decrypting…"),
+            "decryption_failed": _("This document could not be decrypted: it was altered or the key is wrong. "
+                                   "Nothing was saved."),
+            "transfer_failed": _("The transfer failed. Check your connection and try again."),
+            "too_large": _("This file is too large for this server."),
+            "no_key": _("The key of the documents is missing from this page's address. Open the link "
+                        "exactly as you received it."),
+            "wrong_link": _("This is not the link of this consultation."),
+            "unreadable": _("(unreadable document)"),
+            "new_document": _("New document:"),
+        },
+    }
