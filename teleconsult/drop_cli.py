@@ -175,7 +175,7 @@ async def _send(args) -> int:
     print(drop_link)
     print(f"owner token: {sent.owner_token}", file=sys.stderr)
     print(f"to delete it before it expires: teleconsult drop delete {drop_link.server}/d/{sent.id} "
-          f"--owner-token {sent.owner_token}", file=sys.stderr)
+          f"--owner-token={sent.owner_token}", file=sys.stderr)
     return 0
 
 

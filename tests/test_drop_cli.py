@@ -146,10 +146,11 @@ async def test_unknown_links_bad_links_and_deleted_drops_get_one_clear_line(live
     sent = await drop("send", "a.txt", "--server", app.url, cwd=sender, token=token)
     owner = re.search(r"owner token: (\S+)", sent.stderr).group(1)
     hint = re.search(r"teleconsult drop delete (.+)", sent.stderr).group(1).split()
-    wrong_owner = await drop("delete", hint[0], "--owner-token", "nope", cwd=sender)
+    # the printed form takes any token, even one that starts with "-" (not an option)
+    wrong_owner = await drop("delete", hint[0], "--owner-token=-nope", cwd=sender)
     assert wrong_owner.returncode == 1 and "403" in wrong_owner.stderr
     deleted = await drop("delete", *hint, cwd=sender)
-    assert deleted.returncode == 0 and hint[-1] == owner, deleted.stderr
+    assert deleted.returncode == 0 and hint[-1] == f"--owner-token={owner}", deleted.stderr
     gone = await drop("get", sent.stdout.strip(), cwd=receiver)
     assert gone.returncode == 1 and NOT_FOUND in gone.stderr
     down = await drop("get", f"http://127.0.0.1:9/d/{'A' * 22}#{secret}", cwd=receiver)

@@ -13,6 +13,7 @@ import pytest
 from conftest import add_api_clinician
 from drop_client import download as reference_download
 from filedrop import client, ece
+from filedrop.store import typeable_token
 from teleconsult.keys import drop_key
 
 MiB = 1024 * 1024
@@ -218,3 +219,9 @@ def test_links_are_parsed_with_their_server_prefix_and_secret():
 ])
 def test_received_names_are_sanitised(name, safe):
     assert client.safe_name(name) == safe
+
+
+def test_ids_and_owner_tokens_never_start_with_a_dash_so_a_shell_can_pass_them():
+    draws = iter(["-first", "-second", "Third"])
+    assert typeable_token(16, lambda nbytes: next(draws)) == "Third"
+    assert not any(typeable_token(1).startswith("-") for _ in range(2000))
