@@ -125,6 +125,7 @@ class DropBox:
         self.notify = notify or (lambda box_id, event: None)
         self.clock = clock
         self._writers: dict[str, asyncio.Task] = {}  # file id -> the request writing a part of it
+        self._sweeping = asyncio.Lock()  # one sweep at a time: a deadline wake-up may meet the periodic one
 
     async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
         await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
@@ -320,6 +321,10 @@ class DropBox:
 
     async def sweep(self) -> dict[str, int]:
         """Apply every deadline that has passed; remove orphans. Returns counts by reason."""
+        async with self._sweeping:
+            return await self._sweep()
+
+    async def _sweep(self) -> dict[str, int]:
         now = self.clock()
         counts: dict[str, int] = {}
         # list the disk first: a row is always inserted before its file is created, so a file

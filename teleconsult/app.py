@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from pathlib import Path
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from filedrop.store import DropBox, DropConfig
 from . import db, lifecycle
 from .i18n import load_translations
 from .keys import (drop_key, engine_key, hub_key, knock_limiter_key, link_limiter_key, login_limiter_key,
-                   precall_limiter_key, settings_key, stopping_key, translations_key)
+                   precall_limiter_key, settings_key, stopping_key, sweeper_key, translations_key)
 from .live import Hub
 from .ratelimit import RateLimiter
 from .room_sync import setup_room_events
@@ -26,9 +25,8 @@ from .views.precall import precall_ctx
 from .csrf import csrf_middleware
 from .security import add_security_headers, error_middleware
 from .settings import Settings
+from .sweeper import Sweeper
 from .templating import setup_templates
-
-log = logging.getLogger("teleconsult")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SESSION_COOKIE = "tc_session"
@@ -65,22 +63,13 @@ async def sweep_once(app: web.Application) -> dict[str, int]:
 
 
 async def sweeper_ctx(app: web.Application):
-    """Applies deadlines at start-up and periodically: a restart forgets none."""
-    interval = app[settings_key].documents_sweep_seconds
-
-    async def loop():
-        while True:
-            try:
-                counts = await sweep_once(app)
-                if any(counts.values()):
-                    log.info("sweeper: %s", ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v))
-            except Exception:
-                log.exception("sweeper step failed")
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop())
+    """Applies deadlines at start-up, periodically, and at each deadline announced to it."""
+    sweeper = Sweeper(lambda: sweep_once(app), app[settings_key].documents_sweep_seconds)
+    app[sweeper_key] = sweeper
+    task = asyncio.create_task(sweeper.run())
     yield
     task.cancel()
+    sweeper.close()
     try:
         await task
     except asyncio.CancelledError:

@@ -14,6 +14,7 @@ from .precall import EchoPeers
 from .ratelimit import RateLimiter
 from .room_events import ReplayGuard
 from .settings import Settings
+from .sweeper import Sweeper
 
 settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
@@ -24,6 +25,7 @@ link_limiter_key = web.AppKey("link_limiter", RateLimiter)
 knock_limiter_key = web.AppKey("knock_limiter", RateLimiter)
 stopping_key = web.AppKey("stopping", asyncio.Event)
 drop_key = web.AppKey("drop", DropBox)
+sweeper_key = web.AppKey("sweeper", Sweeper)
 # Prosody room events: signatures seen (replays), event ids handled (retries), who is in which call
 jitsi_requests_key = web.AppKey("jitsi_requests", ReplayGuard)
 jitsi_events_seen_key = web.AppKey("jitsi_events_seen", ReplayGuard)

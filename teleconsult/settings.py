@@ -93,7 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before "
             "any byte is written past the limit.", minimum=1),
     Setting("documents_sweep_seconds", int, 10,
-            "How often the sweeper applies deletion deadlines (also once at start-up).", minimum=1),
+            "How often the sweeper applies deletion deadlines (also once at start-up). A consultation's "
+            "documents do not wait for it: they are deleted when their grace period ends.", minimum=1),
     Setting("drop_max_expiry_hours", int, 168,
             "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1),
     Setting("precall_max_sessions", int, 4,

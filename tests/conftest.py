@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import time
@@ -141,3 +142,15 @@ async def login(session: aiohttp.ClientSession, base: str, clinician: TestClinic
     async with session.post(base + "/login/totp", data={"code": code, "csrf_token": csrf}) as r:
         assert r.status == 200 and r.url.path == "/", (r.status, r.url)
         return csrf_from(await r.text())
+
+
+async def gone_at(client, url: str, headers: dict, disk_files=lambda: [], timeout: float = 5.0) -> float:
+    """Poll until `url` answers 404 and `disk_files()` is empty; returns that moment
+    (time.monotonic). Nobody sweeps meanwhile: the app does it alone."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        async with client.get(url, headers=headers) as r:
+            if r.status == 404 and not disk_files():
+                return time.monotonic()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} or its file still there after {timeout} s")
