@@ -231,6 +231,10 @@ SCHEMAS = {
                         "description": "Patient link without the '#secret' fragment"},
         "created_at": {"type": "number"}, "deadline_at": {"type": "number"},
         "ended_at": {"type": ["number", "null"]}, "end_reason": {"type": ["string", "null"]},
+        "presence": {"type": "object", "required": ["patient", "clinician"],
+                     "description": "Who is in the Jitsi call now, from the Jitsi host's room events "
+                                    "(a live hint: empty after an app restart until the next event)",
+                     "properties": {"patient": {"type": "boolean"}, "clinician": {"type": "boolean"}}},
         "knocks": {"type": "array", "items": {"$ref": "#/components/schemas/Knock"}}}},
     "Document": {"type": "object", "properties": {
         "id": {"type": "string"}, "size": {"type": "integer"},

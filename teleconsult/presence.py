@@ -67,6 +67,10 @@ class PresenceBook:
         room = self._rooms.get(consultation_id)
         return room.presence() if room else NOBODY
 
+    def shown(self, consultation_id: str, ended: bool) -> dict[str, bool]:
+        """What pages and the API show: nobody is in the call of an ended consultation."""
+        return (NOBODY if ended else self.get(consultation_id)).as_json()
+
     def _room(self, consultation_id: str, now: float) -> _Room:
         room = self._rooms.get(consultation_id)
         if room is None:

@@ -241,7 +241,7 @@ async def test_a_failed_event_is_processed_again_when_the_module_retries_it(live
 # what events do --------------------------------------------------------------------------
 
 
-async def test_presence_follows_joins_and_leaves_on_the_dashboard_and_the_hub(live, http):
+async def test_presence_follows_joins_and_leaves_on_the_dashboard_the_api_and_the_hub(live, http):
     app, doctor, client, auth, consultation, room = await setup(live, http)
     poster = Poster(app, http())
     knock_id = await admitted_knock(app, consultation["id"])
@@ -251,7 +251,11 @@ async def test_presence_follows_joins_and_leaves_on_the_dashboard_and_the_hub(li
     async def presence():
         async with dashboard.get(app.url + "/dashboard/state") as r:
             (item,) = (await r.json())["consultations"]
-        return item["presence"]
+        async with client.get(app.url + "/api/consultations", headers=auth) as r:
+            (listed,) = (await r.json())["consultations"]
+        api = (await api_consultation(client, app, auth, consultation["id"]))["presence"]
+        assert item["presence"] == listed["presence"] == api, "the dashboard and the API tell the same"
+        return api
 
     assert await presence() == {"patient": False, "clinician": False}
     t = int(time.time())
@@ -310,6 +314,7 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     assert not app.app[presence_key].get(consultation["id"]).patient
     ended = await api_consultation(client, app, auth, consultation["id"])
     assert (ended["status"], ended["end_reason"]) == ("ended", "room_destroyed")
+    assert ended["presence"] == {"patient": False, "clinician": False}, "nobody is in an ended call"
     assert all(k["status"] == "ended" for k in ended["knocks"])
     await sweep_once(app.app)
     async with client.get(f"{app.url}{prefix}/{sent['id']}/metadata", headers=auth) as r:

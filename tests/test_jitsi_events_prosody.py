@@ -219,21 +219,26 @@ async def test_no_event_is_lost_while_the_app_is_down_within_the_retry_budget(li
     port = int(stack.app.url.rsplit(":", 1)[1])
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
+    async def handled():
+        return sorted(r.getMessage().split(" ")[0] for r in caplog.records
+                      if r.name == LOGGER and r.levelno == logging.DEBUG and r.getMessage().startswith("muc-"))
+
+    every_event = ["muc-occupant-left", "muc-occupant-left", "muc-room-destroyed"]
     try:
         ended = await eventually(lambda: stack.consultation(consultation), lambda c: c["status"] == "ended")
         assert ended["end_reason"] == "room_destroyed"
         await eventually(lambda: stack.document_status(consultation, doc), lambda s: s == 404, timeout=5)
         await eventually(stack.files_now, lambda files: files == [], timeout=2)  # row marked first, then the file
-        await asyncio.sleep(0.3)
+        # each event comes back on its own back-off schedule (at most retry_max_delay apart)
+        await eventually(handled, lambda h: h == every_event, timeout=5)
+        await asyncio.sleep(1.0)  # more than two retry delays: a duplicate delivery would show now
     finally:
         await server.close()
 
     log = stack.prosody.log_text()
     assert "failed (connection refused)" in log and "Giving up" not in log and "Backend refused" not in log
-    handled = [r.getMessage().split(" ")[0] for r in caplog.records
-               if r.name == LOGGER and r.levelno == logging.DEBUG and r.getMessage().startswith("muc-")]
     # delivered to the restarted app: both leaves and the destruction, each once (never a duplicate)
-    assert sorted(handled) == ["muc-occupant-left", "muc-occupant-left", "muc-room-destroyed"], handled
+    assert await handled() == every_event
 
 
 async def test_bearer_mode_end_to_end_and_a_room_only_the_clinician_entered_keeps_the_consultation(

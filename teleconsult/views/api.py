@@ -7,7 +7,7 @@ from aiohttp import web
 
 from .. import consultations as cs
 from ..auth import api_clinician
-from ..keys import engine_key, settings_key
+from ..keys import engine_key, presence_key, settings_key
 from ..openapi import openapi_document
 from .actions import ConsultationActions
 
@@ -15,34 +15,24 @@ from .actions import ConsultationActions
 actions = ConsultationActions(api_clinician)
 
 
-async def _with_knocks(request: web.Request, consultation: cs.Consultation) -> dict:
+def _public(request: web.Request, consultation: cs.Consultation) -> dict:
     body = consultation.public(request.app[settings_key].public_url)
-    body["knocks"] = [k.public() for k in await cs.list_knocks(request.app[engine_key], consultation)]
+    # who is in the call, from Prosody's room events (presence.py)
+    body["presence"] = request.app[presence_key].shown(consultation.id, consultation.status == cs.ENDED)
     return body
-
-
 
 
 async def list_consultations(request: web.Request) -> web.Response:
     clinician = await api_clinician(request)
     items = await cs.list_consultations(request.app[engine_key], clinician)
-    public_url = request.app[settings_key].public_url
-    return web.json_response({"consultations": [c.public(public_url) for c in items]})
+    return web.json_response({"consultations": [_public(request, c) for c in items]})
 
 
 async def get_consultation(request: web.Request) -> web.Response:
     _, consultation = await actions.own(request)
-    return web.json_response(await _with_knocks(request, consultation))
-
-
-
-
-
-
-
-
-
-
+    body = _public(request, consultation)
+    body["knocks"] = [k.public() for k in await cs.list_knocks(request.app[engine_key], consultation)]
+    return web.json_response(body)
 
 
 async def openapi(request: web.Request) -> web.Response:

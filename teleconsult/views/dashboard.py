@@ -25,9 +25,8 @@ async def dashboard_state(request: web.Request, clinician) -> dict:
     for consultation in listed:
         item = consultation.public(public_url)
         item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
-        # who is in the call, from Prosody's room events (presence.py); nobody once ended
-        presence = request.app[presence_key].get(consultation.id) if consultation.status != cs.ENDED else None
-        item["presence"] = presence.as_json() if presence else {"patient": False, "clinician": False}
+        # who is in the call, from Prosody's room events (presence.py)
+        item["presence"] = request.app[presence_key].shown(consultation.id, consultation.status == cs.ENDED)
         items.append(item)
     return {"clinician": {"name": clinician.name}, "consultations": items}
 
