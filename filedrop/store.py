@@ -120,9 +120,12 @@ class DropBox:
     """The store and its collaborators, built once per app (no module state)."""
 
     def __init__(self, engine: AsyncEngine, storage: Storage, config: DropConfig,
-                 notify: Notify | None = None, clock: Callable[[], float] = time.time):
+                 notify: Notify | None = None, clock: Callable[[], float] = time.time,
+                 on_deadline: Callable[[float], None] | None = None):
         self.engine, self.storage, self.config = engine, storage, config
         self.notify = notify or (lambda box_id, event: None)
+        # told every deadline written, so a sweep can run then rather than at its next tick
+        self.on_deadline = on_deadline or (lambda at: None)
         self.clock = clock
         self._writers: dict[str, asyncio.Task] = {}  # file id -> the request writing a part of it
         self._sweeping = asyncio.Lock()  # one sweep at a time: a deadline wake-up may meet the periodic one
@@ -161,6 +164,7 @@ class DropBox:
             await conn.execute(files.insert().values(**values))
             await self._audit(conn, "created", file_id, box_id)
         self.storage.create(file_id)
+        self.on_deadline(values["expires_at"])
         values.pop("owner_token_hash")
         return DropFile(**values), owner_token
 
@@ -286,6 +290,8 @@ class DropBox:
                 await conn.execute(files.update().where(files.c.id == file_id).values(
                     delete_at=now + USED_UP_GRACE_SECONDS))
             await self._audit(conn, "downloaded", file_id, box_id)
+        if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
+            self.on_deadline(now + USED_UP_GRACE_SECONDS)
         if downloader is not None:
             self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader})
         return found, self.storage.ready_path(file_id)
@@ -308,6 +314,8 @@ class DropBox:
             result = await conn.execute(files.update().where(
                 files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(
                 delete_at=at))
+        if result.rowcount:
+            self.on_deadline(at)
         return result.rowcount
 
     async def _delete(self, file_id: str, box_id: str | None, reason: str) -> None:

@@ -50,7 +50,8 @@ async def database_ctx(app: web.Application):
     app[engine_key] = engine
     hub = app[hub_key]
     app[drop_key] = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
-                            notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None)
+                            notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
+                            on_deadline=lambda at: app[sweeper_key].wake_at(at) if sweeper_key in app else None)
     yield
     await engine.dispose()
 

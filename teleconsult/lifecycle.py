@@ -6,16 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import consultations as cs
-from .keys import drop_key, engine_key, hub_key, settings_key, sweeper_key
+from .keys import drop_key, engine_key, hub_key, settings_key
 
 
 async def end(app: web.Application, consultation: cs.Consultation, reason: str) -> cs.Consultation:
     ended = await cs.end_consultation(app[engine_key], consultation, reason, app[hub_key])
     # persisted deadline: a restart between now and then still deletes them
-    deadline = (ended.ended_at or 0) + app[settings_key].documents_grace_seconds
-    await app[drop_key].schedule_box_deletion(ended.id, deadline)
-    if sweeper_key in app:  # and on time, not up to one sweep interval late
-        app[sweeper_key].wake_at(deadline)
+    await app[drop_key].schedule_box_deletion(
+        ended.id, (ended.ended_at or 0) + app[settings_key].documents_grace_seconds)
     return ended
 
 

@@ -1,6 +1,7 @@
 """The sweeper's clock: one step at start-up, then every `interval` seconds, and also at each
-deadline someone announces (a consultation's documents are due at its end + the grace period),
-so deletion happens on time instead of up to one interval late.
+deadline the drop box announces as it writes it (a consultation's documents at its end + the
+grace period, a used-up drop, an expiry), so deletion happens on time instead of up to one
+interval late.
 
 The periodic step stays the safety net: announced wake-ups live in memory only, while the
 deadlines themselves are in the database, so a restart forgets none of them.

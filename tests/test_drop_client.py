@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from conftest import add_api_clinician
 from drop_client import download as reference_download
 from filedrop import client, ece
+from filedrop import store
 from filedrop.store import typeable_token
 from teleconsult.keys import drop_key
 
@@ -225,3 +227,21 @@ def test_ids_and_owner_tokens_never_start_with_a_dash_so_a_shell_can_pass_them()
     draws = iter(["-first", "-second", "Third"])
     assert typeable_token(16, lambda nbytes: next(draws)) == "Third"
     assert not any(typeable_token(1).startswith("-") for _ in range(2000))
+
+
+async def test_a_used_up_drop_leaves_the_disk_when_its_grace_ends_not_at_the_next_sweep(live, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "USED_UP_GRACE_SECONDS", 0.3)
+    app = await live(documents_sweep_seconds=3600)  # the periodic sweep is an hour away
+    token = await _clinician_token(app)
+    source = tmp_path / "compte-rendu.txt"
+    source.write_bytes(b"once " * 1000)
+    ready = Path(app.settings.data_dir) / "documents" / "ready"
+    async with client.client_session() as session:
+        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
+        await client.download(session, client.Box.standalone_drops(link.server), sent.id, link.secret,
+                              output=tmp_path / "saved.txt")
+        used_up = time.monotonic()
+        assert (ready / sent.id).exists(), "kept a moment for the transfer that used it up"
+        while (ready / sent.id).exists():
+            assert time.monotonic() - used_up < 2.0, "a used-up drop waited for the periodic sweep"
+            await asyncio.sleep(0.05)
