@@ -1,4 +1,7 @@
-"""Clinician accounts: argon2 passwords, TOTP second factor, API tokens."""
+"""Clinician accounts: argon2 passwords, TOTP second factor, API tokens.
+
+A password change or a TOTP reset bumps the clinician's session epoch: every session holding an
+older epoch is signed out (see auth.py)."""
 
 from __future__ import annotations
 
@@ -40,14 +43,22 @@ class Clinician:
     email: str
     name: str
     totp_enabled: bool
+    session_epoch: int = 0
 
 
 def _row_to_clinician(row) -> Clinician:
-    return Clinician(id=row.id, email=row.email, name=row.name, totp_enabled=bool(row.totp_enabled))
+    return Clinician(id=row.id, email=row.email, name=row.name, totp_enabled=bool(row.totp_enabled),
+                     session_epoch=row.session_epoch)
 
 
 def generate_password() -> str:
     return secrets.token_urlsafe(15)
+
+
+async def _hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
 async def create_clinician(engine: AsyncEngine, email: str, name: str, password: str) -> Clinician:
@@ -56,9 +67,7 @@ async def create_clinician(engine: AsyncEngine, email: str, name: str, password:
         raise InvalidInput("email address is not valid")
     if not name.strip():
         raise InvalidInput("name is empty")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = await _hash_password(password)
     clinician_id = ids.new_id()
     async with engine.begin() as conn:
         exists = await conn.scalar(sa.select(clinicians.c.id).where(clinicians.c.email == email))
@@ -85,6 +94,51 @@ async def get_clinician_by_email(engine: AsyncEngine, email: str) -> Clinician:
     if row is None:
         raise NotFound(f"no clinician with email {email}")
     return _row_to_clinician(row)
+
+
+async def list_clinicians(engine: AsyncEngine) -> list[Clinician]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(clinicians).order_by(clinicians.c.email))).all()
+    return [_row_to_clinician(row) for row in rows]
+
+
+async def _update_and_sign_out(engine: AsyncEngine, clinician_id: str, **values) -> Clinician:
+    """Apply `values` to the clinician and bump its session epoch (signs out its sessions)."""
+    async with engine.begin() as conn:
+        updated = await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(
+            session_epoch=clinicians.c.session_epoch + 1, **values))
+        if updated.rowcount != 1:
+            raise NotFound("no such clinician")
+        row = (await conn.execute(sa.select(clinicians).where(clinicians.c.id == clinician_id))).one()
+    return _row_to_clinician(row)
+
+
+async def set_password(engine: AsyncEngine, email: str, password: str) -> Clinician:
+    """The host sets a new password (CLI): every session of the clinician is signed out."""
+    password_hash = await _hash_password(password)
+    clinician = await get_clinician_by_email(engine, email)
+    return await _update_and_sign_out(engine, clinician.id, password_hash=password_hash)
+
+
+async def reset_totp(engine: AsyncEngine, email: str) -> Clinician:
+    """Forget the second factor (a lost phone): the next login enrols again with a QR code."""
+    clinician = await get_clinician_by_email(engine, email)
+    return await _update_and_sign_out(engine, clinician.id,
+                                      totp_secret=None, totp_enabled=False, totp_last_counter=None)
+
+
+async def change_password(engine: AsyncEngine, clinician_id: str, current: str, new: str) -> Clinician:
+    """The clinician changes their own password, proving the current one (AuthenticationFailed if wrong)."""
+    async with engine.connect() as conn:
+        stored = await conn.scalar(sa.select(clinicians.c.password_hash).where(clinicians.c.id == clinician_id))
+    if stored is None:
+        raise NotFound("no such clinician")
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, current)
+    except (VerificationError, InvalidHashError):
+        raise AuthenticationFailed("wrong current password") from None
+    password_hash = await _hash_password(new)
+    return await _update_and_sign_out(engine, clinician_id, password_hash=password_hash)
 
 
 async def verify_password(engine: AsyncEngine, email: str, password: str) -> Clinician:

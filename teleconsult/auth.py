@@ -1,4 +1,7 @@
-"""Who is calling: the clinician of the session cookie, or of a Bearer API token."""
+"""Who is calling: the clinician of the session cookie, or of a Bearer API token.
+
+A session remembers the clinician's session epoch from its login; once a password change or a
+TOTP reset has bumped it in the database, that session is refused (signed out)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from .keys import engine_key
 
 SESSION_CLINICIAN = "clinician_id"
 SESSION_PENDING = "pending_clinician_id"  # password checked, second factor not yet
+SESSION_EPOCH = "session_epoch"
 
 
 async def session_clinician(request: web.Request) -> Clinician | None:
@@ -22,10 +26,13 @@ async def session_clinician(request: web.Request) -> Clinician | None:
     if not clinician_id:
         return None
     try:
-        return await accounts.get_clinician(request.app[engine_key], clinician_id)
+        clinician = await accounts.get_clinician(request.app[engine_key], clinician_id)
     except NotFound:
+        clinician = None
+    if clinician is None or session.get(SESSION_EPOCH) != clinician.session_epoch:
         session.invalidate()
         return None
+    return clinician
 
 
 async def require_clinician(request: web.Request) -> Clinician:
@@ -50,6 +57,7 @@ async def start_login(request: web.Request, clinician: Clinician) -> None:
     """Password accepted: a fresh session (no fixation) that only knows the second factor is due."""
     session = await new_session(request)
     session[SESSION_PENDING] = clinician.id
+    session[SESSION_EPOCH] = clinician.session_epoch
     session["csrf"] = secrets.token_urlsafe(32)
 
 
@@ -58,10 +66,16 @@ async def pending_clinician(request: web.Request) -> Clinician:
     clinician_id = session.get(SESSION_PENDING)
     if not clinician_id:
         raise web.HTTPSeeOther("/login")
-    return await accounts.get_clinician(request.app[engine_key], clinician_id)
+    clinician = await accounts.get_clinician(request.app[engine_key], clinician_id)
+    if session.get(SESSION_EPOCH) != clinician.session_epoch:  # password or TOTP reset meanwhile
+        session.invalidate()
+        raise web.HTTPSeeOther("/login")
+    return clinician
 
 
 async def finish_login(request: web.Request, clinician: Clinician) -> None:
+    """Logged in: a fresh session (also after a password change, to keep this one signed in)."""
     session = await new_session(request)
     session[SESSION_CLINICIAN] = clinician.id
+    session[SESSION_EPOCH] = clinician.session_epoch
     session["csrf"] = secrets.token_urlsafe(32)

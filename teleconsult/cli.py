@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     token = clinician_sub.add_parser("token", parents=[common],
                                      help="issue a new API token (replaces the previous one)")
     token.add_argument("email")
+    password = clinician_sub.add_parser("password", parents=[common],
+                                        help="set a new password (signs out every session of the account)")
+    password.add_argument("email")
+    reset_totp = clinician_sub.add_parser("reset-totp", parents=[common],
+                                          help="forget the second factor: the next login enrols a new one")
+    reset_totp.add_argument("email")
+    clinician_sub.add_parser("list", parents=[common], help="list clinician accounts (no secrets)")
 
     consultation = sub.add_parser("consultation", help="manage consultations")
     consultation_sub = consultation.add_subparsers(dest="action", required=True)
@@ -160,6 +167,28 @@ def cmd_clinician(args) -> int:
         print(f"Clinician {clinician.email} created.")
         if generated:
             print(f"Password (shown once): {password}")
+        return 0
+    if args.action == "password":
+        password, generated = _read_password()
+
+        async def work(engine):
+            return await accounts.set_password(engine, args.email, password)
+        clinician = asyncio.run(_with_engine(settings, work))
+        print(f"Password of {clinician.email} changed; all its sessions were signed out.")
+        if generated:
+            print(f"Password (shown once): {password}")
+        return 0
+    if args.action == "reset-totp":
+        async def work(engine):
+            return await accounts.reset_totp(engine, args.email)
+        clinician = asyncio.run(_with_engine(settings, work))
+        print(f"Two-step verification of {clinician.email} reset; all its sessions were signed out. "
+              "The next login shows a new QR code.")
+        return 0
+    if args.action == "list":
+        for clinician in asyncio.run(_with_engine(settings, accounts.list_clinicians)):
+            enrolled = "TOTP enrolled" if clinician.totp_enabled else "TOTP not enrolled"
+            print(f"{clinician.email}\t{clinician.name}\t{enrolled}")
         return 0
 
     async def work(engine):

@@ -26,6 +26,8 @@ clinicians = sa.Table(
     sa.Column("totp_last_counter", sa.Integer, nullable=True),
     sa.Column("api_token_hash", sa.String(64), nullable=True, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # bumped by a password change or a TOTP reset: sessions holding an older value are signed out
+    sa.Column("session_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 consultations = sa.Table(

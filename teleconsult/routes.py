@@ -6,10 +6,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .views import api, dashboard, documents, jitsi_events, login, patient, precall
+from .views import account, api, dashboard, documents, jitsi_events, login, metrics, patient, precall
 
 ROUTES = [
     ("GET", "/healthz", api.healthz, "healthz"),
+    ("GET", "/metrics", metrics.metrics, "metrics"),  # the host's Prometheus (Bearer metrics_token)
     # clinician: login
     ("GET", "/login", login.login_page, "login"),
     ("POST", "/login", login.login_submit, "login_submit"),
@@ -18,6 +19,9 @@ ROUTES = [
     ("GET", "/login/totp", login.totp_page, "totp"),
     ("POST", "/login/totp", login.totp_submit, "totp_submit"),
     ("POST", "/logout", login.logout, "logout"),
+    # clinician: own account
+    ("GET", "/account", account.account_page, "account"),
+    ("POST", "/account/password", account.password_submit, "account_password"),
     # clinician: dashboard
     ("GET", "/", dashboard.dashboard, "dashboard"),
     ("GET", "/dashboard/state", dashboard.state, "dashboard_state"),

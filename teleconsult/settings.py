@@ -125,6 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("precall_usable_upload_kbps", int, 300,
             "Pre-call verdict \"usable\" needs at least this upload bitrate, in kbit/s "
             "(low-resolution video with audio).", minimum=1),
+    Setting("metrics_token", str, "",
+            "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
+            "aggregate counts only (consultations by status, waiting patients, documents stored and "
+            "deleted, pre-call sessions; never a name or an id). Empty: /metrics answers 404.",
+            secret=True),
     Setting("demo", bool, False,
             "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
             "domain placeholder. Never for production."),
@@ -172,6 +177,7 @@ class Settings:
     precall_usable_loss_percent: int
     precall_usable_rtt_ms: int
     precall_usable_upload_kbps: int
+    metrics_token: str
     demo: bool
 
     @property
@@ -329,8 +335,9 @@ def _validate(values: dict[str, Any]) -> Settings:
     for name in ("session_secret", "jitsi_app_secret"):
         if len(values[name]) < 32:
             raise SettingsError(f"{name} must be at least 32 characters long")
-    if values["jitsi_events_secret"] and len(values["jitsi_events_secret"]) < 32:
-        raise SettingsError("jitsi_events_secret must be at least 32 characters long (or empty: events off)")
+    for name, off in (("jitsi_events_secret", "events off"), ("metrics_token", "no /metrics")):
+        if values[name] and len(values[name]) < 32:
+            raise SettingsError(f"{name} must be at least 32 characters long (or empty: {off})")
     if values["jitsi_scheme"] not in ("https", "http"):
         raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
     domain = values["jitsi_domain"]

@@ -1,0 +1,95 @@
+"""What a host's Prometheus reads at GET /metrics: aggregate counts only.
+
+No name, no email, no id, no room: a metric says how many consultations wait, how many
+documents are stored and how many were deleted and why, never whose. Values are read from
+the database (and from the pre-call peers) at scrape time, so several app processes over one
+database report the same totals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from filedrop.schema import audit, files
+from filedrop.store import DELETING, READY, UPLOADING
+
+from . import consultations as cs
+from .db import clinicians, consultations, knocks
+from .keys import engine_key, precall_peers_key, settings_key
+
+CONSULTATION_STATUSES = (cs.WAITING, cs.IN_CALL, cs.ENDED)
+DOCUMENT_STATES = (UPLOADING, READY, DELETING)
+OVERDUE_SLACK_SECONDS = 60  # a sweep may legitimately be running or a transfer finishing
+
+
+class _Snapshot:
+    """A prometheus_client collector over values already read (its collect() cannot await)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+async def _count_by(conn, column: sa.Column, *where) -> dict[str, int]:
+    rows = await conn.execute(sa.select(column, sa.func.count()).where(*where).group_by(column))
+    return {key: count for key, count in rows}
+
+
+async def _families(app: web.Application) -> list[Metric]:
+    async with app[engine_key].connect() as conn:
+        by_status = await _count_by(conn, consultations.c.status)
+        waiting_knocks = await conn.scalar(
+            sa.select(sa.func.count()).select_from(knocks).where(knocks.c.status == cs.KNOCK_WAITING))
+        clinician_count = await conn.scalar(sa.select(sa.func.count()).select_from(clinicians))
+        by_state = await _count_by(conn, files.c.state)
+        stored_bytes = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(files.c.received), 0)).where(
+            files.c.state != DELETING))
+        deleted = await _count_by(conn, audit.c.reason, audit.c.action == "deleted")
+        now = time.time()
+        overdue = await conn.scalar(sa.select(sa.func.count()).select_from(files).where(
+            sa.or_(files.c.expires_at <= now - OVERDUE_SLACK_SECONDS, files.c.delete_at <= now - OVERDUE_SLACK_SECONDS)))
+
+    consultation_gauge = GaugeMetricFamily(
+        "teleconsult_consultations", "Consultations by status (ended ones stay listed).", labels=["status"])
+    for status in CONSULTATION_STATUSES:
+        consultation_gauge.add_metric([status], by_status.get(status, 0))
+    document_gauge = GaugeMetricFamily(
+        "teleconsult_documents", "Encrypted documents on the server by state.", labels=["state"])
+    for state in DOCUMENT_STATES:
+        document_gauge.add_metric([state], by_state.get(state, 0))
+    deleted_counter = CounterMetricFamily(
+        "teleconsult_documents_deleted", "Documents deleted, by reason (scheduled, expired, owner, ...).",
+        labels=["reason"])
+    for reason, count in sorted(deleted.items(), key=lambda item: str(item[0])):
+        deleted_counter.add_metric([reason or "unknown"], count)
+    settings = app[settings_key]
+    return [
+        consultation_gauge,
+        GaugeMetricFamily("teleconsult_knocks_waiting", "Patients waiting to be admitted.", value=waiting_knocks),
+        GaugeMetricFamily("teleconsult_clinicians", "Clinician accounts.", value=clinician_count),
+        document_gauge,
+        GaugeMetricFamily("teleconsult_documents_stored_bytes", "Ciphertext bytes on disk.", value=stored_bytes),
+        GaugeMetricFamily("teleconsult_documents_overdue",
+                          f"Documents still stored more than {OVERDUE_SLACK_SECONDS} s past their deletion "
+                          "deadline: above zero, deletion is not running.", value=overdue),
+        deleted_counter,
+        GaugeMetricFamily("teleconsult_precall_sessions", "Pre-call test sessions running now.",
+                          value=app[precall_peers_key].active_count if precall_peers_key in app else 0),
+        GaugeMetricFamily("teleconsult_precall_sessions_max", "precall_max_sessions.",
+                          value=settings.precall_max_sessions),
+    ]
+
+
+async def exposition(app: web.Application) -> bytes:
+    """The Prometheus text format of every metric, read now."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(await _families(app)))
+    return generate_latest(registry)
