@@ -1,0 +1,120 @@
+"""Every route of the app, every kind of caller, bad input of every shape: never a 500, never
+a stack trace, never an "unhandled error" in the log. The route list is read from the running
+app, so a route added later is covered without touching this file."""
+
+import json
+import logging
+import re
+import secrets
+
+import pytest
+
+from teleconsult import consultations as cs
+from teleconsult.keys import hub_key
+from conftest import add_api_clinician, csrf_from, login
+from drop_client import upload
+
+pytestmark = pytest.mark.timeout(180)
+
+# bodies a confused client or an attacker sends: (content type, bytes)
+BAD_BODIES = [
+    (None, b""),
+    ("application/json", b"{"),
+    ("application/json", b"null"),
+    ("application/json", b"[]"),
+    ("application/json", b'"text"'),
+    ("application/json", json.dumps({"size": "big", "expires_in": [], "max_downloads": {"a": 1},
+                                     "sdp": 5, "type": None, "name": 7, "consent": "no"}).encode()),
+    ("application/json", json.dumps({"size": 10 ** 30, "expires_in": -1, "max_downloads": 0,
+                                     "sdp": "v=0\r\nnonsense", "type": "offer"}).encode()),
+    ("application/json", b'{"event_name": "muc-room-destroyed", "room_name": {"$gt": ""}}'),
+    ("application/x-www-form-urlencoded", b"email=%FF%FE&password=&code=abc&name=" + b"x" * 500),
+    ("application/octet-stream", secrets.token_bytes(3000)),
+    ("text/plain; charset=utf-8", "é\u0000\ud7ff".encode("utf-8", "surrogatepass")),
+]
+# path parameters that are not what the route expects
+BAD_PARAMS = ["A" * 22, "0", "-1", "..%2F..%2Fetc%2Fpasswd", "%00", "x" * 300, "%C3%A9%E2%80%AE", "null"]
+BAD_HEADERS = [{}, {"Upload-Offset": "-5"}, {"Upload-Offset": "abc"}, {"Upload-Offset": str(10 ** 20)},
+               {"Content-Range": "bytes */*"}, {"Range": "bytes=9-1"}]
+STREAMS = re.compile(r"/events$")
+TRACE = re.compile(r"Traceback|File \"/|line \d+, in ")
+
+
+def _routes(app):
+    for route in app.router.routes():
+        info = route.resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if path and route.method not in ("HEAD", "*"):
+            yield route.method, path
+
+
+def _fill(path: str, values: dict) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+
+
+async def _world(app, http):
+    """A clinician (browser session and API token), a consultation, a knocking patient, a
+    document: the real ids, so that handlers get past their lookups and meet bad bodies."""
+    doctor, token = await add_api_clinician(app.engine)
+    auth = {"Authorization": f"Bearer {token}"}
+    api = http()
+    async with api.post(app.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    join_token = consultation["patient_url"].rsplit("/", 1)[1]
+    row = await cs.consultation_by_join_token(app.engine, join_token)
+    knock = await cs.knock(app.engine, row, "Camille", app.app[hub_key])
+    doc = await upload(api, app.url, f"/api/consultations/{consultation['id']}/documents",
+                       secrets.token_bytes(32), b"%PDF-1.7", "a.pdf", "clinician", headers=auth)
+    browser = http()
+    clinician_csrf = await login(browser, app.url, doctor)
+    patient = http()
+    async with patient.get(app.url + "/j/" + join_token) as r:
+        patient_csrf = csrf_from(await r.text())
+    callers = {
+        "anonymous": (http(), {}),
+        "clinician": (browser, {"X-CSRF-Token": clinician_csrf}),
+        "api": (api, auth),
+        "patient": (patient, {"X-CSRF-Token": patient_csrf}),
+    }
+    values = {"id": consultation["id"], "knock_id": knock.id, "token": join_token, "doc": doc["id"]}
+    return callers, values
+
+
+async def _request(session, method, url, headers, content_type, body):
+    headers = dict(headers)
+    if content_type:
+        headers["Content-Type"] = content_type
+    async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as r:
+        if r.content_type == "text/event-stream":
+            return r.status, ""
+        return r.status, (await r.read()).decode("utf-8", "replace")
+
+
+async def test_no_route_answers_500_or_a_stack_trace_to_bad_input_from_any_caller(live, http, caplog):
+    caplog.set_level(logging.WARNING)
+    app = await live(link_guess_max=100_000, login_max_failures=100_000, knock_max=100_000,
+                     precall_offers_max=100_000, jitsi_events_secret="events-" + "e" * 40,
+                     metrics_token="metrics-" + "m" * 40)
+    callers, values = await _world(app, http)
+    # the ones that end something go last, so that the others meet a live consultation and session
+    routes = sorted(set(_routes(app.app)), key=lambda r: (r[1].endswith(("/end", "/logout")), r))
+    assert len(routes) > 60, "the route table was read"
+    seen = []
+    for method, path in routes:
+        real = _fill(path, values)
+        garbage = [_fill(path, {name: bad for name in values}) for bad in BAD_PARAMS] if "{" in path else []
+        for caller, (session, headers) in callers.items():
+            if method == "GET":
+                tries = [(url, None, b"", {}) for url in [real, *garbage]]
+            else:
+                extras = BAD_HEADERS if method == "PATCH" else [{}]
+                tries = [(real, ct, body, extra) for ct, body in BAD_BODIES for extra in extras]
+                tries += [(url, ct, body, {}) for url in garbage for ct, body in BAD_BODIES[:2]]
+            for url, content_type, body, extra in tries:
+                status, text = await _request(session, method, app.url + url, {**headers, **extra},
+                                              content_type, body)
+                seen.append(status)
+                assert status < 500, (method, url, caller, content_type, body[:80], extra, status, text[:300])
+                assert not TRACE.search(text), (method, url, caller, text[:300])
+    assert "unhandled error" not in caplog.text
+    assert len(seen) > 2000 and {400, 401, 403, 404} <= set(seen)
