@@ -158,42 +158,30 @@ def cmd_check(args) -> int:
 
 def cmd_clinician(args) -> int:
     settings = _settings_for_tools(args)
+    password, generated = _read_password() if args.action in ("add", "password") else (None, False)
+    work = {
+        "add": lambda engine: accounts.create_clinician(engine, args.email, args.name, password),
+        "password": lambda engine: accounts.set_password(engine, args.email, password),
+        "reset-totp": lambda engine: accounts.reset_totp(engine, args.email),
+        "token": lambda engine: accounts.issue_api_token(engine, args.email),
+        "list": accounts.list_clinicians,
+    }[args.action]
+    result = asyncio.run(_with_engine(settings, work))
     if args.action == "add":
-        password, generated = _read_password()
-
-        async def work(engine):
-            return await accounts.create_clinician(engine, args.email, args.name, password)
-        clinician = asyncio.run(_with_engine(settings, work))
-        print(f"Clinician {clinician.email} created.")
-        if generated:
-            print(f"Password (shown once): {password}")
-        return 0
-    if args.action == "password":
-        password, generated = _read_password()
-
-        async def work(engine):
-            return await accounts.set_password(engine, args.email, password)
-        clinician = asyncio.run(_with_engine(settings, work))
-        print(f"Password of {clinician.email} changed; all its sessions were signed out.")
-        if generated:
-            print(f"Password (shown once): {password}")
-        return 0
-    if args.action == "reset-totp":
-        async def work(engine):
-            return await accounts.reset_totp(engine, args.email)
-        clinician = asyncio.run(_with_engine(settings, work))
-        print(f"Two-step verification of {clinician.email} reset; all its sessions were signed out. "
+        print(f"Clinician {result.email} created.")
+    elif args.action == "password":
+        print(f"Password of {result.email} changed; all its sessions were signed out.")
+    elif args.action == "reset-totp":
+        print(f"Two-step verification of {result.email} reset; all its sessions were signed out. "
               "The next login shows a new QR code.")
-        return 0
-    if args.action == "list":
-        for clinician in asyncio.run(_with_engine(settings, accounts.list_clinicians)):
+    elif args.action == "token":
+        print(result)
+    else:
+        for clinician in result:
             enrolled = "TOTP enrolled" if clinician.totp_enabled else "TOTP not enrolled"
             print(f"{clinician.email}\t{clinician.name}\t{enrolled}")
-        return 0
-
-    async def work(engine):
-        return await accounts.issue_api_token(engine, args.email)
-    print(asyncio.run(_with_engine(settings, work)))
+    if generated:
+        print(f"Password (shown once): {password}")
     return 0
 
 

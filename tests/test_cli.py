@@ -1,5 +1,6 @@
 """The `teleconsult` command, run as a real process against real SQLite files."""
 
+import asyncio
 import base64
 import os
 import re
@@ -29,6 +30,19 @@ def run(args, env, stdin="", check=True):
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+async def wait_until_up(session: aiohttp.ClientSession, base: str) -> None:
+    """A `teleconsult serve` process started: wait for its /healthz (15 s at most)."""
+    for _ in range(150):
+        try:
+            async with session.get(base + "/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the server did not start")
 
 
 def test_check_says_what_is_wrong_when_secrets_are_missing(tmp_path):
@@ -69,13 +83,7 @@ async def test_cli_and_a_running_server_share_the_database(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    time.sleep(0.1)
+            await wait_until_up(http, base)
             token = run(["clinician", "token", "dr@example.org"], env).stdout.strip()
             link = run(["consultation", "new", "--clinician", "dr@example.org"], env).stdout.strip()
             match = re.fullmatch(re.escape(base) + r"/j/([\w-]+)#([\w-]+)", link)

@@ -2,7 +2,6 @@
 name, an email, a link, a room, a token, a password or a secret. The app runs as a host runs
 it (`teleconsult serve`, its real access logger), and the log is everything it printed."""
 
-import asyncio
 import base64
 import secrets
 import subprocess
@@ -16,24 +15,12 @@ from teleconsult import db
 from conftest import PASSWORD, add_clinician, csrf_from, free_port, login
 from drop_client import download, upload
 from room_event_client import EVENTS_SECRET, Poster, event, occupant
-from test_cli import TELECONSULT, _env
+from test_cli import TELECONSULT, _env, wait_until_up
 
 PATIENT = "Camille Patientnom"
 DOCTOR_NAME = "Dr Nomdelamedecin"
 DOCTOR_EMAIL = "nomdelamedecin@example.org"
 DOCUMENT = "ordonnance-patientnom.pdf"
-
-
-async def _wait_until_up(session, base):
-    for _ in range(150):
-        try:
-            async with session.get(base + "/healthz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the server did not start")
 
 
 async def test_a_whole_consultation_leaves_no_name_link_token_or_secret_in_the_log(tmp_path):
@@ -52,7 +39,7 @@ async def test_a_whole_consultation_leaves_no_name_link_token_or_secret_in_the_l
         jar = lambda: aiohttp.CookieJar(unsafe=True)  # noqa: E731
         async with aiohttp.ClientSession(cookie_jar=jar()) as clinician, \
                 aiohttp.ClientSession(cookie_jar=jar()) as patient, aiohttp.ClientSession() as other:
-            await _wait_until_up(other, base)
+            await wait_until_up(other, base)
             async with other.post(base + "/login", data={"email": DOCTOR_EMAIL, "password": "wrong password!!",
                                                          "csrf_token": "x"}) as r:
                 assert r.status == 403  # no session yet: CSRF refused, and logged
