@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 from pathlib import Path
 
 import pytest
-import slixmpp
 from aiohttp import web
 
 from teleconsult.room_events import (
@@ -33,8 +33,10 @@ from teleconsult.room_events import (
 
 try:
     from tests.prosody_server import MUC_DOMAIN, free_port, start_prosody
+    from tests.xmpp_client import XmppClient
 except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
     from prosody_server import MUC_DOMAIN, free_port, start_prosody
+    from xmpp_client import XmppClient
 
 # Prosody is installed by .ci/run: its absence is a failure, never a skip.
 pytestmark = [pytest.mark.timeout(60)]
@@ -138,51 +140,16 @@ class Receiver:
             ) from None
 
 
-# XMPP clients -------------------------------------------------------------------
-
-
-class Client:
-    def __init__(self, port: int, user: str):
-        self.port = port
-        self.jid = f"{user}@localhost/test"
-        self.xmpp = slixmpp.ClientXMPP(
-            self.jid, "any-password",
-            plugin_config={"feature_mechanisms": {"unencrypted_plain": True}},
-        )
-        # Loopback test server without TLS.
-        self.xmpp.enable_direct_tls = False
-        self.xmpp.enable_starttls = False
-        self.xmpp.enable_plaintext = True
-        self.xmpp.register_plugin("xep_0045")
-        self.xmpp.register_plugin("xep_0172")
-
-    async def connect(self) -> "Client":
-        started = asyncio.get_running_loop().create_future()
-        self.xmpp.add_event_handler("session_start", lambda _: started.done() or started.set_result(True))
-        self.xmpp.add_event_handler(
-            "failed_all_auth", lambda _: started.done() or started.set_exception(AssertionError("auth failed")))
-        self.xmpp.connect("127.0.0.1", self.port)
-        await asyncio.wait_for(started, 10)
-        return self
-
-    async def join(self, room: str, nick: str, display_name: str | None = None) -> None:
-        options = {"pnick": display_name} if display_name else {}
-        await self.xmpp.plugin["xep_0045"].join_muc_wait(
-            slixmpp.JID(room), nick, maxstanzas=0, presence_options=options, timeout=10)
-
-    def leave(self, room: str, nick: str) -> None:
-        self.xmpp.plugin["xep_0045"].leave_muc(slixmpp.JID(room), nick)
-
-    async def close(self) -> None:
-        await asyncio.wait_for(self.xmpp.disconnect(wait=1), 5)
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path / "prosody"
 
 
-async def _setup(workdir: Path, receiver: Receiver, *, start_receiver: bool = True, **options):
+@contextlib.asynccontextmanager
+async def running(workdir: Path, receiver: Receiver, *, start_receiver: bool = True, **options):
+    """Prosody with the module posting to `receiver` (options set to None are left out), and
+    `connect(user)` for XMPP clients (resource "test"). On exit the clients are closed, then
+    Prosody and the receiver stopped; the test reads their logs and records afterwards."""
     if start_receiver:
         await receiver.start()
     muc_options = {
@@ -191,7 +158,21 @@ async def _setup(workdir: Path, receiver: Receiver, *, start_receiver: bool = Tr
         **FAST_RETRIES,
         **options,
     }
-    return start_prosody(workdir, {k: v for k, v in muc_options.items() if v is not None})
+    prosody = start_prosody(workdir, {k: v for k, v in muc_options.items() if v is not None})
+    clients: list[XmppClient] = []
+
+    async def connect(user: str) -> XmppClient:
+        client = await XmppClient(prosody.port, user, resource="test").connect()
+        clients.append(client)
+        return client
+
+    try:
+        yield prosody, connect
+    finally:
+        for client in clients:
+            await client.close()
+        prosody.stop()
+        await receiver.stop()
 
 
 def _assert_common(event: RoomEvent) -> None:
@@ -212,16 +193,14 @@ def _attempts_of(receiver: Receiver, *event_names: str) -> list[int]:
 @pytest.mark.asyncio
 async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdir):
     receiver = Receiver(free_port())
-    prosody = await _setup(workdir, receiver)
-    alice = bob = None
-    try:
+    async with running(workdir, receiver) as (prosody, connect):
         t0 = int(time.time())
-        alice = await Client(prosody.port, "alice").connect()
+        alice = await connect("alice")
         await alice.join(ROOM, "alice-nick", display_name="Dr Alice")
         (created,) = await receiver.wait_for("muc-room-created")
         (alice_joined,) = await receiver.wait_for("muc-occupant-joined")
 
-        bob = await Client(prosody.port, "bob").connect()
+        bob = await connect("bob")
         await bob.join(ROOM, "bob-nick")
         joined = await receiver.wait_for("muc-occupant-joined", 2)
 
@@ -231,12 +210,6 @@ async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdi
         await receiver.wait_for("muc-occupant-left", 2)
         (destroyed,) = await receiver.wait_for("muc-room-destroyed")
         t1 = int(time.time())
-    finally:
-        for client in (alice, bob):
-            if client:
-                await client.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert receiver.rejections == []
     for event in receiver.events:
@@ -278,10 +251,8 @@ async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdi
 @pytest.mark.asyncio
 async def test_module_reload_keeps_room_state_and_does_not_announce_the_room_again(workdir):
     receiver = Receiver(free_port())
-    prosody = await _setup(workdir, receiver)
-    alice = bob = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         (created,) = await receiver.wait_for("muc-room-created")
         await receiver.wait_for("muc-occupant-joined")
@@ -290,7 +261,7 @@ async def test_module_reload_keeps_room_state_and_does_not_announce_the_room_aga
             prosody.shell, f"module:reload('teleconsult_events', '{MUC_DOMAIN}')")
         assert "reloaded" in output.lower()
 
-        bob = await Client(prosody.port, "bob").connect()
+        bob = await connect("bob")
         await bob.join(ROOM, "bob")
         await receiver.wait_for("muc-occupant-joined", 2)
         bob.leave(ROOM, "bob")
@@ -298,12 +269,6 @@ async def test_module_reload_keeps_room_state_and_does_not_announce_the_room_aga
         alice.leave(ROOM, "alice")
         (destroyed,) = await receiver.wait_for("muc-room-destroyed")
         await asyncio.sleep(0.3)
-    finally:
-        for client in (alice, bob):
-            if client:
-                await client.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert len(receiver.named("muc-room-created")) == 1
     assert destroyed.created_at == created.created_at
@@ -315,15 +280,13 @@ async def test_module_reload_keeps_room_state_and_does_not_announce_the_room_aga
 @pytest.mark.asyncio
 async def test_focus_occupant_and_health_check_room_are_ignored(workdir):
     receiver = Receiver(free_port())
-    prosody = await _setup(workdir, receiver)
-    focus = alice = None
-    try:
+    async with running(workdir, receiver) as (prosody, connect):
         # Jicofo's way: focus@<auth domain> joins first, with the nick "focus".
-        focus = await Client(prosody.port, "focus").connect()
+        focus = await connect("focus")
         await focus.join(ROOM, "focus")
         await receiver.wait_for("muc-room-created")
 
-        alice = await Client(prosody.port, "alice").connect()
+        alice = await connect("alice")
         await alice.join(f"__jicofo-health-check-1234@{MUC_DOMAIN}", "alice")
         alice.leave(f"__jicofo-health-check-1234@{MUC_DOMAIN}", "alice")
         await alice.join(ROOM, "alice")
@@ -334,12 +297,6 @@ async def test_focus_occupant_and_health_check_room_are_ignored(workdir):
         focus.leave(ROOM, "focus")
         await receiver.wait_for("muc-room-destroyed")
         await asyncio.sleep(0.3)  # anything wrongly reported would have arrived by now
-    finally:
-        for client in (focus, alice):
-            if client:
-                await client.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert receiver.rejections == []
     assert [e.event_name for e in receiver.events if e.event_name != "muc-room-created"] == [
@@ -354,10 +311,8 @@ async def test_focus_occupant_and_health_check_room_are_ignored(workdir):
 @pytest.mark.asyncio
 async def test_no_event_is_lost_while_the_backend_is_down_within_the_retry_budget(workdir):
     receiver = Receiver(free_port())
-    prosody = await _setup(workdir, receiver, start_receiver=False)
-    alice = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver, start_receiver=False) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         alice.leave(ROOM, "alice")
         await asyncio.to_thread(prosody.wait_for_log, "Delivery of muc-room-destroyed", 5)
@@ -366,11 +321,6 @@ async def test_no_event_is_lost_while_the_backend_is_down_within_the_retry_budge
         for name in ("muc-room-created", "muc-occupant-joined", "muc-occupant-left", "muc-room-destroyed"):
             await receiver.wait_for(name, timeout=5)
         await asyncio.sleep(0.3)
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     log = prosody.log_text()
     assert "failed (connection refused), retry 2/" in log
@@ -385,19 +335,12 @@ async def test_no_event_is_lost_while_the_backend_is_down_within_the_retry_budge
 @pytest.mark.asyncio
 async def test_backend_answering_5xx_is_retried_then_given_up_after_the_budget(workdir):
     receiver = Receiver(free_port(), status=503)
-    prosody = await _setup(workdir, receiver, teleconsult_events_max_retries=2)
-    alice = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver, teleconsult_events_max_retries=2) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         await asyncio.to_thread(prosody.wait_for_log, "Giving up on muc-occupant-joined", 5)
         await asyncio.to_thread(prosody.wait_for_log, "Giving up on muc-room-created", 5)
         await asyncio.sleep(0.5)
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert receiver.rejections == []
     attempts = _attempts_of(receiver, "muc-room-created", "muc-occupant-joined")
@@ -407,19 +350,12 @@ async def test_backend_answering_5xx_is_retried_then_given_up_after_the_budget(w
 @pytest.mark.asyncio
 async def test_backend_answering_401_is_not_retried(workdir):
     receiver = Receiver(free_port(), status=401)
-    prosody = await _setup(workdir, receiver)
-    alice = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         await asyncio.to_thread(prosody.wait_for_log, "Backend refused muc-occupant-joined", 5)
         await asyncio.to_thread(prosody.wait_for_log, "Backend refused muc-room-created", 5)
         await asyncio.sleep(1.0)  # FAST_RETRIES would have retried several times by now
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     attempts = _attempts_of(receiver, "muc-room-created", "muc-occupant-joined")
     assert attempts == [1, 1], receiver.attempts
@@ -429,18 +365,11 @@ async def test_backend_answering_401_is_not_retried(workdir):
 @pytest.mark.asyncio
 async def test_backend_that_does_not_answer_in_time_is_retried(workdir):
     receiver = Receiver(free_port(), hang_first=True)
-    prosody = await _setup(workdir, receiver, teleconsult_events_timeout=0.5)
-    alice = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver, teleconsult_events_timeout=0.5) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         await receiver.wait_for("muc-occupant-joined", timeout=5)
         await receiver.wait_for("muc-room-created", timeout=5)
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert "(timeout)" in prosody.log_text()
     attempts = _attempts_of(receiver, "muc-room-created", "muc-occupant-joined")
@@ -450,17 +379,10 @@ async def test_backend_that_does_not_answer_in_time_is_retried(workdir):
 @pytest.mark.asyncio
 async def test_bearer_option_sends_authorization_instead_of_signature(workdir):
     receiver = Receiver(free_port(), bearer=True)
-    prosody = await _setup(workdir, receiver, teleconsult_events_bearer=True)
-    alice = None
-    try:
-        alice = await Client(prosody.port, "alice").connect()
+    async with running(workdir, receiver, teleconsult_events_bearer=True) as (prosody, connect):
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         await receiver.wait_for("muc-occupant-joined")
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert receiver.rejections == []
     assert receiver.headers and all(
@@ -474,19 +396,12 @@ async def test_bearer_option_sends_authorization_instead_of_signature(workdir):
 ], ids=["no-secret", "no-url"])
 async def test_module_refuses_to_load_without_secret_or_url(workdir, missing, log_line):
     receiver = Receiver(free_port())
-    prosody = await _setup(workdir, receiver, **{missing: None})
-    alice = None
-    try:
+    async with running(workdir, receiver, **{missing: None}) as (prosody, connect):
         log = await asyncio.to_thread(prosody.wait_for_log, log_line, 5)
         assert "Reporting room events" not in log
         # The server itself still runs; rooms work but nothing is reported.
-        alice = await Client(prosody.port, "alice").connect()
+        alice = await connect("alice")
         await alice.join(ROOM, "alice")
         await asyncio.sleep(0.5)
-    finally:
-        if alice:
-            await alice.close()
-        prosody.stop()
-        await receiver.stop()
 
     assert receiver.attempts == {}

@@ -18,10 +18,12 @@ import slixmpp
 
 
 class XmppClient:
-    def __init__(self, port: int, user: str, password: str = "any-password", domain: str = "localhost"):
+    def __init__(self, port: int, user: str, password: str = "any-password", domain: str = "localhost",
+                 resource: str | None = None):
         self.port = port
         # a fresh resource per connection, as Jitsi clients get: a reconnect is a new occupant JID
-        self.jid = f"{user}@{domain}/{secrets.token_hex(4)}"
+        # (a fixed `resource` when a test asserts occupant JIDs)
+        self.jid = f"{user}@{domain}/{resource or secrets.token_hex(4)}"
         self.xmpp = slixmpp.ClientXMPP(
             self.jid, password, plugin_config={"feature_mechanisms": {"unencrypted_plain": True}})
         self.xmpp.enable_direct_tls = False
@@ -39,8 +41,11 @@ class XmppClient:
         await asyncio.wait_for(started, timeout)
         return self
 
-    async def join(self, room_jid: str, nick: str, timeout: float = 10) -> None:
-        await self.xmpp.plugin["xep_0045"].join_muc_wait(slixmpp.JID(room_jid), nick, maxstanzas=0, timeout=timeout)
+    async def join(self, room_jid: str, nick: str, display_name: str | None = None, timeout: float = 10) -> None:
+        """Join a MUC; `display_name` goes in the presence as a XEP-0172 nickname (what Jitsi sends)."""
+        options = {"pnick": display_name} if display_name else {}
+        await self.xmpp.plugin["xep_0045"].join_muc_wait(
+            slixmpp.JID(room_jid), nick, maxstanzas=0, presence_options=options, timeout=timeout)
 
     def leave(self, room_jid: str, nick: str) -> None:
         self.xmpp.plugin["xep_0045"].leave_muc(slixmpp.JID(room_jid), nick)
