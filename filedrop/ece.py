@@ -500,6 +500,24 @@ def _slices(chunk: bytes, size: int) -> Iterator[memoryview]:
         yield view[start : start + size]
 
 
+def _run(codec: Encryptor | Decryptor, chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Feed `chunks` to an Encryptor or a Decryptor in slices of at most `size` bytes."""
+    for chunk in chunks:
+        for piece in _slices(chunk, size):
+            yield from codec.feed(piece)
+    yield from codec.finish()
+
+
+async def _arun(codec: Encryptor | Decryptor, chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """:func:`_run` over an async iterable."""
+    async for chunk in chunks:
+        for piece in _slices(chunk, size):
+            for out in codec.feed(piece):
+                yield out
+    for out in codec.finish():
+        yield out
+
+
 def encrypt_stream(
     chunks: Iterable[bytes],
     ikm: bytes,
@@ -510,11 +528,7 @@ def encrypt_stream(
 ) -> Iterator[bytes]:
     """Encrypt an iterable of plaintext chunks of any size. Yields the header, then one
     record at a time (memory: one record plus the caller's current chunk)."""
-    encryptor = Encryptor(ikm, salt=salt, rs=rs, pad=pad)
-    for chunk in chunks:
-        for piece in _slices(chunk, rs):
-            yield from encryptor.feed(piece)
-    yield from encryptor.finish()
+    yield from _run(Encryptor(ikm, salt=salt, rs=rs, pad=pad), chunks, rs)
 
 
 def decrypt_stream(
@@ -523,11 +537,7 @@ def decrypt_stream(
     """Decrypt an iterable of ciphertext chunks of any size, one record at a time.
     Raises a :class:`DecryptionError` subclass; output already yielded must then be
     discarded."""
-    decryptor = Decryptor(ikm, max_rs=max_rs)
-    for chunk in chunks:
-        for piece in _slices(chunk, max_rs):
-            yield from decryptor.feed(piece)
-    yield from decryptor.finish()
+    yield from _run(Decryptor(ikm, max_rs=max_rs), chunks, max_rs)
 
 
 async def aencrypt_stream(
@@ -539,12 +549,7 @@ async def aencrypt_stream(
     pad: bool = True,
 ) -> AsyncIterator[bytes]:
     """:func:`encrypt_stream` over an async iterable (e.g. an aiohttp body)."""
-    encryptor = Encryptor(ikm, salt=salt, rs=rs, pad=pad)
-    async for chunk in chunks:
-        for piece in _slices(chunk, rs):
-            for out in encryptor.feed(piece):
-                yield out
-    for out in encryptor.finish():
+    async for out in _arun(Encryptor(ikm, salt=salt, rs=rs, pad=pad), chunks, rs):
         yield out
 
 
@@ -552,12 +557,7 @@ async def adecrypt_stream(
     chunks: AsyncIterable[bytes], ikm: bytes, *, max_rs: int = MAX_RECORD_SIZE
 ) -> AsyncIterator[bytes]:
     """:func:`decrypt_stream` over an async iterable."""
-    decryptor = Decryptor(ikm, max_rs=max_rs)
-    async for chunk in chunks:
-        for piece in _slices(chunk, max_rs):
-            for out in decryptor.feed(piece):
-                yield out
-    for out in decryptor.finish():
+    async for out in _arun(Decryptor(ikm, max_rs=max_rs), chunks, max_rs):
         yield out
 
 
