@@ -289,7 +289,7 @@ def run(args) -> int:
     except UsageError as exc:
         print(f"teleconsult drop {args.action}: {exc}", file=sys.stderr)
         return 2
-    except (client.DropClientError, ece.DecryptionError) as exc:
+    except (client.DropClientError, client.LinkError, ece.DecryptionError) as exc:
         print(f"teleconsult: {_message(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a file we could not read or write
