@@ -327,6 +327,19 @@ class DropBox:
             await self._audit(conn, "deleted", file_id, box_id, reason)
         self.notify(box_id, {"type": "document", "action": "deleted", "id": file_id})
 
+    async def next_deadline(self) -> float | None:
+        """The earliest moment :meth:`sweep` will have something to do (None: nothing stored).
+        A row already `deleting` (a crash mid-deletion) is due at once."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(
+                sa.func.min(files.c.expires_at), sa.func.min(files.c.delete_at),
+                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == UPLOADING).scalar_subquery(),
+                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == DELETING).scalar_subquery(),
+            ))).one()
+        expires, delete, oldest_upload, deleting = row
+        due = [expires, delete, deleting, oldest_upload + self.config.upload_ttl if oldest_upload is not None else None]
+        return min((at for at in due if at is not None), default=None)
+
     async def sweep(self) -> dict[str, int]:
         """Apply every deadline that has passed; remove orphans. Returns counts by reason."""
         async with self._sweeping:

@@ -13,7 +13,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
 
-from . import db, lifecycle
+from . import consultations, db, lifecycle
 from .i18n import load_translations
 from .keys import (drop_key, engine_key, hub_key, knock_limiter_key, link_limiter_key, login_limiter_key,
                    precall_limiter_key, settings_key, stopping_key, sweeper_key, translations_key)
@@ -63,9 +63,16 @@ async def sweep_once(app: web.Application) -> dict[str, int]:
     return counts
 
 
+async def next_deadline(app: web.Application) -> float | None:
+    """The earliest moment `sweep_once` will have something to do (None: nothing pending)."""
+    due = (await consultations.next_deadline(app[engine_key]), await app[drop_key].next_deadline())
+    return min((at for at in due if at is not None), default=None)
+
+
 async def sweeper_ctx(app: web.Application):
-    """Applies deadlines at start-up, periodically, and at each deadline announced to it."""
-    sweeper = Sweeper(lambda: sweep_once(app), app[settings_key].documents_sweep_seconds)
+    """Applies deadlines at start-up, at the earliest one pending, at each one announced, and
+    at least every documents_sweep_seconds."""
+    sweeper = Sweeper(lambda: sweep_once(app), lambda: next_deadline(app), app[settings_key].documents_sweep_seconds)
     app[sweeper_key] = sweeper
     task = asyncio.create_task(sweeper.run())
     yield

@@ -183,6 +183,13 @@ async def overdue(engine: AsyncEngine, now: float | None = None) -> list[Consult
     return [_consultation(r) for r in rows]
 
 
+async def next_deadline(engine: AsyncEngine) -> float | None:
+    """When the earliest open consultation reaches its maximum duration (None: none open)."""
+    async with engine.connect() as conn:
+        return await conn.scalar(sa.select(sa.func.min(consultations.c.deadline_at)).where(
+            consultations.c.status != ENDED))
+
+
 def clean_display_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 
 from filedrop import ece
-from teleconsult.app import sweep_once
+from aiohttp.test_utils import TestServer
+
+from teleconsult.app import create_app, sweep_once
 from conftest import add_api_clinician, gone_at
 from drop_client import download, upload
 
@@ -227,3 +229,26 @@ async def test_guessing_standalone_drop_ids_is_rate_limited(live, http):
         async with guesser.get(f"{app.url}/d/files/{'G' * 21}{i}/metadata") as r:
             statuses.append(r.status)
     assert statuses == [404] * 5 + [429] * 3
+
+
+async def test_a_restart_during_the_grace_period_still_deletes_on_time(live, http):
+    app = await live(documents_grace_seconds=2, documents_sweep_seconds=3600)
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    sent = await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(2000), "r.pdf", "clinician",
+                        headers=auth)
+    async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
+        assert r.status == 200
+    ended = time.monotonic()
+    await app.server.close()  # the app stops during the grace period: what it planned in memory is gone
+    restarted = create_app(app.settings)  # same data directory, same port
+    server = TestServer(restarted, host="127.0.0.1", port=int(app.url.rsplit(":", 1)[1]))
+    await server.start_server()
+    try:
+        data_dir = Path(app.settings.data_dir)
+        deleted_after = await gone_at(client, f"{app.url}{prefix}/{sent['id']}", auth,
+                                      lambda: _files(data_dir)) - ended
+        # the next deadline is read back from the database, not left to the hourly sweep
+        assert 1.9 <= deleted_after < 3.0, f"deleted {deleted_after:.2f} s after the end, for a 2 s grace period"
+    finally:
+        await server.close()
