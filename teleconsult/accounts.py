@@ -55,6 +55,14 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
+async def _password_matches(stored_hash: str, password: str) -> bool:
+    """argon2 verification, off the event loop (a quarter of a second)."""
+    try:
+        return await asyncio.to_thread(_hasher.verify, stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 async def _hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
@@ -133,10 +141,8 @@ async def change_password(engine: AsyncEngine, clinician_id: str, current: str, 
         stored = await conn.scalar(sa.select(clinicians.c.password_hash).where(clinicians.c.id == clinician_id))
     if stored is None:
         raise NotFound("no such clinician")
-    try:
-        await asyncio.to_thread(_hasher.verify, stored, current)
-    except (VerificationError, InvalidHashError):
-        raise AuthenticationFailed("wrong current password") from None
+    if not await _password_matches(stored, current):
+        raise AuthenticationFailed("wrong current password")
     password_hash = await _hash_password(new)
     return await _update_and_sign_out(engine, clinician_id, password_hash=password_hash)
 
@@ -147,11 +153,7 @@ async def verify_password(engine: AsyncEngine, email: str, password: str) -> Cli
         row = (await conn.execute(
             sa.select(clinicians).where(clinicians.c.email == email.strip().lower()))).first()
     stored = row.password_hash if row is not None else await asyncio.to_thread(_dummy_hash)
-    try:
-        await asyncio.to_thread(_hasher.verify, stored, password)
-    except (VerificationError, InvalidHashError):
-        raise AuthenticationFailed("wrong email or password") from None
-    if row is None:
+    if not await _password_matches(stored, password) or row is None:
         raise AuthenticationFailed("wrong email or password")
     return _row_to_clinician(row)
 
