@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 ENV_PREFIX = "TELECONSULT_"
 DEMO_SECRETS_FILE = "demo-secrets.toml"
+MIN_SECRET_LENGTH = 32  # every secret setting
 
 
 class SettingsError(Exception):
@@ -332,12 +333,11 @@ def _validate(values: dict[str, Any]) -> Settings:
     ]
     if problems:
         raise SettingsError("\n".join(problems))
-    for name in ("session_secret", "jitsi_app_secret"):
-        if len(values[name]) < 32:
-            raise SettingsError(f"{name} must be at least 32 characters long")
-    for name, off in (("jitsi_events_secret", "events off"), ("metrics_token", "no /metrics")):
-        if values[name] and len(values[name]) < 32:
-            raise SettingsError(f"{name} must be at least 32 characters long (or empty: {off})")
+    for setting in SETTINGS:  # required ones are set by now; optional ones may be empty (off)
+        value = values[setting.name]
+        if setting.secret and value and len(value) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"{setting.name} must be at least {MIN_SECRET_LENGTH} characters long"
+                                + ("" if setting.required else " (or empty: turned off)"))
     if values["jitsi_scheme"] not in ("https", "http"):
         raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
     domain = values["jitsi_domain"]
