@@ -45,12 +45,17 @@ async def require_clinician(request: web.Request) -> Clinician:
     return clinician
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None when absent or malformed."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 async def api_clinician(request: web.Request) -> Clinician:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)
+    if token is None:
         raise AuthenticationFailed("Bearer API token required")
-    return await accounts.clinician_for_api_token(request.app[engine_key], token.strip())
+    return await accounts.clinician_for_api_token(request.app[engine_key], token)
 
 
 async def start_login(request: web.Request, clinician: Clinician) -> None:

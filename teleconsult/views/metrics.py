@@ -7,6 +7,7 @@ import hmac
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..auth import bearer_token
 from ..errors import AuthenticationFailed
 from ..keys import settings_key
 from ..metrics import exposition
@@ -16,7 +17,7 @@ async def metrics(request: web.Request) -> web.Response:
     expected = request.app[settings_key].metrics_token
     if not expected:
         raise web.HTTPNotFound()  # not configured: nothing to show, nothing to guess
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    given = bearer_token(request)
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise AuthenticationFailed("metrics token required")
     return web.Response(body=await exposition(request.app), headers={"Content-Type": CONTENT_TYPE_LATEST})
