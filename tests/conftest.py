@@ -154,3 +154,8 @@ async def gone_at(client, url: str, headers: dict, disk_files=lambda: [], timeou
                 return time.monotonic()
         await asyncio.sleep(0.05)
     raise AssertionError(f"{url} or its file still there after {timeout} s")
+
+
+def fill_path(path: str, values: dict) -> str:
+    """A route's path with its {parameters} replaced from `values`."""
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)

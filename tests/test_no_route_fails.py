@@ -11,7 +11,7 @@ import pytest
 
 from teleconsult import consultations as cs
 from teleconsult.keys import hub_key
-from conftest import add_api_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, fill_path, login
 from drop_client import upload
 
 pytestmark = pytest.mark.timeout(180)
@@ -46,10 +46,6 @@ def _routes(app):
         path = info.get("path") or info.get("formatter")
         if path and route.method not in ("HEAD", "*"):
             yield route.method, path
-
-
-def _fill(path: str, values: dict) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
 async def _world(app, http):
@@ -101,8 +97,8 @@ async def test_no_route_answers_500_or_a_stack_trace_to_bad_input_from_any_calle
     assert len(routes) > 60, "the route table was read"
     seen = []
     for method, path in routes:
-        real = _fill(path, values)
-        garbage = [_fill(path, {name: bad for name in values}) for bad in BAD_PARAMS] if "{" in path else []
+        real = fill_path(path, values)
+        garbage = [fill_path(path, {name: bad for name in values}) for bad in BAD_PARAMS] if "{" in path else []
         for caller, (session, headers) in callers.items():
             if method == "GET":
                 tries = [(url, None, b"", {}) for url in [real, *garbage]]

@@ -1,11 +1,9 @@
 """The waiting room over real HTTP: nothing about the room before admission, through any endpoint."""
 
-import re
-
 import jwt
 
 from teleconsult.routes import ROUTES
-from conftest import add_clinician, csrf_from, login
+from conftest import add_clinician, csrf_from, fill_path, login
 
 
 async def _setup(live, http):
@@ -39,10 +37,6 @@ async def _knock(http, patient_url, name="Camille Dupont"):
     return patient
 
 
-def _fill(path, values):
-    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
-
-
 async def test_patient_cannot_obtain_room_or_token_before_admission_through_any_endpoint(live, http):
     app, clinician, csrf, consultation = await _setup(live, http)
     room = await _room_of(app, consultation["id"])
@@ -58,7 +52,7 @@ async def test_patient_cannot_obtain_room_or_token_before_admission_through_any_
             continue  # streams: checked below with a bounded read
         for who in (patient, stranger):
             headers = {"X-CSRF-Token": "x"} if method != "GET" else {}
-            async with who.request(method, app.url + _fill(path, values), headers=headers,
+            async with who.request(method, app.url + fill_path(path, values), headers=headers,
                                    allow_redirects=False) as r:
                 body = await r.text()
                 assert room not in body and room not in str(r.headers), (method, path)
