@@ -26,9 +26,9 @@ from .csrf import csrf_middleware
 from .security import add_security_headers, error_middleware
 from .settings import Settings
 from .sweeper import Sweeper
+from .resources import static_dir, templates_dir
 from .templating import setup_templates
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 SESSION_COOKIE = "tc_session"
 SESSION_MAX_AGE = 12 * 3600
 
@@ -106,11 +106,11 @@ def create_app(settings: Settings) -> web.Application:
     # Order matters: the session wraps error pages (so they can set cookies), errors wrap CSRF.
     app.middlewares.append(error_middleware)
     app.middlewares.append(csrf_middleware)
-    setup_templates(app, PROJECT_DIR / "templates")
+    setup_templates(app, templates_dir())
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_signal_stopping)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(sweeper_ctx)
     app.cleanup_ctx.append(precall_ctx)
-    setup_routes(app, PROJECT_DIR / "static")
+    setup_routes(app, static_dir())
     return app

@@ -8,6 +8,7 @@ import asyncio
 import getpass
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from aiohttp import web
 from . import accounts, consultations, db, drop_cli, ids, jitsi_check
 from .app import create_app
 from .errors import DomainError
+from .resources import JITSI_FILES, jitsi_plugin_dir
 from .logs import RouteAccessLogger, setup_logging
 from .settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
 
@@ -24,6 +26,7 @@ DEMO_NAME = "Dr Démo"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="teleconsult", description="Self-hostable teleconsultation on Jitsi Meet.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML settings file (also TELECONSULT_CONFIG)")
     common.add_argument("--data-dir", metavar="DIR", help="data directory (also TELECONSULT_DATA_DIR)")
@@ -60,8 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     new = consultation_sub.add_parser("new", parents=[common], help="create a consultation, print the patient link")
     new.add_argument("--clinician", required=True, metavar="EMAIL")
 
+    jitsi_files = sub.add_parser("jitsi-files", help="copy the Prosody module and the Jitsi snippets of this "
+                                 "version into DIR, for the Jitsi host")
+    jitsi_files.add_argument("directory", metavar="DIR")
+
     drop_cli.add_parser(sub)
     return parser
+
+
+def installed_version() -> str:
+    try:
+        return metadata.version("teleconsult")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _settings(args: argparse.Namespace, demo: bool | None = None) -> Settings:
@@ -197,8 +211,25 @@ def cmd_consultation(args) -> int:
     return 0
 
 
+def cmd_jitsi_files(args) -> int:
+    """Copies what the Jitsi host needs; a file already identical is left alone (and said so),
+    so that a deployment tool can tell whether anything changed."""
+    target = Path(args.directory)
+    target.mkdir(parents=True, exist_ok=True)
+    source = jitsi_plugin_dir()
+    for name in JITSI_FILES:
+        content = (source / name).read_bytes()
+        destination = target / name
+        if destination.exists() and destination.read_bytes() == content:
+            print(f"unchanged {destination}")
+            continue
+        destination.write_bytes(content)
+        print(f"written {destination}")
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
-            "drop": drop_cli.run}
+            "jitsi-files": cmd_jitsi_files, "drop": drop_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:
