@@ -28,8 +28,8 @@ from browser import PHONE, chromium  # noqa: E402
 from conftest import add_clinician, free_port, make_settings  # noqa: E402
 
 from teleconsult import accounts  # noqa: E402
-from teleconsult.app import create_app  # noqa: E402
-from teleconsult.keys import engine_key  # noqa: E402
+from teleconsult.web.app import create_app  # noqa: E402
+from teleconsult.web.appkeys import services_key  # noqa: E402
 
 WEIGHT_JS = """() => {
   const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
@@ -56,8 +56,8 @@ async def main(n: int) -> None:
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     base = f"http://127.0.0.1:{port}"
-    await add_clinician(app[engine_key], "bench@example.org")
-    token = await accounts.issue_api_token(app[engine_key], "bench@example.org")
+    await add_clinician(app[services_key].engine, "bench@example.org")
+    token = await accounts.issue_api_token(app[services_key].engine, "bench@example.org")
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as session:
         await timed(session, "GET", base + "/healthz", {}, 20)  # warm-up

@@ -356,7 +356,7 @@ def print_table(rows: list[dict], fps: int) -> None:
 
 
 async def run_server(args: argparse.Namespace) -> None:
-    from teleconsult.precall import EchoPeers
+    from teleconsult.precall.peer import EchoPeers
 
     started = time.perf_counter()
     pinned = pin_to(SERVER_CORE)

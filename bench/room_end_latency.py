@@ -52,9 +52,9 @@ from xmpp_client import XmppClient  # noqa: E402
 from filedrop.schema import files  # noqa: E402
 from teleconsult import accounts  # noqa: E402
 from teleconsult import consultations as cs  # noqa: E402
-from teleconsult.app import create_app  # noqa: E402
+from teleconsult.web.app import create_app  # noqa: E402
+from teleconsult.web.appkeys import services_key  # noqa: E402
 from teleconsult.db import consultations  # noqa: E402
-from teleconsult.keys import engine_key, hub_key  # noqa: E402
 from teleconsult.settings import load_settings  # noqa: E402
 
 EVENTS_SECRET = "bench-events-secret-" + secrets.token_urlsafe(32)
@@ -69,7 +69,7 @@ class Room:
 
 
 async def prepare_room(app, settings, http, auth, prosody_port) -> Room:
-    engine = app[engine_key]
+    engine = app[services_key].engine
     async with http.post(settings.public_url + "/api/consultations", headers=auth) as r:
         consultation = await r.json()
     prefix = f"/api/consultations/{consultation['id']}/documents"
@@ -80,7 +80,7 @@ async def prepare_room(app, settings, http, auth, prosody_port) -> Room:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(consultations).where(consultations.c.id == consultation["id"]))).first()
     record = cs.Consultation(**{k: row._mapping[k] for k in cs.Consultation.__dataclass_fields__})
-    knock = await cs.knock(engine, record, "Camille", app[hub_key])
+    knock = await cs.knock(engine, record, "Camille", app[services_key].hub)
     async with http.post(settings.public_url + f"/api/consultations/{record.id}/knocks/{knock.id}/admit",
                          headers=auth) as r:
         assert r.status == 200, r.status
@@ -95,7 +95,7 @@ async def prepare_room(app, settings, http, auth, prosody_port) -> Room:
 
 
 async def watch(app, settings, room: Room, timeout: float = 30) -> None:
-    engine = app[engine_key]
+    engine = app[services_key].engine
     path_root = Path(settings.data_dir) / "documents"
     deadline = time.monotonic() + timeout
     while not (room.ended and room.deleted):
@@ -151,8 +151,8 @@ async def run(args: argparse.Namespace) -> dict:
         plugin_paths=(ROOT / "tests" / "prosody_plugins",))
     rooms: list[Room] = []
     try:
-        await accounts.create_clinician(app[engine_key], "bench@example.org", "Dr Bench", "bench password 123")
-        token = await accounts.issue_api_token(app[engine_key], "bench@example.org")
+        await accounts.create_clinician(app[services_key].engine, "bench@example.org", "Dr Bench", "bench password 123")
+        token = await accounts.issue_api_token(app[services_key].engine, "bench@example.org")
         auth = {"Authorization": f"Bearer {token}"}
         async with aiohttp.ClientSession() as http:
             if args.burst:

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, replace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import ids, jitsi
+from . import ids
+from .jitsi import tokens
 from .accounts import Clinician
 from .db import consultations, knocks, used_rooms
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -273,20 +274,20 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     return decided
 
 
-def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician) -> jitsi.CallAccess:
+def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician) -> tokens.CallAccess:
     if consultation.clinician_id != clinician.id:
         raise NotFound("no such consultation")
     if consultation.status == ENDED:
         raise Conflict("consultation has ended")
-    return jitsi.call_access(settings, room=consultation.room_name, user_id=clinician.id,
+    return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id,
                              name=clinician.name, moderator=True)
 
 
-def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock) -> jitsi.CallAccess:
+def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock) -> tokens.CallAccess:
     """Only an admitted knock of a live consultation gets the room; everything else is Forbidden."""
     if consultation.status == ENDED:
         raise Conflict("consultation has ended")
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
         raise Forbidden("not admitted")
-    return jitsi.call_access(settings, room=consultation.room_name, user_id=knock_.id,
+    return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
                              name=knock_.display_name, moderator=False)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -21,7 +21,9 @@ from filedrop.store import DELETING, READY, UPLOADING
 
 from . import consultations as cs
 from .db import clinicians, consultations, knocks
-from .keys import engine_key, precall_peers_key, settings_key
+
+if TYPE_CHECKING:
+    from .services import Services
 
 CONSULTATION_STATUSES = (cs.WAITING, cs.IN_CALL, cs.ENDED)
 DOCUMENT_STATES = (UPLOADING, READY, DELETING)
@@ -43,8 +45,8 @@ async def _count_by(conn, column: sa.Column, *where) -> dict[str, int]:
     return {key: count for key, count in rows}
 
 
-async def _families(app: web.Application) -> list[Metric]:
-    async with app[engine_key].connect() as conn:
+async def _families(services: Services) -> list[Metric]:
+    async with services.engine.connect() as conn:
         by_status = await _count_by(conn, consultations.c.status)
         waiting_knocks = await conn.scalar(
             sa.select(sa.func.count()).select_from(knocks).where(knocks.c.status == cs.KNOCK_WAITING))
@@ -70,7 +72,7 @@ async def _families(app: web.Application) -> list[Metric]:
         labels=["reason"])
     for reason, count in sorted(deleted.items(), key=lambda item: str(item[0])):
         deleted_counter.add_metric([reason or "unknown"], count)
-    settings = app[settings_key]
+    settings = services.settings
     return [
         consultation_gauge,
         GaugeMetricFamily("teleconsult_knocks_waiting", "Patients waiting to be admitted.", value=waiting_knocks),
@@ -82,14 +84,14 @@ async def _families(app: web.Application) -> list[Metric]:
                           "deadline: above zero, deletion is not running.", value=overdue),
         deleted_counter,
         GaugeMetricFamily("teleconsult_precall_sessions", "Pre-call test sessions running now.",
-                          value=app[precall_peers_key].active_count if precall_peers_key in app else 0),
+                          value=services.precall_peers.active_count),
         GaugeMetricFamily("teleconsult_precall_sessions_max", "precall_max_sessions.",
                           value=settings.precall_max_sessions),
     ]
 
 
-async def exposition(app: web.Application) -> bytes:
+async def exposition(services: Services) -> bytes:
     """The Prometheus text format of every metric, read now."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(await _families(app)))
+    registry.register(_Snapshot(await _families(services)))
     return generate_latest(registry)

@@ -317,7 +317,7 @@ def _validate_precall(values: dict[str, Any]) -> None:
                             f"{example}, or [] for none") from None
     if not isinstance(servers, list):
         raise SettingsError(f"precall_ice_servers must be a JSON list such as {example}, or [] for none")
-    from .precall import validate_ice_servers  # aiortc is heavy: imported only when needed
+    from .precall.peer import validate_ice_servers  # aiortc is heavy: imported only when needed
     try:
         validate_ice_servers(servers)
     except ValueError as exc:

@@ -15,8 +15,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from teleconsult import accounts
-from teleconsult.app import create_app
-from teleconsult.keys import engine_key
+from teleconsult.services import Services
+from teleconsult.web.app import create_app
+from teleconsult.web.appkeys import services_key
 from teleconsult.settings import Settings, load_settings
 
 TEST_SECRET = "test-session-secret-" + "x" * 40
@@ -51,7 +52,11 @@ class Live:
 
     @property
     def engine(self):
-        return self.app[engine_key]
+        return self.services.engine
+
+    @property
+    def services(self) -> Services:
+        return self.app[services_key]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import secrets
 import time
 
-from teleconsult.room_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from teleconsult.jitsi.events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 EVENTS_SECRET = "events-secret-" + "e" * 40  # the app's jitsi_events_secret in these tests
 MARKER = "BODY-MARKER-Camille-Dupont"  # occupants' default name: must never reach a log line

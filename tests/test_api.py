@@ -5,7 +5,7 @@ import time
 import jwt
 
 from teleconsult import accounts
-from teleconsult.routes import ROUTES
+from teleconsult.web.routes import ROUTES
 from conftest import add_api_clinician
 
 REQUIRED_OPERATIONS = {"createConsultation", "getConsultation", "endConsultation", "joinConsultation"}
@@ -107,13 +107,13 @@ async def test_healthz_answers_json_when_the_database_is_reachable(live, http):
 
 
 async def test_maximum_duration_ends_a_consultation_through_the_sweeper(live, http):
-    from teleconsult import lifecycle
+    from teleconsult import ending
     app = await live()
     token = await _token(app)
     async with http().post(app.url + "/api/consultations", headers={"Authorization": f"Bearer {token}"}) as r:
         consultation = await r.json()
-    assert await lifecycle.end_overdue(app.app, now=time.time()) == 0
-    assert await lifecycle.end_overdue(app.app, now=consultation["deadline_at"] + 1) == 1
+    assert await ending.end_overdue(app.services, now=time.time()) == 0
+    assert await ending.end_overdue(app.services, now=consultation["deadline_at"] + 1) == 1
     async with http().get(app.url + f"/api/consultations/{consultation['id']}",
                           headers={"Authorization": f"Bearer {token}"}) as r:
         body = await r.json()

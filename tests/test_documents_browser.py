@@ -8,7 +8,7 @@ from pathlib import Path
 
 from browser import PHONE, axe_violations, chromium, login_in_browser, stand_in_jitsi, wait_until
 from conftest import add_clinician
-from teleconsult.app import sweep_once
+from teleconsult.ending import sweep_once
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
 PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(90_000) + b"\xff\xd9"
@@ -97,7 +97,7 @@ async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_
             clinician.on("dialog", lambda dialog: dialog.accept())
             await clinician.click("#end-call")
             await asyncio.sleep(1.1)
-            await sweep_once(app.app)
+            await sweep_once(app.services)
             await wait_until(clinician, "document.querySelectorAll('#documents-list .document.deleted').length === 2")
             assert await _text_of(clinician, "#documents-list .document-state") == "Supprimé"
     finally:

@@ -10,7 +10,8 @@ from pathlib import Path
 from filedrop import ece
 from aiohttp.test_utils import TestServer
 
-from teleconsult.app import create_app, sweep_once
+from teleconsult.ending import sweep_once
+from teleconsult.web.app import create_app
 from conftest import add_api_clinician, gone_at
 from drop_client import download, upload
 
@@ -128,7 +129,7 @@ async def test_unknown_expired_and_deleted_documents_get_the_same_answer(live, h
     other_box = await _other_consultation_doc(app, http)
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
         assert r.status == 200
-    await sweep_once(app.app)
+    await sweep_once(app.services)
     answers = set()
     for doc in ("A" * 22, deleted["id"], other_box):
         async with client.get(f"{app.url}{prefix}/{doc}", headers=auth) as r:
@@ -158,7 +159,7 @@ async def test_documents_are_deleted_from_api_and_disk_when_the_grace_period_end
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
         assert r.status == 200
     ended = time.monotonic()
-    await sweep_once(app.app)
+    await sweep_once(app.services)
     async with client.get(f"{app.url}{prefix}/{sent['id']}/metadata", headers=auth) as r:
         assert r.status == 200, "still there during the grace period"
     deleted_after = await gone_at(client, f"{app.url}{prefix}/{sent['id']}", auth,
@@ -180,7 +181,7 @@ async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_swee
     prefix = f"/api/consultations/{consultation['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), b"x" * 100, "r.pdf", "clinician",
                         headers=auth)
-    box = app.app[__import__("teleconsult.keys").keys.drop_key]
+    box = app.services.drops
     # simulate a crash right after the row was marked `deleting`, before the file was removed
     from filedrop.schema import files
     async with app.engine.begin() as conn:

@@ -16,7 +16,6 @@ from drop_client import download as reference_download
 from filedrop import client, ece
 from filedrop import store
 from filedrop.store import typeable_token
-from teleconsult.keys import drop_key
 
 MiB = 1024 * 1024
 
@@ -116,7 +115,7 @@ async def test_a_stale_half_open_upload_does_not_corrupt_the_part_sent_again(liv
                   f"Upload-Offset: 0\r\nContent-Length: {size}\r\n\r\n").encode() + ciphertext[:100_000])
     await writer.drain()
     await asyncio.sleep(0.3)  # the stale request is now inside the server, waiting for more body
-    writers = app.app[drop_key]._writers
+    writers = app.services.drops._writers
     assert doc in writers
     async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=ciphertext,
                              headers={"X-Owner-Token": "not-the-owner", "Upload-Offset": "0"}) as r:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from teleconsult.jitsi_check import FAIL, OK, check_config, check_file, failed
-from teleconsult.prosody_config import LuaTable, Unknown, parse_config
+from teleconsult.jitsi.config_check import FAIL, OK, check_config, check_file, failed
+from teleconsult.jitsi.prosody_config import LuaTable, Unknown, parse_config
 from conftest import TEST_JITSI_SECRET, TEST_SECRET, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from teleconsult import consultations as cs
-from teleconsult.app import sweep_once
-from teleconsult.keys import hub_key, presence_key
-from teleconsult.room_events import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from teleconsult.ending import sweep_once
+from teleconsult.jitsi.events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from teleconsult.settings import DEMO_SECRETS_FILE, SettingsError, load_settings
 from conftest import add_api_clinician, gone_at, login
 from drop_client import upload
@@ -48,8 +47,8 @@ async def setup(live, http, **settings):
 async def admitted_knock(app, consultation_id: str) -> str:
     """A patient knocked and was admitted: the knock id is the id in the patient's Jitsi token."""
     consultation = await consultation_row(app, consultation_id)
-    knock = await cs.knock(app.engine, consultation, "Camille", app.app[hub_key])
-    await cs.decide(app.engine, consultation, knock.id, True, app.app[hub_key])
+    knock = await cs.knock(app.engine, consultation, "Camille", app.services.hub)
+    await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
     return knock.id
 
 
@@ -222,7 +221,7 @@ async def test_duplicate_event_id_is_acknowledged_and_destroyed_twice_ends_once(
 async def test_a_failed_event_is_processed_again_when_the_module_retries_it(live, http, monkeypatch):
     app, doctor, client, auth, consultation, room = await setup(live, http)
     poster = Poster(app, http())
-    from teleconsult import room_sync
+    from teleconsult.jitsi import room_sync
     real = room_sync.apply_event
     calls = []
 
@@ -261,7 +260,7 @@ async def test_presence_follows_joins_and_leaves_on_the_dashboard_the_api_and_th
     t = int(time.time())
     doc_occ = occupant(doctor.id, "doc@meet.example.org/web", t)
     pat_occ = occupant(knock_id, "patient@meet.example.org/web", t)
-    async with app.app[hub_key].subscribe(f"clinician:{doctor.id}") as queue:
+    async with app.services.hub.subscribe(f"clinician:{doctor.id}") as queue:
         assert (await poster.send(event("muc-room-created", room)))[1]["result"] == "noted"
         assert (await poster.send(event("muc-occupant-joined", room, occupant=doc_occ)))[1]["result"] == "presence"
         published = await asyncio.wait_for(queue.get(), 2)
@@ -289,10 +288,10 @@ async def test_a_late_joined_after_its_left_does_not_show_a_ghost(live, http):
     pat = occupant(knock_id, "patient@meet.example.org/web", t - 10)
     await poster.send(event("muc-occupant-left", room, occupant={**pat, "left_at": t}))
     await poster.send(event("muc-occupant-joined", room, occupant=pat))  # retried, delivered late
-    assert not app.app[presence_key].get(consultation["id"]).patient
+    assert not app.services.presence.get(consultation["id"]).patient
     # a rejoin (new session) shows again
     await poster.send(event("muc-occupant-joined", room, occupant={**pat, "joined_at": t + 1}))
-    assert app.app[presence_key].get(consultation["id"]).patient
+    assert app.services.presence.get(consultation["id"]).patient
 
 
 async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_the_grace(live, http):
@@ -311,12 +310,12 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[{**pat, "left_at": t}]))
     destroyed_at = time.monotonic()
     assert (status, answer["result"]) == (200, "ended")
-    assert not app.app[presence_key].get(consultation["id"]).patient
+    assert not app.services.presence.get(consultation["id"]).patient
     ended = await api_consultation(client, app, auth, consultation["id"])
     assert (ended["status"], ended["end_reason"]) == ("ended", "room_destroyed")
     assert ended["presence"] == {"patient": False, "clinician": False}, "nobody is in an ended call"
     assert all(k["status"] == "ended" for k in ended["knocks"])
-    await sweep_once(app.app)
+    await sweep_once(app.services)
     async with client.get(f"{app.url}{prefix}/{sent['id']}/metadata", headers=auth) as r:
         assert r.status == 200, "still there during the grace period"
     # deleted when the grace period ends, by the app alone (the periodic sweep is an hour away)
@@ -325,7 +324,7 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     assert files() == []
     # a late joined from before the destruction shows nobody
     await poster.send(event("muc-occupant-joined", room, occupant=pat))
-    assert not app.app[presence_key].get(consultation["id"]).patient
+    assert not app.services.presence.get(consultation["id"]).patient
 
 
 async def test_room_only_the_clinician_entered_does_not_end_the_consultation(live, http, caplog):
@@ -335,11 +334,11 @@ async def test_room_only_the_clinician_entered_does_not_end_the_consultation(liv
     t = int(time.time())
     doc = occupant(doctor.id, "doc@meet.example.org/web", t - 20)
     await poster.send(event("muc-occupant-joined", room, occupant=doc))
-    assert app.app[presence_key].get(consultation["id"]).clinician
+    assert app.services.presence.get(consultation["id"]).clinician
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[{**doc, "left_at": t}]))
     assert (status, answer["result"]) == (200, "kept_open")
     assert (await api_consultation(client, app, auth, consultation["id"]))["status"] == "waiting"
-    assert not app.app[presence_key].get(consultation["id"]).clinician
+    assert not app.services.presence.get(consultation["id"]).clinician
     # without token ids, or with nobody listed, the room's end ends the consultation
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[
         occupant(None, "anon@meet.example.org/x", t - 5, t)]))
@@ -355,7 +354,7 @@ async def test_events_for_an_ended_consultation_change_nothing(live, http):
     status, answer = await poster.send(event("muc-occupant-joined", room,
                                              occupant=occupant(doctor.id, "d@meet.example.org/w", t)))
     assert (status, answer["result"]) == (200, "already_ended")
-    assert not app.app[presence_key].get(consultation["id"]).clinician
+    assert not app.services.presence.get(consultation["id"]).clinician
     status, answer = await poster.send(event("muc-room-destroyed", room))
     assert (status, answer["result"]) == (200, "already_ended")
     assert (await api_consultation(client, app, auth, consultation["id"]))["end_reason"] == "clinician"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from teleconsult.app import create_app
+from teleconsult.web.app import create_app
 from conftest import add_api_clinician, csrf_from, login
 from drop_client import upload
 

@@ -8,7 +8,6 @@ from aiohttp import ClientSession
 
 from teleconsult import accounts
 from teleconsult import consultations as cs
-from teleconsult.keys import hub_key
 from browser import axe_violations, chromium, wait_until
 from conftest import PASSWORD, add_clinician
 from room_event_client import EVENTS_SECRET, Poster, event, occupant
@@ -22,9 +21,9 @@ async def test_dashboard_shows_patient_and_clinician_in_the_call_live(live):
     app = await live(jitsi_events_secret=EVENTS_SECRET)
     doctor = await add_clinician(app.engine, name="Dr Martin")
     clinician = await accounts.get_clinician_by_email(app.engine, doctor.email)
-    consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.app[hub_key])
-    knock = await cs.knock(app.engine, consultation, "Camille", app.app[hub_key])
-    await cs.decide(app.engine, consultation, knock.id, True, app.app[hub_key])
+    consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
+    knock = await cs.knock(app.engine, consultation, "Camille", app.services.hub)
+    await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
     async with ClientSession() as session, chromium() as browser:
         poster = Poster(app, session)
         page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()

@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from filedrop.schema import files
 from teleconsult import consultations as cs
-from teleconsult.app import sweep_once
-from teleconsult.keys import hub_key
+from teleconsult.ending import sweep_once
 from teleconsult.settings import SettingsError
 from conftest import add_api_clinician, gone_at, make_settings
 from drop_client import upload
@@ -66,7 +65,7 @@ async def test_metrics_count_consultations_patients_and_documents_but_never_say_
         async with client.post(app.url + "/api/consultations", headers=auth) as r:
             made.append(await r.json())
     row = await cs.consultation_by_join_token(app.engine, made[0]["patient_url"].rsplit("/", 1)[1])
-    await cs.knock(app.engine, row, PATIENT_NAME, app.app[hub_key])
+    await cs.knock(app.engine, row, PATIENT_NAME, app.services.hub)
     prefix = f"/api/consultations/{made[1]['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(5000), "ordonnance.pdf",
                         "clinician", headers=auth)
@@ -116,5 +115,5 @@ async def test_documents_kept_past_their_deadline_show_as_overdue_until_a_sweep_
     async with app.engine.begin() as conn:
         await conn.execute(files.update().values(delete_at=time.time() - 120))
     assert samples((await scrape(client, app))[1])[overdue] == 1
-    await sweep_once(app.app)
+    await sweep_once(app.services)
     assert samples((await scrape(client, app))[1])[overdue] == 0

@@ -10,7 +10,6 @@ import secrets
 import pytest
 
 from teleconsult import consultations as cs
-from teleconsult.keys import hub_key
 from conftest import add_api_clinician, csrf_from, fill_path, login
 from drop_client import upload
 
@@ -58,7 +57,7 @@ async def _world(app, http):
         consultation = await r.json()
     join_token = consultation["patient_url"].rsplit("/", 1)[1]
     row = await cs.consultation_by_join_token(app.engine, join_token)
-    knock = await cs.knock(app.engine, row, "Camille", app.app[hub_key])
+    knock = await cs.knock(app.engine, row, "Camille", app.services.hub)
     doc = await upload(api, app.url, f"/api/consultations/{consultation['id']}/documents",
                        secrets.token_bytes(32), b"%PDF-1.7", "a.pdf", "clinician", headers=auth)
     browser = http()

@@ -2,7 +2,7 @@
 
 import jwt
 
-from teleconsult.routes import ROUTES
+from teleconsult.web.routes import ROUTES
 from conftest import add_clinician, csrf_from, fill_path, login
 
 

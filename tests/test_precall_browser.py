@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from teleconsult.keys import precall_peers_key
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, wait_until
 from conftest import add_api_clinician
 
@@ -54,7 +53,7 @@ def _watch(page, app_url):
 
 async def test_fake_camera_and_microphone_reach_a_good_verdict_with_measures_on_a_phone(live, tmp_path):
     app = await live()  # default thresholds: loss < 5 %, RTT < 300 ms, upload >= 1 Mbit/s
-    peers = app.app[precall_peers_key]
+    peers = app.services.precall_peers
     clip = camera_like_video(tmp_path / "camera.y4m")
     async with launch(add=[f"--use-file-for-fake-video-capture={clip}"]) as browser:
         page = await (await browser.new_context(**PHONE)).new_page()

@@ -11,7 +11,6 @@ import time
 import pytest
 from aiortc import RTCSessionDescription
 
-from teleconsult.keys import precall_peers_key
 from teleconsult.settings import SettingsError
 from conftest import add_clinician, login, make_settings
 from test_precall_peer import MARKER_LUMA, TONE_AMPLITUDE, Client
@@ -66,7 +65,7 @@ def _mean_luma(frame) -> float:
 async def test_a_python_client_runs_the_test_through_precall_offer_and_gets_its_media_and_data_back(
         live, http, clients):
     app = await live()
-    peers = app.app[precall_peers_key]
+    peers = app.services.precall_peers
     client = clients()
     session = http()  # no cookie, no token: a patient has no account
     status, _headers, answer = await offer_to(session, app, client)
@@ -112,7 +111,7 @@ async def test_a_python_client_runs_the_test_through_precall_offer_and_gets_its_
 async def test_one_session_too_many_gets_503_with_retry_after_then_a_freed_session_is_reused(
         live, http, clients):
     app = await live(precall_max_sessions=1, precall_max_seconds=30)
-    peers = app.app[precall_peers_key]
+    peers = app.services.precall_peers
     session = http()
     first = clients(audio=False)
     await connect(session, app, first)
@@ -151,7 +150,7 @@ async def test_malformed_offers_get_400_json_and_hold_no_session(live, http):
             assert r.status == 400, attempt
             body = await r.json()
             assert body["status"] == 400 and body["error"], attempt
-    assert app.app[precall_peers_key].active_count == 0
+    assert app.services.precall_peers.active_count == 0
 
 
 async def test_offers_are_rate_limited_per_address(live, http):
@@ -171,7 +170,7 @@ async def test_offers_are_rate_limited_per_address(live, http):
 
 async def test_shutting_down_the_app_closes_every_test_session(live, http, clients):
     app = await live()
-    peers = app.app[precall_peers_key]
+    peers = app.services.precall_peers
     client = clients(audio=False)
     await connect(http(), app, client)
     assert peers.active_count == 1

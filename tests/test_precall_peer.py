@@ -24,7 +24,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from teleconsult.precall import BadOffer, EchoPeers, PeersBusy
+from teleconsult.precall.peer import BadOffer, EchoPeers, PeersBusy
 
 CONNECT_TIMEOUT = 10.0
 SAMPLE_RATE = 48000

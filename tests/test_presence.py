@@ -2,7 +2,7 @@
 
 import pytest
 
-from teleconsult.presence import CLINICIAN, PATIENT, Presence, PresenceBook
+from teleconsult.jitsi.presence import CLINICIAN, PATIENT, Presence, PresenceBook
 
 
 def test_presence_follows_sessions_and_a_late_join_after_its_leave_is_ignored():

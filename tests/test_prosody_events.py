@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from teleconsult.room_events import (
+from teleconsult.jitsi.events import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     BadEvent,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from teleconsult.room_events import (
+from teleconsult.jitsi.events import (
     BadEvent,
     BadSignature,
     Occupant,

@@ -8,7 +8,8 @@ import time
 import jwt
 import pytest
 
-from teleconsult import ids, jitsi
+from teleconsult import ids
+from teleconsult.jitsi import tokens as jitsi
 from teleconsult.consultations import create_consultation, call_for_clinician, call_for_patient, decide, knock
 from teleconsult.errors import Forbidden, NotFound
 from conftest import add_clinician, make_settings

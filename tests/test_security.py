@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 
-from teleconsult.routes import ROUTES
+from teleconsult.web.routes import ROUTES
 from conftest import PASSWORD, add_clinician, csrf_from, login
 
 STATE_CHANGING_PAGES = [(m, p, n) for m, p, _h, n in ROUTES
@@ -32,7 +32,7 @@ async def test_login_is_throttled_after_failures_even_with_the_right_password(li
     assert statuses == [401, 401, 401, 429]
     # the throttle is per account too: another address does not get a fresh allowance
     # (the address limiter and the email limiter are separate keys; both were hit)
-    assert "email:" + doctor.email in app.app[__import__("teleconsult.keys").keys.login_limiter_key]._hits
+    assert "email:" + doctor.email in app.services.limiters.login._hits
 
 
 async def test_totp_code_is_required_and_cannot_be_replayed(live, http):
@@ -115,7 +115,7 @@ async def test_session_cookie_is_httponly_samesite_and_not_secure_on_plain_http(
 
 async def test_session_cookie_is_secure_behind_tls(live, http):
     app = await live()
-    from teleconsult.app import create_app
+    from teleconsult.web.app import create_app
     from aiohttp.test_utils import TestServer
     from conftest import free_port, make_settings
     port = free_port()
@@ -216,7 +216,7 @@ async def test_no_page_references_any_host_but_ours_and_the_jitsi_domain(live, h
 
 async def test_an_unexpected_error_shows_a_friendly_page_without_a_stack_trace(tmp_path, http, caplog):
     from aiohttp.test_utils import TestServer
-    from teleconsult.app import create_app
+    from teleconsult.web.app import create_app
     from conftest import free_port, make_settings
     port = free_port()
     app = create_app(make_settings(tmp_path, port=port))

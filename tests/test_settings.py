@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from teleconsult.cli import build_parser
+from teleconsult.cli.commands import build_parser
 from teleconsult.settings import SETTINGS, SettingsError, load_settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"

@@ -8,7 +8,7 @@ import json
 
 from aiohttp import web
 
-from .keys import hub_key, stopping_key
+from .appkeys import services_of
 
 HEARTBEAT_SECONDS = 15
 
@@ -18,8 +18,8 @@ async def stream(request: web.Request, topic: str, first: dict) -> web.StreamRes
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    stopping = request.app[stopping_key]
-    async with request.app[hub_key].subscribe(topic) as queue:
+    stopping = services_of(request).stopping
+    async with services_of(request).hub.subscribe(topic) as queue:
         await response.write(_frame(first))
         while not stopping.is_set():
             getter = asyncio.ensure_future(queue.get())

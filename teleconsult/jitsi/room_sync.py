@@ -13,7 +13,7 @@
   the patient has not come yet; the clinician's end action and the maximum duration still
   apply. Without token ids (a host without token authentication) the room always ends it.
 
-Nothing here is HTTP; the view (views/jitsi_events.py) authenticates and deduplicates.
+Nothing here is HTTP; the view (web/views/jitsi_events.py) authenticates and deduplicates.
 Log lines name the event and its event_id, never the room name, a person or a body.
 """
 
@@ -22,15 +22,16 @@ from __future__ import annotations
 import logging
 import time
 
-from aiohttp import web
+from typing import TYPE_CHECKING
 
-from . import consultations as cs
-from . import lifecycle
-from .errors import NotFound
-from .keys import engine_key, hub_key, jitsi_events_seen_key, jitsi_requests_key, presence_key, settings_key
-from .presence import CLINICIAN, PATIENT, PresenceBook
-from .room_events import OCCUPANT_JOINED, OCCUPANT_LEFT, ROOM_DESTROYED, ReplayGuard, RoomEvent
-from .settings import Settings
+from .. import consultations as cs
+from .. import ending
+from ..errors import NotFound
+from .events import OCCUPANT_JOINED, OCCUPANT_LEFT, ROOM_DESTROYED, RoomEvent
+from .presence import CLINICIAN, PATIENT
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 log = logging.getLogger("teleconsult.jitsi_events")
 
@@ -41,68 +42,53 @@ ENDED = "ended"
 ALREADY_ENDED = "already_ended"
 KEPT_OPEN = "kept_open"
 
-# How long a handled event_id is remembered: far longer than the module's retry budget
-# (about 2 minutes of back-off plus 10 s per attempt with the default options).
-EVENT_ID_MEMORY_SECONDS = 3600
-
-
-def setup_room_events(app: web.Application, settings: Settings) -> None:
-    """The state of the events endpoint, on the app (called by create_app)."""
-    # a signature is valid while its timestamp is within +-window of the clock: remember it that long
-    app[jitsi_requests_key] = ReplayGuard(2 * settings.jitsi_events_window_seconds + 1)
-    app[jitsi_events_seen_key] = ReplayGuard(EVENT_ID_MEMORY_SECONDS)
-    app[presence_key] = PresenceBook()
-    if not settings.jitsi_events_secret:
-        log.info("room events are off: jitsi_events_secret is not set (POST /api/jitsi/events answers 503)")
-
-
-async def apply_event(app: web.Application, event: RoomEvent, now: float | None = None) -> str:
+async def apply_event(services: Services, event: RoomEvent, now: float | None = None) -> str:
     """Apply one room event; returns what it did (one of the constants above)."""
     now = time.time() if now is None else now
     if event.is_breakout:
         log.debug("%s %s: breakout room, ignored", event.event_name, event.event_id)
         return IGNORED
     try:
-        consultation = await cs.consultation_by_room(app[engine_key], event.room_name)
+        consultation = await cs.consultation_by_room(services.engine, event.room_name)
     except NotFound:
         log.debug("%s %s: not a room of ours, ignored", event.event_name, event.event_id)
         return IGNORED
     if event.event_name == ROOM_DESTROYED:
-        return await _room_destroyed(app, consultation, event, now)
+        return await _room_destroyed(services, consultation, event, now)
     if event.event_name in (OCCUPANT_JOINED, OCCUPANT_LEFT):
-        return await _occupant(app, consultation, event, now)
+        return await _occupant(services, consultation, event, now)
     return NOTED  # room created: nothing to do until someone joins
 
 
-def publish_presence(app: web.Application, consultation: cs.Consultation) -> None:
-    app[hub_key].publish(f"clinician:{consultation.clinician_id}", {
+def publish_presence(services: Services, consultation: cs.Consultation) -> None:
+    services.hub.publish(f"clinician:{consultation.clinician_id}", {
         "type": "presence", "consultation_id": consultation.id, "status": consultation.status,
-        "presence": app[presence_key].get(consultation.id).as_json()})
+        "presence": services.presence.get(consultation.id).as_json()})
 
 
-async def _role(app: web.Application, consultation: cs.Consultation, occupant_id: str | None) -> str | None:
+async def _role(services: Services, consultation: cs.Consultation, occupant_id: str | None) -> str | None:
     if not occupant_id:
         return None
     if occupant_id == consultation.clinician_id:
         return CLINICIAN
     try:
-        await cs.get_knock(app[engine_key], consultation, occupant_id)
+        await cs.get_knock(services.engine, consultation, occupant_id)
     except NotFound:
         return None
     return PATIENT
 
 
-async def _occupant(app: web.Application, consultation: cs.Consultation, event: RoomEvent, now: float) -> str:
-    book = app[presence_key]
+async def _occupant(services: Services, consultation: cs.Consultation, event: RoomEvent, now: float) -> str:
+    book = services.presence
     if consultation.status == cs.ENDED:
         if any(book.get(consultation.id).as_json().values()):
             book.forget(consultation.id)
-            publish_presence(app, consultation)
+            publish_presence(services, consultation)
         return ALREADY_ENDED
     occupant = event.occupant
     assert occupant is not None  # parse_event requires it on occupant events
     if event.event_name == OCCUPANT_JOINED:
-        role = await _role(app, consultation, occupant.id)
+        role = await _role(services, consultation, occupant.id)
         if role is None:
             log.debug("%s %s: occupant without a known id, not shown", event.event_name, event.event_id)
             return NOTED
@@ -110,15 +96,15 @@ async def _occupant(app: web.Application, consultation: cs.Consultation, event: 
     else:
         changed = book.left(consultation.id, occupant.occupant_jid, occupant.joined_at, now)
     if changed:
-        publish_presence(app, consultation)
+        publish_presence(services, consultation)
     return PRESENCE
 
 
-async def _room_destroyed(app: web.Application, consultation: cs.Consultation, event: RoomEvent,
+async def _room_destroyed(services: Services, consultation: cs.Consultation, event: RoomEvent,
                           now: float) -> str:
     sessions = [(o.occupant_jid, o.joined_at) for o in event.all_occupants]
-    if app[presence_key].destroyed(consultation.id, sessions, now):
-        publish_presence(app, consultation)
+    if services.presence.destroyed(consultation.id, sessions, now):
+        publish_presence(services, consultation)
     if consultation.status == cs.ENDED:
         return ALREADY_ENDED
     occupants = event.all_occupants
@@ -126,7 +112,7 @@ async def _room_destroyed(app: web.Application, consultation: cs.Consultation, e
         log.info("%s %s: only the clinician was in the room, the consultation stays open",
                  event.event_name, event.event_id)
         return KEPT_OPEN
-    await lifecycle.end(app, consultation, "room_destroyed")
+    await ending.end(services, consultation, "room_destroyed")
     log.info("%s %s: consultation ended, its documents go in %d s", event.event_name, event.event_id,
-             app[settings_key].documents_grace_seconds)
+             services.settings.documents_grace_seconds)
     return ENDED

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from aiohttp import web
 
-from .. import consultations as cs
+from ... import consultations as cs
 from ..auth import api_clinician
-from ..keys import engine_key, presence_key, settings_key
+from ..appkeys import services_of
 from ..openapi import openapi_document
 from .actions import ConsultationActions
 
@@ -16,32 +16,32 @@ actions = ConsultationActions(api_clinician)
 
 
 def _public(request: web.Request, consultation: cs.Consultation) -> dict:
-    body = consultation.public(request.app[settings_key].public_url)
+    body = consultation.public(services_of(request).settings.public_url)
     # who is in the call, from Prosody's room events (presence.py)
-    body["presence"] = request.app[presence_key].shown(consultation.id, consultation.status == cs.ENDED)
+    body["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
     return body
 
 
 async def list_consultations(request: web.Request) -> web.Response:
     clinician = await api_clinician(request)
-    items = await cs.list_consultations(request.app[engine_key], clinician)
+    items = await cs.list_consultations(services_of(request).engine, clinician)
     return web.json_response({"consultations": [_public(request, c) for c in items]})
 
 
 async def get_consultation(request: web.Request) -> web.Response:
     _, consultation = await actions.own(request)
     body = _public(request, consultation)
-    body["knocks"] = [k.public() for k in await cs.list_knocks(request.app[engine_key], consultation)]
+    body["knocks"] = [k.public() for k in await cs.list_knocks(services_of(request).engine, consultation)]
     return web.json_response(body)
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[settings_key].public_url))
+    return web.json_response(openapi_document(services_of(request).settings.public_url))
 
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        async with request.app[engine_key].connect() as conn:
+        async with services_of(request).engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except Exception:
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import consultations as cs
+from ... import consultations as cs
 from ..auth import require_clinician
-from ..keys import engine_key, presence_key, settings_key
+from ..appkeys import services_of
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
@@ -18,7 +18,7 @@ actions = ConsultationActions(require_clinician)
 
 
 async def dashboard_state(request: web.Request, clinician) -> dict:
-    engine, public_url = request.app[engine_key], request.app[settings_key].public_url
+    engine, public_url = services_of(request).engine, services_of(request).settings.public_url
     items = []
     listed = await cs.list_consultations(engine, clinician)
     knocks = await cs.open_knocks(engine, [c.id for c in listed if c.status != cs.ENDED])
@@ -26,7 +26,7 @@ async def dashboard_state(request: web.Request, clinician) -> dict:
         item = consultation.public(public_url)
         item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
         # who is in the call, from Prosody's room events (presence.py)
-        item["presence"] = request.app[presence_key].shown(consultation.id, consultation.status == cs.ENDED)
+        item["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
         items.append(item)
     return {"clinician": {"name": clinician.name}, "consultations": items}
 
@@ -51,7 +51,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def call_page(request: web.Request) -> web.Response:
     clinician, consultation = await actions.own(request)
-    public = consultation.public(request.app[settings_key].public_url)
+    public = consultation.public(services_of(request).settings.public_url)
     return await render(request, "call.html", {
         "consultation": public,
         "documents_role": "clinician", "documents_can_send": consultation.status != cs.ENDED,

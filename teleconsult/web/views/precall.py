@@ -1,6 +1,6 @@
 """The pre-call test: the page ("Tester mon équipement") and its one signalling exchange.
 
-`precallOffer` moves an SDP offer to the echo peer (teleconsult/precall.py) and its answer
+`precallOffer` moves an SDP offer to the echo peer (teleconsult/precall/peer.py) and its answer
 back; everything else (media, pings, measurements, the verdict) happens between the browser
 and the peer. No account: a patient has none. Offers are rate-limited per address, and the
 number and duration of sessions are bounded by `EchoPeers`.
@@ -13,25 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
-from ..keys import precall_limiter_key, precall_peers_key, settings_key
-from ..precall import BadOffer, EchoPeers, PeersBusy
+from ..appkeys import services_of
+from ...precall.peer import BadOffer, PeersBusy
 from ..templating import render, translator
 
 #: How long the page sends media and pings before it gives its verdict.
 TEST_SECONDS = 8
 #: Longest return path accepted in ?back=.
 MAX_BACK_CHARS = 512
-
-
-async def precall_ctx(app: web.Application):
-    """One bounded set of echo peers per app; every peer is closed at shutdown."""
-    settings = app[settings_key]
-    peers = EchoPeers(max_sessions=settings.precall_max_sessions,
-                      max_duration_seconds=settings.precall_max_seconds,
-                      ice_servers=settings.precall_ice_server_list)
-    app[precall_peers_key] = peers
-    yield
-    await peers.close_all()
 
 
 def safe_back(value: str | None) -> str | None:
@@ -52,7 +41,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 async def precall_offer(request: web.Request) -> web.Response:
     """POST {sdp, type: "offer"} -> {sdp, type: "answer"} of an echo peer."""
-    request.app[precall_limiter_key].hit_and_check(request.remote or "unknown")  # 429 + Retry-After
+    services_of(request).limiters.precall.hit_and_check(request.remote or "unknown")  # 429 + Retry-After
     try:
         body = json.loads(await request.text())
     except (ValueError, UnicodeDecodeError):
@@ -60,7 +49,7 @@ async def precall_offer(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object {sdp, type}")
     try:
-        answer = await request.app[precall_peers_key].answer(body.get("sdp"), body.get("type"))
+        answer = await services_of(request).precall_peers.answer(body.get("sdp"), body.get("type"))
     except BadOffer as exc:
         return _error(400, f"bad offer: {exc}")
     except PeersBusy as exc:
@@ -118,7 +107,7 @@ def _i18n(_) -> dict[str, str]:
 
 
 async def precall_page(request: web.Request) -> web.Response:
-    settings = request.app[settings_key]
+    settings = services_of(request).settings
     back = safe_back(request.query.get("back"))
     page_data = {
         "offer_url": str(request.app.router["precallOffer"].url_for()),

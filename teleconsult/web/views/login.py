@@ -9,10 +9,10 @@ from aiohttp import web
 from aiohttp_session import get_session
 from markupsafe import Markup
 
-from .. import accounts
+from ... import accounts
 from ..auth import finish_login, pending_clinician, start_login
-from ..errors import AuthenticationFailed, RateLimited
-from ..keys import engine_key, login_limiter_key
+from ...errors import AuthenticationFailed, RateLimited
+from ..appkeys import services_of
 from ..templating import render
 
 ENROL_SECRET = "totp_enrol_secret"
@@ -30,7 +30,7 @@ async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
     email = str(form.get("email", "")).strip().lower()
     password = str(form.get("password", ""))
-    limiter = request.app[login_limiter_key]
+    limiter = services_of(request).limiters.login
     keys = (f"addr:{_client_address(request)}", f"email:{email}")
     try:
         for key in keys:
@@ -38,7 +38,7 @@ async def login_submit(request: web.Request) -> web.Response:
     except RateLimited:
         return await render(request, "login.html", {"error": "throttled", "email": email}, status=429)
     try:
-        clinician = await accounts.verify_password(request.app[engine_key], email, password)
+        clinician = await accounts.verify_password(services_of(request).engine, email, password)
     except AuthenticationFailed:
         for key in keys:
             limiter.hit(key)
@@ -72,10 +72,10 @@ async def enrol_submit(request: web.Request) -> web.Response:
     if not secret or clinician.totp_enabled:
         raise web.HTTPSeeOther("/login")
     form = await request.post()
-    limiter = request.app[login_limiter_key]
+    limiter = services_of(request).limiters.login
     limiter.check(f"totp:{clinician.id}")
     try:
-        await accounts.enable_totp(request.app[engine_key], clinician.id, secret, str(form.get("code", "")))
+        await accounts.enable_totp(services_of(request).engine, clinician.id, secret, str(form.get("code", "")))
     except AuthenticationFailed:
         limiter.hit(f"totp:{clinician.id}")
         uri = accounts.totp_uri(secret, clinician.email)
@@ -93,13 +93,13 @@ async def totp_page(request: web.Request) -> web.Response:
 async def totp_submit(request: web.Request) -> web.Response:
     clinician = await pending_clinician(request)
     form = await request.post()
-    limiter = request.app[login_limiter_key]
+    limiter = services_of(request).limiters.login
     try:
         limiter.check(f"totp:{clinician.id}")
     except RateLimited:
         return await render(request, "totp.html", {"error": "throttled"}, status=429)
     try:
-        await accounts.verify_totp(request.app[engine_key], clinician.id, str(form.get("code", "")))
+        await accounts.verify_totp(services_of(request).engine, clinician.id, str(form.get("code", "")))
     except AuthenticationFailed:
         limiter.hit(f"totp:{clinician.id}")
         return await render(request, "totp.html", {"error": "wrong"}, status=401)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from .settings import Settings
+from ..settings import Settings
 
 NOT_BEFORE_SKEW_SECONDS = 30
 ALGORITHM = "HS256"

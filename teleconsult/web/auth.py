@@ -10,10 +10,10 @@ import secrets
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from . import accounts
-from .accounts import Clinician
-from .errors import AuthenticationFailed, NotFound
-from .keys import engine_key
+from .. import accounts
+from ..accounts import Clinician
+from ..errors import AuthenticationFailed, NotFound
+from .appkeys import services_of
 
 SESSION_CLINICIAN = "clinician_id"
 SESSION_PENDING = "pending_clinician_id"  # password checked, second factor not yet
@@ -26,7 +26,7 @@ async def session_clinician(request: web.Request) -> Clinician | None:
     if not clinician_id:
         return None
     try:
-        clinician = await accounts.get_clinician(request.app[engine_key], clinician_id)
+        clinician = await accounts.get_clinician(services_of(request).engine, clinician_id)
     except NotFound:
         clinician = None
     if clinician is None or session.get(SESSION_EPOCH) != clinician.session_epoch:
@@ -55,7 +55,7 @@ async def api_clinician(request: web.Request) -> Clinician:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationFailed("Bearer API token required")
-    return await accounts.clinician_for_api_token(request.app[engine_key], token)
+    return await accounts.clinician_for_api_token(services_of(request).engine, token)
 
 
 async def start_login(request: web.Request, clinician: Clinician) -> None:
@@ -71,7 +71,7 @@ async def pending_clinician(request: web.Request) -> Clinician:
     clinician_id = session.get(SESSION_PENDING)
     if not clinician_id:
         raise web.HTTPSeeOther("/login")
-    clinician = await accounts.get_clinician(request.app[engine_key], clinician_id)
+    clinician = await accounts.get_clinician(services_of(request).engine, clinician_id)
     if session.get(SESSION_EPOCH) != clinician.session_epoch:  # password or TOTP reset meanwhile
         session.invalidate()
         raise web.HTTPSeeOther("/login")

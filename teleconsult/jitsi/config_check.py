@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .prosody_config import ConfigSyntaxError, LuaTable, ProsodyConfig, Section, parse_config
-from .settings import Settings
+from ..settings import Settings
 
 EVENTS_PATH = "/api/jitsi/events"
 OK, WARN, FAIL, NOTE = "OK", "WARN", "FAIL", "NOTE"

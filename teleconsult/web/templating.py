@@ -11,8 +11,8 @@ from aiohttp import web
 from markupsafe import Markup
 
 from .csrf import csrf_token
-from .i18n import LANG_COOKIE, LANGUAGES, request_language
-from .keys import settings_key, translations_key
+from ..i18n import LANG_COOKIE, LANGUAGES, request_language
+from .appkeys import services_of
 
 
 @jinja2.pass_context
@@ -47,7 +47,7 @@ def setup_templates(app: web.Application, directory: Path) -> None:
 
 
 def translator(request: web.Request):
-    return request.app[translations_key][request_language(request)]
+    return services_of(request).translations[request_language(request)]
 
 
 async def render(request: web.Request, template: str, context: dict | None = None, *,
@@ -56,14 +56,14 @@ async def render(request: web.Request, template: str, context: dict | None = Non
     ctx = {
         "lang": lang,
         "languages": LANGUAGES,
-        "translations": request.app[translations_key][lang],
+        "translations": services_of(request).translations[lang],
         "csrf_token": await csrf_token(request) if csrf else "",
-        "settings": request.app[settings_key],
+        "settings": services_of(request).settings,
         "path": request.path,
         **(context or {}),
     }
     response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
     if request.query.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Lax",
-                            secure=request.app[settings_key].secure_cookies)
+                            secure=services_of(request).settings.secure_cookies)
     return response

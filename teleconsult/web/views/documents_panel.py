@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..keys import settings_key
+from ..appkeys import services_of
 from ..templating import translator
 
 
@@ -13,7 +13,7 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
                  patient_url: str = "", csrf: str = "") -> dict:
     """What static/js/documents.js needs, passed in the page's JSON data block."""
     _ = translator(request).gettext
-    settings = request.app[settings_key]
+    settings = services_of(request).settings
     return {
         "base": base, "events": base + "/events", "role": role, "csrf": csrf,
         "consultation_id": consultation_id, "patient_url": patient_url,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_session import get_session
 
-from .. import consultations as cs
-from ..errors import Forbidden, InvalidInput, NotFound
-from ..keys import engine_key, hub_key, knock_limiter_key, link_limiter_key, settings_key
+from ... import consultations as cs
+from ...errors import Forbidden, InvalidInput, NotFound
+from ..appkeys import services_of
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
@@ -22,11 +22,11 @@ SESSION_KNOCKS = "knocks"
 
 async def _consultation(request: web.Request) -> cs.Consultation:
     """The consultation of the link; unknown links count against the address's guess allowance."""
-    limiter = request.app[link_limiter_key]
+    limiter = services_of(request).limiters.link
     address = request.remote or "unknown"
     limiter.check(address)
     try:
-        return await cs.consultation_by_join_token(request.app[engine_key], request.match_info["token"])
+        return await cs.consultation_by_join_token(services_of(request).engine, request.match_info["token"])
     except NotFound:
         limiter.hit(address)
         raise
@@ -38,7 +38,7 @@ async def _own_knock(request: web.Request, consultation: cs.Consultation) -> cs.
     if not knock_id:
         return None
     try:
-        return await cs.get_knock(request.app[engine_key], consultation, knock_id)
+        return await cs.get_knock(services_of(request).engine, consultation, knock_id)
     except NotFound:
         return None
 
@@ -75,10 +75,10 @@ async def knock(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     if form.get("consent") != "yes":
         return await render(request, "patient_join.html", {"token": token, "error": "consent"}, status=400)
-    request.app[knock_limiter_key].hit_and_check(f"{consultation.id}:{request.remote}")
+    services_of(request).limiters.knock.hit_and_check(f"{consultation.id}:{request.remote}")
     try:
-        new = await cs.knock(request.app[engine_key], consultation, str(form.get("display_name", "")),
-                             request.app[hub_key])
+        new = await cs.knock(services_of(request).engine, consultation, str(form.get("display_name", "")),
+                             services_of(request).hub)
     except InvalidInput:
         return await render(request, "patient_join.html", {"token": token, "error": "name"}, status=400)
     session = await get_session(request)
@@ -109,5 +109,5 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def call_access(request: web.Request) -> web.Response:
     consultation, own = await patient_consultation_and_knock(request)
-    access = cs.call_for_patient(request.app[settings_key], consultation, own)
+    access = cs.call_for_patient(services_of(request).settings, consultation, own)
     return web.json_response(access.as_json())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import accounts
+from ... import accounts
 from ..auth import finish_login, require_clinician
-from ..errors import AuthenticationFailed, RateLimited
-from ..keys import engine_key, login_limiter_key
+from ...errors import AuthenticationFailed, RateLimited
+from ..appkeys import services_of
 from ..templating import render
 
 
@@ -24,7 +24,7 @@ async def password_submit(request: web.Request) -> web.Response:
     clinician = await require_clinician(request)
     form = await request.post()
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
-    limiter, key = request.app[login_limiter_key], f"password:{clinician.id}"
+    limiter, key = services_of(request).limiters.login, f"password:{clinician.id}"
     try:
         limiter.check(key)
     except RateLimited:
@@ -34,7 +34,7 @@ async def password_submit(request: web.Request) -> web.Response:
     if len(new) < accounts.MIN_PASSWORD_LENGTH:
         return await _page(request, clinician, "too_short", status=400)
     try:
-        clinician = await accounts.change_password(request.app[engine_key], clinician.id, current, new)
+        clinician = await accounts.change_password(services_of(request).engine, clinician.id, current, new)
     except AuthenticationFailed:
         limiter.hit(key)
         return await _page(request, clinician, "wrong", status=401)

@@ -20,9 +20,9 @@ import time
 
 from aiohttp import web
 
-from .. import room_sync
-from ..keys import jitsi_events_seen_key, jitsi_requests_key, settings_key
-from ..room_events import (SIGNATURE_HEADER, TIMESTAMP_HEADER, BadEvent, BadSignature, Replayed,
+from ...jitsi import room_sync
+from ..appkeys import services_of
+from ...jitsi.events import (SIGNATURE_HEADER, TIMESTAMP_HEADER, BadEvent, BadSignature, Replayed,
                            StaleTimestamp, load_event, verify, verify_bearer)
 
 log = logging.getLogger("teleconsult.jitsi_events")
@@ -48,7 +48,7 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 def _authenticate(request: web.Request, secret: bytes, body: bytes, now: float) -> None:
-    settings = request.app[settings_key]
+    settings = services_of(request).settings
     if settings.jitsi_events_bearer:
         verify_bearer(secret, request.headers.get("Authorization"))
         return
@@ -56,11 +56,11 @@ def _authenticate(request: web.Request, secret: bytes, body: bytes, now: float) 
     verify(secret, request.headers.get(TIMESTAMP_HEADER), signature, body, now,
            settings.jitsi_events_window_seconds)
     assert signature is not None  # verify refuses a missing one
-    request.app[jitsi_requests_key].check(signature.lower(), now)
+    services_of(request).room_events.signatures.check(signature.lower(), now)
 
 
 async def jitsi_event(request: web.Request) -> web.Response:
-    secret = request.app[settings_key].jitsi_events_secret
+    secret = services_of(request).settings.jitsi_events_secret
     if not secret:
         log.error("room event refused (503): jitsi_events_secret is not set, see docs/configuration.md")
         return _answer(503, "room events are not configured")
@@ -83,12 +83,12 @@ async def jitsi_event(request: web.Request) -> web.Response:
         log.warning("room event refused (400): %s", exc)
         return _answer(400, "not a valid room event")
 
-    seen = request.app[jitsi_events_seen_key]
+    seen = services_of(request).room_events.event_ids
     if seen.seen(event.event_id, now):
         log.debug("%s %s: duplicate, acknowledged", event.event_name, event.event_id)
         return _answer(200, "duplicate")
     try:
-        outcome = await room_sync.apply_event(request.app, event, now)
+        outcome = await room_sync.apply_event(services_of(request), event, now)
     except BaseException:
         seen.forget(event.event_id)  # let the module's retry be processed
         raise

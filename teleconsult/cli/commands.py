@@ -13,12 +13,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import accounts, consultations, db, drop_cli, ids, jitsi_check
-from .app import create_app
-from .errors import DomainError
-from .resources import JITSI_FILES, jitsi_plugin_dir
-from .logs import RouteAccessLogger, setup_logging
-from .settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
+from .. import accounts, consultations, db, ids
+from . import drop
+from ..jitsi import config_check
+from ..web.app import create_app
+from ..errors import DomainError
+from ..resources import JITSI_FILES, jitsi_plugin_dir
+from ..web.access_log import RouteAccessLogger, setup_logging
+from ..settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
 
 DEMO_EMAIL = "demo@teleconsult.invalid"
 DEMO_NAME = "Dr Démo"
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "version into DIR, for the Jitsi host")
     jitsi_files.add_argument("directory", metavar="DIR")
 
-    drop_cli.add_parser(sub)
+    drop.add_parser(sub)
     return parser
 
 
@@ -160,11 +162,11 @@ def cmd_check(args) -> int:
     asyncio.run(_with_engine(settings, probe))
     print("OK: configuration valid, database reachable and migrated.")
     if getattr(args, "jitsi_config", None):
-        findings = jitsi_check.check_file(args.jitsi_config, settings)
+        findings = config_check.check_file(args.jitsi_config, settings)
         print(f"Jitsi host ({args.jitsi_config}):")
         for finding in findings:
             print(finding.line())
-        if jitsi_check.failed(findings):
+        if config_check.failed(findings):
             print("NOT OK: the Jitsi host does not match these settings (see FAIL above).")
             return 1
     return 0
@@ -229,7 +231,7 @@ def cmd_jitsi_files(args) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
-            "jitsi-files": cmd_jitsi_files, "drop": drop_cli.run}
+            "jitsi-files": cmd_jitsi_files, "drop": drop.run}
 
 
 def main(argv: list[str] | None = None) -> int:

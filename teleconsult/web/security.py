@@ -7,8 +7,8 @@ import logging
 
 from aiohttp import web
 
-from .errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
-from .keys import settings_key
+from ..errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
+from .appkeys import services_of
 from .templating import render
 
 log = logging.getLogger("teleconsult.security")
@@ -44,7 +44,7 @@ def content_security_policy(jitsi_origin: str) -> str:
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: also covers static files, SSE streams and error pages."""
-    settings = request.app[settings_key]
+    settings = services_of(request).settings
     headers = response.headers
     headers["Content-Security-Policy"] = content_security_policy(settings.jitsi_origin)
     headers["Referrer-Policy"] = "no-referrer"

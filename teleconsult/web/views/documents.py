@@ -8,10 +8,10 @@ from aiohttp import web
 
 from filedrop.http import Access, DropHandlers, drop_routes
 
-from .. import consultations as cs
+from ... import consultations as cs
 from ..auth import api_clinician, require_clinician
-from ..errors import Conflict, Forbidden
-from ..keys import drop_key, engine_key, link_limiter_key
+from ...errors import Conflict, Forbidden
+from ..appkeys import services_of
 from ..sse import stream
 from ..templating import render
 from .patient import patient_consultation_and_knock
@@ -20,7 +20,7 @@ WRITE_METHODS = ("POST", "PATCH", "DELETE")
 
 
 def _box(request: web.Request):
-    return request.app[drop_key]
+    return services_of(request).drops
 
 
 def _check_open(consultation: cs.Consultation, request: web.Request) -> None:
@@ -31,14 +31,14 @@ def _check_open(consultation: cs.Consultation, request: web.Request) -> None:
 
 async def clinician_box(request: web.Request) -> Access:
     clinician = await require_clinician(request)
-    consultation = await cs.get_consultation(request.app[engine_key], request.match_info["id"], clinician)
+    consultation = await cs.get_consultation(services_of(request).engine, request.match_info["id"], clinician)
     _check_open(consultation, request)
     return Access(box_id=consultation.id, role="clinician")
 
 
 async def api_box(request: web.Request) -> Access:
     clinician = await api_clinician(request)
-    consultation = await cs.get_consultation(request.app[engine_key], request.match_info["id"], clinician)
+    consultation = await cs.get_consultation(services_of(request).engine, request.match_info["id"], clinician)
     _check_open(consultation, request)
     return Access(box_id=consultation.id, role="clinician")
 
@@ -59,14 +59,14 @@ def _guessing_address(request: web.Request) -> str:
 
 
 def _count_miss(request: web.Request) -> None:
-    request.app[link_limiter_key].hit(_guessing_address(request))
+    services_of(request).limiters.link.hit(_guessing_address(request))
 
 
 async def standalone(request: web.Request) -> Access:
     """Creating a standalone drop needs a clinician (no free file hosting for the world);
     uploading its parts needs its owner token; fetching it needs only the link, and an
     address that keeps asking for unknown ids is throttled."""
-    request.app[link_limiter_key].check(_guessing_address(request))
+    services_of(request).limiters.link.check(_guessing_address(request))
     if request.method == "POST" and request.match_info.route.name in ("drop_create", "createDrop"):
         if request.path.startswith("/api/"):
             await api_clinician(request)

@@ -1,0 +1,115 @@
+"""The services object: everything the app holds, built once at start-up and passed explicitly.
+
+Domain functions receive the services they use (`services.engine`, `services.hub`, ...); only
+the web layer's app factory and views know aiohttp's `app`, where the object sits under one key.
+Nothing is created at import: `open_services(settings)` builds it and closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.support import Translations
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from filedrop.storage import Storage
+from filedrop.store import DropBox, DropConfig
+
+from . import db, ending
+from .i18n import load_translations
+from .jitsi.events import ReplayGuard
+from .jitsi.presence import PresenceBook
+from .live import Hub
+from .precall.peer import EchoPeers
+from .ratelimit import RateLimiter
+from .settings import Settings
+from .sweeper import Sweeper
+
+# How long a handled Prosody event_id is remembered: far longer than the module's retry budget
+# (about 2 minutes of back-off plus 10 s per attempt with the default options).
+EVENT_ID_MEMORY_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Limiters:
+    login: RateLimiter  # failed passwords and TOTP codes, per account and per address
+    link: RateLimiter  # unknown patient links and drop ids, per address
+    knock: RateLimiter  # knocks on one consultation, per browser
+    precall: RateLimiter  # pre-call test offers, per address
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiters:
+        return cls(login=RateLimiter(settings.login_max_failures, settings.login_window_seconds),
+                   link=RateLimiter(settings.link_guess_max, settings.link_guess_window_seconds),
+                   knock=RateLimiter(settings.knock_max, settings.knock_window_seconds),
+                   precall=RateLimiter(settings.precall_offers_max, settings.precall_offers_window_seconds))
+
+
+@dataclass(frozen=True)
+class RoomEventMemory:
+    """What the Prosody events endpoint remembers: signatures seen (replays) and event ids handled
+    (the module's retries)."""
+    signatures: ReplayGuard
+    event_ids: ReplayGuard
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RoomEventMemory:
+        # a signature is valid while its timestamp is within +-window of the clock: remember it that long
+        return cls(signatures=ReplayGuard(2 * settings.jitsi_events_window_seconds + 1),
+                   event_ids=ReplayGuard(EVENT_ID_MEMORY_SECONDS))
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    hub: Hub  # live events for the pages (SSE)
+    drops: DropBox  # filedrop: consultation boxes and standalone drops
+    presence: PresenceBook  # who is in which call, from Prosody's events
+    sweeper: Sweeper  # applies every deadline (ending.sweep_once)
+    limiters: Limiters
+    room_events: RoomEventMemory
+    precall_peers: EchoPeers
+    translations: dict[str, Translations]
+    stopping: asyncio.Event  # set at shutdown: live streams end
+
+
+def _drop_config(settings: Settings) -> DropConfig:
+    return DropConfig(max_size=settings.documents_max_mib * 1024 * 1024,
+                      max_expiry=settings.drop_max_expiry_hours * 3600)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Migrate the database, build every service, run the sweeper; close them all on exit."""
+    engine = db.make_engine(settings.sqlalchemy_url)
+    await db.migrate(engine)
+    hub = Hub()
+    services: Services  # the sweeper's steps read it once it is built, below
+    sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
+                      settings.documents_sweep_seconds)
+    drops = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
+                    notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
+                    on_deadline=sweeper.wake_at)
+    peers = EchoPeers(max_sessions=settings.precall_max_sessions,
+                      max_duration_seconds=settings.precall_max_seconds,
+                      ice_servers=settings.precall_ice_server_list)
+    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
+                        sweeper=sweeper, limiters=Limiters.from_settings(settings),
+                        room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
+                        translations=load_translations(), stopping=asyncio.Event())
+    task = asyncio.create_task(sweeper.run())
+    try:
+        yield services
+    finally:
+        services.stopping.set()
+        task.cancel()
+        sweeper.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await peers.close_all()
+        await engine.dispose()
