@@ -43,210 +43,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from cores import CLIENT_CORE, SERVER_CORE, pin_to  # noqa: E402  (bench/ is sys.path[0])
+from cores import CLIENT_CORE, pin_to  # noqa: E402  (bench/ is sys.path[0])
 
 from filedrop import client, ece
 from filedrop.storage import CHUNK_SIZE
 
 MiB = 1024 * 1024
-TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
-SESSION_SECRET = "bench-session-secret-" + "x" * 40
-JITSI_SECRET = "bench-jitsi-app-secret-" + "y" * 40
+from transfer_browser import browser_bench  # noqa: E402
+from transfer_servers import RSSSampler, Server, start_bare, start_ours  # noqa: E402
 
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# --------------------------------------------------------------------------
-# the bare handler (run in a subprocess: --role bare)
-# --------------------------------------------------------------------------
-
-
-def bare_app(directory: Path) -> web.Application:
-    app = web.Application()
-
-    async def create(request: web.Request) -> web.Response:
-        file_id = secrets.token_hex(16)
-        (directory / file_id).touch()
-        return web.json_response({"id": file_id}, status=201)
-
-    async def patch(request: web.Request) -> web.Response:
-        offset = int(request.headers["Upload-Offset"])
-        fd = os.open(directory / request.match_info["id"], os.O_WRONLY)
-        try:
-            os.ftruncate(fd, offset)
-            os.lseek(fd, offset, os.SEEK_SET)
-            position = offset
-            async for chunk in request.content.iter_chunked(CHUNK_SIZE):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                position += len(chunk)
-        finally:
-            os.close(fd)
-        return web.json_response({"offset": position})
-
-    async def get(request: web.Request) -> web.StreamResponse:
-        path = directory / request.match_info["id"]
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            response = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
-                                                   "Content-Length": str(os.fstat(fd).st_size)})
-            await response.prepare(request)
-            while chunk := os.read(fd, CHUNK_SIZE):
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-        finally:
-            os.close(fd)
-
-    async def complete(request: web.Request) -> web.Response:
-        """The durable variant: fsync the file and its directory, as a publish must."""
-        path = directory / request.match_info["id"]
-        for target, flags in ((path, os.O_RDONLY), (directory, os.O_RDONLY)):
-            fd = os.open(target, flags)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return web.json_response({"ok": True})
-
-    async def delete(request: web.Request) -> web.Response:
-        with contextlib.suppress(FileNotFoundError):
-            (directory / request.match_info["id"]).unlink()
-        return web.json_response({"deleted": True})
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app.router.add_post("/files", create)
-    app.router.add_patch("/files/{id}", patch)
-    app.router.add_get("/files/{id}", get)
-    app.router.add_post("/files/{id}/complete", complete)
-    app.router.add_delete("/files/{id}", delete)
-    app.router.add_get("/healthz", healthz)
-    return app
-
-
-# --------------------------------------------------------------------------
-# servers as subprocesses
-# --------------------------------------------------------------------------
-
-
-class Server:
-    def __init__(self, name: str, argv: list[str], env: dict, port: int, log: Path):
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = open(log, "wb")
-        self.process = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        pin_to(SERVER_CORE, self.process.pid)  # before it starts any thread (they inherit it)
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        for _ in range(300):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} server exited; see {self.log.name}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(self.url + "/healthz") as r:
-                    if r.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} server did not start")
-
-    def status(self) -> dict[str, int]:
-        values = {}
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) * 1024
-        return values
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
-class RSSSampler:
-    def __init__(self, server: Server, interval: float = 0.01):
-        self.server, self.interval = server, interval
-        self.peak = 0
-        self.samples = 0
-
-    async def _run(self) -> None:
-        while True:
-            self.peak = max(self.peak, self.server.status()["VmRSS"])
-            self.samples += 1
-            await asyncio.sleep(self.interval)
-
-    async def __aenter__(self):
-        self.task = asyncio.ensure_future(self._run())
-        return self
-
-    async def __aexit__(self, *exc):
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-def teleconsult_env(data_dir: Path, port: int, max_mib: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
-    env.update({"TELECONSULT_DATA_DIR": str(data_dir), "TELECONSULT_SESSION_SECRET": SESSION_SECRET,
-                "TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "bench",
-                "TELECONSULT_JITSI_APP_SECRET": JITSI_SECRET, "TELECONSULT_HOST": "127.0.0.1",
-                "TELECONSULT_PORT": str(port), "TELECONSULT_DOCUMENTS_MAX_MIB": str(max_mib)})
-    return env
-
-
-def start_ours(work: Path, max_mib: int, profile: str | None = None) -> tuple[Server, str]:
-    port = free_port()
-    env = teleconsult_env(work / "ours", port, max_mib)
-    run = dict(env=env, capture_output=True, text=True, check=True, timeout=120)
-    subprocess.run([TELECONSULT, "clinician", "add", "bench@example.org", "--name", "Dr Bench"],
-                   input="a long enough bench password\n", **run)
-    token = subprocess.run([TELECONSULT, "clinician", "token", "bench@example.org"], **run).stdout.strip()
-    argv = [TELECONSULT, "serve"]
-    if profile:  # cProfile of the whole server run, written when it stops
-        argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "teleconsult.cli", "serve"]
-    return Server("ours", argv, env, port, work / "ours.log"), token
-
-
-def start_bare(work: Path) -> Server:
-    port = free_port()
-    (work / "bare").mkdir()
-    argv = [sys.executable, __file__, "--role", "bare", "--port", str(port), "--dir", str(work / "bare")]
-    return Server("bare", argv, dict(os.environ), port, work / "bare.log")
 
 
 # --------------------------------------------------------------------------
@@ -364,105 +184,6 @@ async def bare_with_file_io(session, server: Server, source: Path, out: Path) ->
 
 def mib_s(nbytes: int, seconds: float) -> float:
     return nbytes / MiB / seconds
-
-
-# --------------------------------------------------------------------------
-# browser
-# --------------------------------------------------------------------------
-
-BROWSER_JS = """async ([token, mib]) => {
-  const ece = await import('/static/js/ece.js');
-  const size = mib * 1024 * 1024;
-  const plain = new Uint8Array(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(plain.subarray(i, Math.min(size, i + 65536)));
-  const blob = new Blob([plain]);
-  const out = {};
-
-  // 1. raw WebCrypto AES-128-GCM over records of 65520 bytes (RFC 8188's unit of work)
-  const key = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(16)), 'AES-GCM', false, ['encrypt']);
-  const iv = new Uint8Array(12);
-  let t = performance.now();
-  for (let offset = 0, seq = 0; offset < size; offset += 65519, seq += 1) {
-    new DataView(iv.buffer).setUint32(8, seq);
-    const record = new Uint8Array(65520);
-    record.set(plain.subarray(offset, offset + 65519));
-    await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, record);
-  }
-  out.rawAesGcm = performance.now() - t;
-
-  // 2. ece.js encryptStream alone (blob -> ciphertext, discarded)
-  const ikm = crypto.getRandomValues(new Uint8Array(16));
-  t = performance.now();
-  const reader = ece.encryptStream(blob.stream(), ikm).getReader();
-  let produced = 0;
-  for (;;) { const { value, done } = await reader.read(); if (done) break; produced += value.length; }
-  out.eceEncrypt = performance.now() - t;
-  out.ciphertextBytes = produced;
-
-  // 3. ece.js encrypt + upload to the real app (standalone drop, 4 MiB parts, sequential)
-  const part = 4 * 1024 * 1024;
-  t = performance.now();
-  const auth = { Authorization: `Bearer ${token}` };
-  const created = await (await fetch('/api/drop/files', { method: 'POST',
-    headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ size: ece.paddedSize(size) }) })).json();
-  const owner = { 'X-Owner-Token': created.owner_token };
-  const secret = crypto.getRandomValues(new Uint8Array(16));
-  const stream = ece.encryptStream(blob.stream(), await ece.deriveContentIkm(secret, created.id)).getReader();
-  let buffer = new Uint8Array(part), filled = 0, offset = 0;
-  const flush = async () => {
-    if (!filled) return;
-    const r = await fetch(`/api/drop/files/${created.id}/upload`, { method: 'PATCH',
-      headers: { ...owner, 'Upload-Offset': String(offset) }, body: buffer.subarray(0, filled) });
-    if (!r.ok) throw new Error(`PATCH ${r.status}`);
-    offset += filled; filled = 0; buffer = new Uint8Array(part);
-  };
-  for (;;) {
-    const { value, done } = await stream.read();
-    if (done) break;
-    let chunk = value;
-    while (chunk.length) {
-      const take = Math.min(chunk.length, part - filled);
-      buffer.set(chunk.subarray(0, take), filled);
-      filled += take; chunk = chunk.subarray(take);
-      if (filled === part) await flush();
-    }
-  }
-  await flush();
-  const meta = await ece.encryptMetadata(await ece.deriveMetadataKey(secret, created.id),
-    { name: 'bench.bin', type: 'application/octet-stream', size, role: 'sender' });
-  const done = await fetch(`/api/drop/files/${created.id}/complete`, { method: 'POST', headers: owner, body: meta });
-  if (!done.ok) throw new Error(`complete ${done.status}`);
-  out.encryptUpload = performance.now() - t;
-  await fetch(`/api/drop/files/${created.id}`, { method: 'DELETE', headers: owner });
-
-  // 4. the same upload without encryption: random bytes of the ciphertext's size, same parts
-  t = performance.now();
-  const plainDrop = await (await fetch('/api/drop/files', { method: 'POST',
-    headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ size: ece.paddedSize(size) }) })).json();
-  const bytes = new Uint8Array(ece.paddedSize(size));
-  bytes.set(plain);
-  for (let offset = 0; offset < bytes.length; offset += part) {
-    const r = await fetch(`/api/drop/files/${plainDrop.id}/upload`, { method: 'PATCH',
-      headers: { 'X-Owner-Token': plainDrop.owner_token, 'Upload-Offset': String(offset) },
-      body: bytes.subarray(offset, offset + part) });
-    if (!r.ok) throw new Error(`PATCH ${r.status}`);
-  }
-  out.rawUpload = performance.now() - t;
-  await fetch(`/api/drop/files/${plainDrop.id}`, { method: 'DELETE', headers: { 'X-Owner-Token': plainDrop.owner_token } });
-  out.userAgent = navigator.userAgent;
-  return out;
-}"""
-
-
-async def browser_bench(server: Server, token: str, mib: int) -> dict:
-    os.sched_setaffinity(0, range(os.cpu_count() or 1))  # Chromium may use both cores
-    sys.path.insert(0, str(ROOT / "tests"))
-    from browser import chromium  # tests/browser.py: Debian's Chromium through Playwright
-    async with chromium() as browser:
-        page = await browser.new_page()
-        await page.goto(server.url + "/login")
-        await page.evaluate(BROWSER_JS, [token, 4])  # warm-up
-        return await page.evaluate(BROWSER_JS, [token, mib])
 
 
 # --------------------------------------------------------------------------
@@ -602,12 +323,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where both servers keep their files (same disk)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--profile-server", metavar="FILE", help="run our server under cProfile, stats to FILE")
-    parser.add_argument("--role", choices=["driver", "bare"], default="driver", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.role == "bare":
-        web.run_app(bare_app(Path(args.dir)), host="127.0.0.1", port=args.port, access_log=None, print=None)
-        return
     started = time.perf_counter()
     results = asyncio.run(run(args))
     report(results)

@@ -1,7 +1,7 @@
 """Reading a Prosody configuration file without running it: the subset of Lua that Prosody
 configurations use (assignments of strings, numbers, booleans and tables; VirtualHost,
 Component and Include statements; comments). Used by `teleconsult check --jitsi-config`
-(jitsi_check.py) and by nothing that serves requests.
+(config_check.py) and by nothing that serves requests.
 """
 
 from __future__ import annotations
