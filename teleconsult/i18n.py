@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from aiohttp import web
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
-LANG_COOKIE = "tc_lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 
@@ -32,10 +30,3 @@ def load_translations() -> dict[str, NullTranslations]:
         catalogs[lang] = Translations(buf)
     return catalogs
 
-
-def request_language(request: web.Request) -> str:
-    """?lang= wins (and is remembered by a cookie), then the cookie, then French."""
-    for candidate in (request.query.get("lang"), request.cookies.get(LANG_COOKIE)):
-        if candidate in LANGUAGES:
-            return candidate
-    return DEFAULT_LANGUAGE

@@ -11,8 +11,19 @@ from aiohttp import web
 from markupsafe import Markup
 
 from .csrf import csrf_token
-from ..i18n import LANG_COOKIE, LANGUAGES, request_language
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES
 from .appkeys import services_of
+
+
+LANG_COOKIE = "tc_lang"
+
+
+def request_language(request: web.Request) -> str:
+    """?lang= wins (and is remembered by a cookie), then the cookie, then French."""
+    for candidate in (request.query.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if candidate in LANGUAGES:
+            return candidate
+    return DEFAULT_LANGUAGE
 
 
 @jinja2.pass_context
