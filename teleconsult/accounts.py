@@ -197,10 +197,16 @@ async def verify_totp(engine: AsyncEngine, clinician_id: str, code: str, now: fl
         if row is None or not row.totp_enabled or not row.totp_secret:
             raise AuthenticationFailed("second factor not enrolled")
         counter = _matching_counter(row.totp_secret, code, now)
-        if counter is None or (row.totp_last_counter is not None and counter <= row.totp_last_counter):
+        if counter is None:
             raise AuthenticationFailed("wrong code")
-        await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(
-            totp_last_counter=counter))
+        # Conditional on the counter still being older: of two requests with the same code at
+        # the same time, the database lets exactly one through (a read-then-write would let both).
+        used = await conn.execute(clinicians.update().where(
+            clinicians.c.id == clinician_id,
+            sa.or_(clinicians.c.totp_last_counter.is_(None), clinicians.c.totp_last_counter < counter),
+        ).values(totp_last_counter=counter))
+        if used.rowcount != 1:
+            raise AuthenticationFailed("wrong code")
 
 
 async def issue_api_token(engine: AsyncEngine, email: str) -> str:

@@ -20,6 +20,7 @@ from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
 
 from . import db, ending
+from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
 from .jitsi.presence import PresenceBook
@@ -72,6 +73,7 @@ class Services:
     presence: PresenceBook  # who is in which call, from Prosody's events
     sweeper: Sweeper  # applies every deadline (ending.sweep_once)
     limiters: Limiters
+    password_checks: asyncio.Semaphore  # argon2 verifications running at once (memory bound)
     room_events: RoomEventMemory
     precall_peers: EchoPeers
     translations: dict[str, Translations]
@@ -100,6 +102,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                       ice_servers=settings.precall_ice_server_list)
     services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
                         sweeper=sweeper, limiters=Limiters.from_settings(settings),
+                        password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
                         room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
                         translations=load_translations(), stopping=asyncio.Event())
     task = asyncio.create_task(sweeper.run())

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .client_address import HEADERS as FORWARDED_HEADERS, parse_networks
+
 ENV_PREFIX = "TELECONSULT_"
 DEMO_SECRETS_FILE = "demo-secrets.toml"
 MIN_SECRET_LENGTH = 32  # every secret setting
@@ -45,6 +47,14 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3."),
     Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
     Setting("port", int, 8080, "Port the HTTP server listens on.", minimum=1, maximum=65535),
+    Setting("trusted_proxies", str, "",
+            "Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the app, "
+            "e.g. 127.0.0.1,::1 for nginx on the same host. Only requests from these peers have their "
+            "client address read from forwarded_header; rate limits key on that address. Empty: the "
+            "peer's address is the client's (no proxy)."),
+    Setting("forwarded_header", str, "x-forwarded-for",
+            "The header the trusted proxies set with the client's address: x-forwarded-for (nginx's "
+            "proxy_add_x_forwarded_for) or forwarded (RFC 7239). Only this one is read."),
     Setting("public_url", str, "",
             "Public base URL of the app, as patients reach it (https://consult.example.org). "
             "Empty means http://{host}:{port}. Cookies are marked Secure when it starts with https."),
@@ -146,6 +156,8 @@ class Settings:
     database_url: str
     host: str
     port: int
+    trusted_proxies: str
+    forwarded_header: str
     public_url: str
     session_secret: str
     jitsi_domain: str
@@ -188,6 +200,11 @@ class Settings:
     @property
     def jitsi_origin(self) -> str:
         return f"{self.jitsi_scheme}://{self.jitsi_domain}"
+
+    @property
+    def trusted_proxy_networks(self):
+        """trusted_proxies parsed (validated at start-up by `load_settings`)."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -338,6 +355,12 @@ def _validate(values: dict[str, Any]) -> Settings:
         if setting.secret and value and len(value) < MIN_SECRET_LENGTH:
             raise SettingsError(f"{setting.name} must be at least {MIN_SECRET_LENGTH} characters long"
                                 + ("" if setting.required else " (or empty: turned off)"))
+    try:
+        parse_networks(values["trusted_proxies"])
+    except ValueError as exc:
+        raise SettingsError(f"trusted_proxies: {exc}") from None
+    if values["forwarded_header"] not in FORWARDED_HEADERS:
+        raise SettingsError(f"forwarded_header must be one of {', '.join(FORWARDED_HEADERS)}")
     if values["jitsi_scheme"] not in ("https", "http"):
         raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
     domain = values["jitsi_domain"]

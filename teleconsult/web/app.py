@@ -16,7 +16,7 @@ from ..settings import Settings
 from .appkeys import services_key
 from .csrf import csrf_middleware
 from .routes import setup_routes
-from .security import add_security_headers, error_middleware
+from .security import add_security_headers, client_address_middleware, error_middleware
 from .templating import setup_templates
 
 log = logging.getLogger("teleconsult")
@@ -50,7 +50,9 @@ def create_app(settings: Settings) -> web.Application:
     setup_session(app, EncryptedCookieStorage(
         _session_key(settings), cookie_name=SESSION_COOKIE, httponly=True,
         secure=settings.secure_cookies, samesite="Lax", max_age=SESSION_MAX_AGE))
-    # Order matters: the session wraps error pages (so they can set cookies), errors wrap CSRF.
+    # Order matters: the client's address first (everything after sees it), the session wraps
+    # error pages (so they can set cookies), errors wrap CSRF.
+    app.middlewares.insert(0, client_address_middleware(settings.trusted_proxy_networks, settings.forwarded_header))
     app.middlewares.append(error_middleware)
     app.middlewares.append(csrf_middleware)
     setup_templates(app, templates_dir())

@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from ..client_address import Network, client_address
 from ..errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
 from .appkeys import services_of
 from .templating import render
@@ -22,6 +23,17 @@ DOMAIN_STATUS = {
     RateLimited: 429,
     DomainError: 400,
 }
+
+
+def client_address_middleware(networks: tuple[Network, ...], header: str):
+    """Sets `request.remote` to the client's address (teleconsult/client_address.py) for
+    everything after it; a no-op without trusted proxies."""
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if not networks:
+            return await handler(request)
+        return await handler(request.clone(remote=client_address(request.remote, request.headers, networks, header)))
+    return middleware
 
 
 def content_security_policy(jitsi_origin: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ... import accounts
+from ... import accounts, credential_checks
 from ..auth import finish_login, require_clinician
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
@@ -24,19 +24,15 @@ async def password_submit(request: web.Request) -> web.Response:
     clinician = await require_clinician(request)
     form = await request.post()
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
-    limiter, key = services_of(request).limiters.login, f"password:{clinician.id}"
-    try:
-        limiter.check(key)
-    except RateLimited:
-        return await _page(request, clinician, "throttled", status=429)
     if new != str(form.get("confirm_password", "")):
         return await _page(request, clinician, "mismatch", status=400)
     if len(new) < accounts.MIN_PASSWORD_LENGTH:
         return await _page(request, clinician, "too_short", status=400)
     try:
-        clinician = await accounts.change_password(services_of(request).engine, clinician.id, current, new)
+        clinician = await credential_checks.change_password(services_of(request), clinician, current, new)
+    except RateLimited:
+        return await _page(request, clinician, "throttled", status=429)
     except AuthenticationFailed:
-        limiter.hit(key)
         return await _page(request, clinician, "wrong", status=401)
     await finish_login(request, clinician)  # this session stays signed in, with the new epoch
     return await _page(request, clinician, "changed")

@@ -54,19 +54,15 @@ async def patient_box(request: web.Request) -> Access:
     return Access(box_id=consultation.id, role="patient")
 
 
-def _guessing_address(request: web.Request) -> str:
-    return f"drop:{request.remote or 'unknown'}"
-
-
 def _count_miss(request: web.Request) -> None:
-    services_of(request).limiters.link.hit(_guessing_address(request))
+    """An unknown, expired or deleted drop id: one guess for the client (429 once used up).
+    Known ids and authenticated creation are never throttled."""
+    services_of(request).limiters.link.attempt(f"drop:{request.remote or 'unknown'}")
 
 
 async def standalone(request: web.Request) -> Access:
     """Creating a standalone drop needs a clinician (no free file hosting for the world);
-    uploading its parts needs its owner token; fetching it needs only the link, and an
-    address that keeps asking for unknown ids is throttled."""
-    services_of(request).limiters.link.check(_guessing_address(request))
+    uploading its parts needs its owner token; fetching it needs only the link."""
     if request.method == "POST" and request.match_info.route.name in ("drop_create", "createDrop"):
         if request.path.startswith("/api/"):
             await api_clinician(request)

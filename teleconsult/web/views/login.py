@@ -9,17 +9,14 @@ from aiohttp import web
 from aiohttp_session import get_session
 from markupsafe import Markup
 
-from ... import accounts
+from ... import accounts, credential_checks
 from ..auth import finish_login, pending_clinician, start_login
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
 from ..templating import render
+from ..trusted_device import remember_device, trusted_device
 
 ENROL_SECRET = "totp_enrol_secret"
-
-
-def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 async def login_page(request: web.Request) -> web.Response:
@@ -30,18 +27,14 @@ async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
     email = str(form.get("email", "")).strip().lower()
     password = str(form.get("password", ""))
-    limiter = services_of(request).limiters.login
-    keys = (f"addr:{_client_address(request)}", f"email:{email}")
+    services = services_of(request)
+    device_id = trusted_device(request, services.settings, email)
     try:
-        for key in keys:
-            limiter.check(key)
+        clinician = await credential_checks.check_password(services, email, password, request.remote or "unknown",
+                                                           device_id)
     except RateLimited:
         return await render(request, "login.html", {"error": "throttled", "email": email}, status=429)
-    try:
-        clinician = await accounts.verify_password(services_of(request).engine, email, password)
     except AuthenticationFailed:
-        for key in keys:
-            limiter.hit(key)
         return await render(request, "login.html", {"error": "wrong", "email": email}, status=401)
     await start_login(request, clinician)
     raise web.HTTPSeeOther("/login/totp" if clinician.totp_enabled else "/login/totp/enrol")
@@ -72,17 +65,14 @@ async def enrol_submit(request: web.Request) -> web.Response:
     if not secret or clinician.totp_enabled:
         raise web.HTTPSeeOther("/login")
     form = await request.post()
-    limiter = services_of(request).limiters.login
-    limiter.check(f"totp:{clinician.id}")
     try:
-        await accounts.enable_totp(services_of(request).engine, clinician.id, secret, str(form.get("code", "")))
-    except AuthenticationFailed:
-        limiter.hit(f"totp:{clinician.id}")
+        await credential_checks.check_enrolment(services_of(request), clinician, secret, str(form.get("code", "")))
+    except (AuthenticationFailed, RateLimited) as exc:
         uri = accounts.totp_uri(secret, clinician.email)
+        status, error = (429, "throttled") if isinstance(exc, RateLimited) else (401, "wrong")
         return await render(request, "totp_enrol.html",
-                            {"qr_svg": _qr_svg(uri), "secret": secret, "error": "wrong"}, status=401)
-    await finish_login(request, clinician)
-    raise web.HTTPSeeOther("/")
+                            {"qr_svg": _qr_svg(uri), "secret": secret, "error": error}, status=status)
+    return await _logged_in(request, clinician)
 
 
 async def totp_page(request: web.Request) -> web.Response:
@@ -93,18 +83,21 @@ async def totp_page(request: web.Request) -> web.Response:
 async def totp_submit(request: web.Request) -> web.Response:
     clinician = await pending_clinician(request)
     form = await request.post()
-    limiter = services_of(request).limiters.login
     try:
-        limiter.check(f"totp:{clinician.id}")
+        await credential_checks.check_totp(services_of(request), clinician, str(form.get("code", "")))
     except RateLimited:
         return await render(request, "totp.html", {"error": "throttled"}, status=429)
-    try:
-        await accounts.verify_totp(services_of(request).engine, clinician.id, str(form.get("code", "")))
     except AuthenticationFailed:
-        limiter.hit(f"totp:{clinician.id}")
         return await render(request, "totp.html", {"error": "wrong"}, status=401)
+    return await _logged_in(request, clinician)
+
+
+async def _logged_in(request: web.Request, clinician) -> web.Response:
+    """Both factors right: the session is the clinician's, and this browser becomes a trusted device."""
     await finish_login(request, clinician)
-    raise web.HTTPSeeOther("/")
+    response = web.HTTPSeeOther("/")
+    remember_device(response, services_of(request).settings, clinician.email)
+    raise response
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -6,6 +6,8 @@ The room name and token leave the server only through `call_access`, for an admi
 
 from __future__ import annotations
 
+import secrets
+
 from aiohttp import web
 from aiohttp_session import get_session
 
@@ -18,18 +20,26 @@ from ..templating import render
 from .documents_panel import panel_config
 
 SESSION_KNOCKS = "knocks"
+SESSION_BROWSER = "browser"
 
 
 async def _consultation(request: web.Request) -> cs.Consultation:
-    """The consultation of the link; unknown links count against the address's guess allowance."""
-    limiter = services_of(request).limiters.link
-    address = request.remote or "unknown"
-    limiter.check(address)
+    """The consultation of the link. A link that exists is never throttled (its holder is the
+    patient); an unknown one counts against the client's guess allowance, and past it the
+    answer is 429. The link's 160 random bits, not this limit, are what makes guessing hopeless."""
+    services = services_of(request)
     try:
-        return await cs.consultation_by_join_token(services_of(request).engine, request.match_info["token"])
+        return await cs.consultation_by_join_token(services.engine, request.match_info["token"])
     except NotFound:
-        limiter.hit(address)
+        services.limiters.link.attempt(f"link:{request.remote or 'unknown'}")
         raise
+
+
+def _browser_id(session) -> str:
+    """A random id for this browser, kept in its session cookie (the knock limit's key)."""
+    if SESSION_BROWSER not in session:
+        session[SESSION_BROWSER] = secrets.token_urlsafe(16)
+    return session[SESSION_BROWSER]
 
 
 async def _own_knock(request: web.Request, consultation: cs.Consultation) -> cs.Knock | None:
@@ -75,13 +85,13 @@ async def knock(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     if form.get("consent") != "yes":
         return await render(request, "patient_join.html", {"token": token, "error": "consent"}, status=400)
-    services_of(request).limiters.knock.hit_and_check(f"{consultation.id}:{request.remote}")
+    session = await get_session(request)
+    services_of(request).limiters.knock.attempt(f"{consultation.id}:{_browser_id(session)}")
     try:
         new = await cs.knock(services_of(request).engine, consultation, str(form.get("display_name", "")),
                              services_of(request).hub)
     except InvalidInput:
         return await render(request, "patient_join.html", {"token": token, "error": "name"}, status=400)
-    session = await get_session(request)
     session[SESSION_KNOCKS] = {**session.get(SESSION_KNOCKS, {}), consultation.id: new.id}
     raise web.HTTPSeeOther(f"/j/{token}")
 
