@@ -1,4 +1,5 @@
-"""Settings, declared as data: each has a type, a default (or is required), and a help text.
+"""Settings, declared once as the fields of `Settings`: type, default (or required), help, secrecy
+and bounds. docs/configuration.md is generated from them (`python -m teleconsult.settings_doc`).
 
 Sources, later wins: built-in defaults < demo-generated secrets < TOML file < TELECONSULT_*
 environment variables < command-line options. `load_settings` validates everything once and
@@ -12,8 +13,10 @@ import json
 import os
 import secrets
 import tomllib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,168 +33,152 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting as the rest of the code reads it (name, type, default, help...), built from
+    its declaration in `Settings`."""
+
     name: str
     type: type
-    default: Any
+    default: Any  # None when required
     help: str
     secret: bool = False
     required: bool = False
     minimum: int | None = None  # bounds of a number, checked by _validate
     maximum: int | None = None
 
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", str, "./teleconsult-data",
-            "Directory holding the SQLite database, demo secrets and the encrypted documents (documents/)."),
-    Setting("database_url", str, "",
-            "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3."),
-    Setting("host", str, "127.0.0.1", "Address the HTTP server listens on."),
-    Setting("port", int, 8080, "Port the HTTP server listens on.", minimum=1, maximum=65535),
-    Setting("trusted_proxies", str, "",
-            "Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the app, "
-            "e.g. 127.0.0.1,::1 for nginx on the same host. Only requests from these peers have their "
-            "client address read from forwarded_header; rate limits key on that address. Empty: the "
-            "peer's address is the client's (no proxy)."),
-    Setting("forwarded_header", str, "x-forwarded-for",
-            "The header the trusted proxies set with the client's address: x-forwarded-for (nginx's "
-            "proxy_add_x_forwarded_for) or forwarded (RFC 7239). Only this one is read."),
-    Setting("public_url", str, "",
-            "Public base URL of the app, as patients reach it (https://consult.example.org). "
-            "Empty means http://{host}:{port}. Cookies are marked Secure when it starts with https."),
-    Setting("session_secret", str, None,
-            "Secret (at least 32 characters) that encrypts the session cookie. No default: "
-            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
-            secret=True, required=True),
-    Setting("jitsi_domain", str, None,
-            "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.",
-            required=True),
-    Setting("jitsi_scheme", str, "https",
-            "Scheme used to reach jitsi_domain. Keep https; http exists only for loopback tests."),
-    Setting("jitsi_app_id", str, None,
-            "Application id shared with Prosody's token authentication (iss and aud of the JWT).",
-            required=True),
-    Setting("jitsi_app_secret", str, None,
-            "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters.",
-            secret=True, required=True),
-    Setting("jitsi_token_ttl_seconds", int, 300,
-            "Lifetime of a Jitsi JWT: the window in which its holder may join the room.", minimum=1),
-    Setting("jitsi_events_secret", str, "",
-            "Secret shared with Prosody's mod_teleconsult_events (teleconsult_events_secret; not the "
-            "app_secret), at least 32 characters. Empty: POST /api/jitsi/events answers 503 and room "
-            "events (presence, end of the call) are not used; the app still runs.",
-            secret=True),
-    Setting("jitsi_events_window_seconds", int, 300,
-            "Room events whose signed timestamp is further than this from the app's clock are refused.", minimum=1),
-    Setting("jitsi_events_bearer", bool, False,
-            "Accept room events authenticated by `Authorization: Bearer <jitsi_events_secret>` instead of "
-            "the HMAC signature (for hosts already running jitsi-contrib's event_sync). Weaker: no "
-            "timestamp, replays only caught by event id."),
-    Setting("consultation_max_minutes", int, 120,
-            "A consultation is ended automatically this long after its creation.", minimum=1),
-    Setting("login_max_failures", int, 5,
-            "Failed logins allowed per account and per address within login_window_seconds.", minimum=1),
-    Setting("login_window_seconds", int, 900, "Window of the login rate limit.", minimum=1),
-    Setting("link_guess_max", int, 20,
-            "Unknown patient links an address may try within link_guess_window_seconds before 429.", minimum=1),
-    Setting("link_guess_window_seconds", int, 600, "Window of the link-guessing rate limit.", minimum=1),
-    Setting("knock_max", int, 5,
-            "Knocks one browser may make on one consultation within knock_window_seconds "
-            "(a declined patient cannot retry forever).", minimum=1),
-    Setting("knock_window_seconds", int, 600, "Window of the knock rate limit.", minimum=1),
-    Setting("documents_grace_seconds", int, 300,
-            "After a consultation ends, its documents are deleted once this grace period has passed.", minimum=0),
-    Setting("documents_max_mib", int, 100,
-            "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before "
-            "any byte is written past the limit.", minimum=1),
-    Setting("documents_sweep_seconds", int, 10,
-            "How often the sweeper applies deletion deadlines (also once at start-up). A consultation's "
-            "documents do not wait for it: they are deleted when their grace period ends.", minimum=1),
-    Setting("drop_max_expiry_hours", int, 168,
-            "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1),
-    Setting("precall_max_sessions", int, 4,
-            "Simultaneous pre-call test sessions (echo peers); one more is answered 503 + Retry-After. "
-            "One session costs about a fifth of a core (docs/benchmarks-precall.md).", minimum=1),
-    Setting("precall_max_seconds", int, 60,
-            "A pre-call test session is closed this long after it started.", minimum=1),
-    Setting("precall_ice_servers", str, "[]",
-            "JSON list of STUN/TURN servers for the pre-call test, given to the browser and to the "
-            "echo peer: [{\"urls\": \"turn:meet.example.org:3478\", \"username\": \"u\", "
-            "\"credential\": \"p\"}]. Empty list: no third-party server is ever contacted."),
-    Setting("precall_offers_max", int, 10,
-            "Pre-call test offers one address may send within precall_offers_window_seconds before 429.", minimum=1),
-    Setting("precall_offers_window_seconds", int, 600, "Window of the pre-call offer rate limit.", minimum=1),
-    Setting("precall_good_loss_percent", int, 5,
-            "Pre-call verdict \"good\" needs packet loss (the worse of upload and download) under this "
-            "percentage (and the good RTT and upload below).", minimum=1, maximum=100),
-    Setting("precall_good_rtt_ms", int, 300,
-            "Pre-call verdict \"good\" needs a round-trip time under this many milliseconds.", minimum=1),
-    Setting("precall_good_upload_kbps", int, 1000,
-            "Pre-call verdict \"good\" needs at least this upload bitrate, in kbit/s.", minimum=1),
-    Setting("precall_usable_loss_percent", int, 10,
-            "Pre-call verdict \"usable\" needs packet loss under this percentage (audio and video "
-            "still conceal it); worse is \"not enough\".", minimum=1, maximum=100),
-    Setting("precall_usable_rtt_ms", int, 800,
-            "Pre-call verdict \"usable\" needs a round-trip time under this many milliseconds "
-            "(400 ms each way, the limit of a comfortable conversation).", minimum=1),
-    Setting("precall_usable_upload_kbps", int, 300,
-            "Pre-call verdict \"usable\" needs at least this upload bitrate, in kbit/s "
-            "(low-resolution video with audio).", minimum=1),
-    Setting("metrics_token", str, "",
-            "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
-            "aggregate counts only (consultations by status, waiting patients, documents stored and "
-            "deleted, pre-call sessions; never a name or an id). Empty: /metrics answers 404.",
-            secret=True),
-    Setting("demo", bool, False,
-            "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi "
-            "domain placeholder. Never for production."),
-)
 
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
-SettingsFields = {s.name for s in SETTINGS}
+_DECLARATION = "teleconsult.setting"  # key of a field's metadata holding its declaration
+REQUIRED: Any = object()  # the default of a setting that has none: load_settings refuses to start without it
+
+
+def setting(default: Any, help: str, *, secret: bool = False,
+            minimum: int | None = None, maximum: int | None = None) -> Any:
+    """Declares one field of `Settings`: its default (or REQUIRED), help text, secrecy (at least
+    MIN_SECRET_LENGTH characters, masked by `check`, never a default value) and bounds (numbers)."""
+    required = default is REQUIRED
+    if secret and not (required or default == ""):
+        raise TypeError("a secret setting has no default value: REQUIRED, or \"\" (empty: turned off)")
+    return dataclasses.field(metadata={_DECLARATION: {
+        "default": None if required else default, "help": help, "required": required,
+        "secret": secret, "minimum": minimum, "maximum": maximum}})
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: str
-    database_url: str
-    host: str
-    port: int
-    trusted_proxies: str
-    forwarded_header: str
-    public_url: str
-    session_secret: str
-    jitsi_domain: str
-    jitsi_scheme: str
-    jitsi_app_id: str
-    jitsi_app_secret: str
-    jitsi_token_ttl_seconds: int
-    jitsi_events_secret: str
-    jitsi_events_window_seconds: int
-    jitsi_events_bearer: bool
-    consultation_max_minutes: int
-    login_max_failures: int
-    login_window_seconds: int
-    link_guess_max: int
-    link_guess_window_seconds: int
-    knock_max: int
-    knock_window_seconds: int
-    documents_grace_seconds: int
-    documents_max_mib: int
-    documents_sweep_seconds: int
-    drop_max_expiry_hours: int
-    precall_max_sessions: int
-    precall_max_seconds: int
-    precall_ice_servers: str
-    precall_offers_max: int
-    precall_offers_window_seconds: int
-    precall_good_loss_percent: int
-    precall_good_rtt_ms: int
-    precall_good_upload_kbps: int
-    precall_usable_loss_percent: int
-    precall_usable_rtt_ms: int
-    precall_usable_upload_kbps: int
-    metrics_token: str
-    demo: bool
+    """Every setting, declared once: type, default, help, secrecy and bounds.
+
+    Adding a setting is one line here, then `python -m teleconsult.settings_doc` regenerates the
+    table of docs/configuration.md (tests/test_settings.py fails while it is stale). The fields
+    have no default of their own: only `load_settings` builds a Settings, from every source.
+    """
+
+    data_dir: str = setting("./teleconsult-data",
+        "Directory holding the SQLite database, demo secrets and the encrypted documents (documents/).")
+    database_url: str = setting("",
+        "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3.")
+    host: str = setting("127.0.0.1", "Address the HTTP server listens on.")
+    port: int = setting(8080, "Port the HTTP server listens on.", minimum=1, maximum=65535)
+    trusted_proxies: str = setting("",
+        "Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the app, "
+        "e.g. 127.0.0.1,::1 for nginx on the same host. Only requests from these peers have their "
+        "client address read from forwarded_header; rate limits key on that address. Empty: the "
+        "peer's address is the client's (no proxy).")
+    forwarded_header: str = setting("x-forwarded-for",
+        "The header the trusted proxies set with the client's address: x-forwarded-for (nginx's "
+        "proxy_add_x_forwarded_for) or forwarded (RFC 7239). Only this one is read.")
+    public_url: str = setting("",
+        "Public base URL of the app, as patients reach it (https://consult.example.org). Empty means "
+        "http://{host}:{port}. Cookies are marked Secure when it starts with https.")
+    session_secret: str = setting(REQUIRED,
+        "Secret (at least 32 characters) that encrypts the session cookie. No default: generate one with "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.", secret=True)
+    jitsi_domain: str = setting(REQUIRED,
+        "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.")
+    jitsi_scheme: str = setting("https",
+        "Scheme used to reach jitsi_domain. Keep https; http exists only for loopback tests.")
+    jitsi_app_id: str = setting(REQUIRED,
+        "Application id shared with Prosody's token authentication (iss and aud of the JWT).")
+    jitsi_app_secret: str = setting(REQUIRED,
+        "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters.", secret=True)
+    jitsi_token_ttl_seconds: int = setting(300,
+        "Lifetime of a Jitsi JWT: the window in which its holder may join the room.", minimum=1)
+    jitsi_events_secret: str = setting("",
+        "Secret shared with Prosody's mod_teleconsult_events (`teleconsult_events_secret`; not the "
+        "app_secret), at least 32 characters. Empty: `POST /api/jitsi/events` answers 503 and room events"
+        " (presence, end of the call) are not used; the app still runs. `--demo` generates one.", secret=True)
+    jitsi_events_window_seconds: int = setting(300,
+        "Room events whose signed timestamp is further than this from the app's clock are refused.", minimum=1)
+    jitsi_events_bearer: bool = setting(False,
+        "Accept room events authenticated by `Authorization: Bearer <jitsi_events_secret>` instead of the"
+        " HMAC signature (for hosts already running jitsi-contrib's event_sync). Weaker: no timestamp, "
+        "replays only caught by event id.")
+    consultation_max_minutes: int = setting(120,
+        "A consultation is ended automatically this long after its creation.", minimum=1)
+    login_max_failures: int = setting(5,
+        "Failed attempts allowed within login_window_seconds: passwords per account and per client "
+        "address (or, from a browser where the clinician logged in before, per that browser only, so "
+        "guessing elsewhere never locks the clinician out), TOTP codes and password changes per "
+        "account. A right credential does not count.", minimum=1)
+    login_window_seconds: int = setting(900, "Window of the login rate limit.", minimum=1)
+    link_guess_max: int = setting(20,
+        "Unknown patient links (and, separately, unknown drop ids) a client address may try within "
+        "link_guess_window_seconds before 429. A link or id that exists is never throttled.", minimum=1)
+    link_guess_window_seconds: int = setting(600, "Window of the link-guessing rate limit.", minimum=1)
+    knock_max: int = setting(5,
+        "Knocks one browser may make on one consultation within knock_window_seconds (a declined patient "
+        "cannot retry forever).", minimum=1)
+    knock_window_seconds: int = setting(600, "Window of the knock rate limit.", minimum=1)
+    documents_grace_seconds: int = setting(300,
+        "After a consultation ends, its documents are deleted once this grace period has passed.", minimum=0)
+    documents_max_mib: int = setting(100,
+        "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before any"
+        " byte is written past the limit.", minimum=1)
+    documents_sweep_seconds: int = setting(10,
+        "How often the sweeper applies deletion deadlines (also once at start-up). A consultation's "
+        "documents do not wait for it: they are deleted when their grace period ends.", minimum=1)
+    drop_max_expiry_hours: int = setting(168,
+        "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1)
+    precall_max_sessions: int = setting(4,
+        "Simultaneous pre-call test sessions (echo peers); one more is answered 503 + Retry-After. One "
+        "session costs about a fifth of a core (docs/benchmarks-precall.md).", minimum=1)
+    precall_max_seconds: int = setting(60,
+        "A pre-call test session is closed this long after it started.", minimum=1)
+    precall_ice_servers: str = setting("[]",
+        "JSON list of STUN/TURN servers for the pre-call test, given to the browser and to the echo peer,"
+        ' e.g. `[{"urls": "turn:meet.example.org:3478", "username": "u", "credential": "p"}]` (in TOML, '
+        "between single quotes). Empty list: no third-party server is ever contacted (host candidates "
+        "only: the echo peer's UDP ports must then be reachable from patients). Checked at start-up. The "
+        "credentials reach every browser that opens /precall: use the TURN server of your own Jitsi "
+        "deployment.")
+    precall_offers_max: int = setting(10,
+        "Pre-call test offers one address may send within precall_offers_window_seconds before 429.", minimum=1)
+    precall_offers_window_seconds: int = setting(600, "Window of the pre-call offer rate limit.", minimum=1)
+    precall_good_loss_percent: int = setting(5,
+        'Pre-call verdict "good" needs packet loss (the worse of upload and download) under this '
+        "percentage (and the good RTT and upload below).", minimum=1, maximum=100)
+    precall_good_rtt_ms: int = setting(300,
+        'Pre-call verdict "good" needs a round-trip time under this many milliseconds.', minimum=1)
+    precall_good_upload_kbps: int = setting(1000,
+        'Pre-call verdict "good" needs at least this upload bitrate, in kbit/s.', minimum=1)
+    precall_usable_loss_percent: int = setting(10,
+        'Pre-call verdict "usable" needs packet loss under this percentage (audio and video still conceal'
+        ' it); worse is "not enough".', minimum=1, maximum=100)
+    precall_usable_rtt_ms: int = setting(800,
+        'Pre-call verdict "usable" needs a round-trip time under this many milliseconds (400 ms each way,'
+        " the limit of a comfortable conversation).", minimum=1)
+    precall_usable_upload_kbps: int = setting(300,
+        'Pre-call verdict "usable" needs at least this upload bitrate, in kbit/s (low-resolution video '
+        "with audio).", minimum=1)
+    metrics_token: str = setting("",
+        "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
+        "aggregate counts only (consultations by status, waiting patients, documents stored and deleted, "
+        "pre-call sessions; never a name or an id). Empty: /metrics answers 404.", secret=True)
+    demo: bool = setting(False,
+        "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi domain "
+        "placeholder. Never for production.")
 
     @property
     def secure_cookies(self) -> bool:
@@ -225,11 +212,24 @@ class Settings:
         }
 
 
-assert {f.name for f in dataclasses.fields(Settings)} == SettingsFields
+def _declarations(cls: type) -> tuple[Setting, ...]:
+    types = typing.get_type_hints(cls)
+    declared = []
+    for f in dataclasses.fields(cls):
+        if _DECLARATION not in f.metadata:
+            raise TypeError(f"Settings.{f.name} must be declared with setting(default, help, ...)")
+        if types[f.name] not in (str, int, bool):
+            raise TypeError(f"Settings.{f.name}: a setting is a str, an int or a bool")
+        declared.append(Setting(name=f.name, type=types[f.name], **f.metadata[_DECLARATION]))
+    return tuple(declared)
 
 
-def _convert(setting: Setting, raw: Any, source: str) -> Any:
-    if setting.type is bool:
+SETTINGS: tuple[Setting, ...] = _declarations(Settings)  # in declaration order
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _convert(declared: Setting, raw: Any, source: str) -> Any:
+    if declared.type is bool:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
@@ -237,12 +237,12 @@ def _convert(setting: Setting, raw: Any, source: str) -> Any:
             return True
         if text in ("0", "false", "no", "off", ""):
             return False
-        raise SettingsError(f"{setting.name} from {source}: expected true or false, got {raw!r}")
-    if setting.type is int:
+        raise SettingsError(f"{declared.name} from {source}: expected true or false, got {raw!r}")
+    if declared.type is int:
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise SettingsError(f"{setting.name} from {source}: expected a whole number, got {raw!r}") from None
+            raise SettingsError(f"{declared.name} from {source}: expected a whole number, got {raw!r}") from None
     return str(raw)
 
 
@@ -254,7 +254,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"configuration file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
-    unknown = set(data) - SettingsFields
+    unknown = set(data) - SETTINGS_BY_NAME.keys()
     if unknown:
         raise SettingsError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
     return data
@@ -287,20 +287,16 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
 def load_settings(
     config_file: str | None = None,
     overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_file is None:
-        config_file = environ.get(ENV_PREFIX + "CONFIG") or None
+        config_file = env.get(ENV_PREFIX + "CONFIG") or None
     if config_file:
         layers.append((str(config_file), _read_toml(Path(config_file))))
-    env_values = {
-        s.name: environ[ENV_PREFIX + s.name.upper()]
-        for s in SETTINGS
-        if ENV_PREFIX + s.name.upper() in environ
-    }
+    env_values = {s.name: env[s.env] for s in SETTINGS if s.env in env}
     layers.append(("environment", env_values))
     layers.append(("command line", overrides))
 
@@ -344,7 +340,7 @@ def _validate_precall(values: dict[str, Any]) -> None:
 
 def _validate(values: dict[str, Any]) -> Settings:
     problems = [
-        f"{s.name} is required (TOML key `{s.name}` or environment {ENV_PREFIX}{s.name.upper()}): {s.help}"
+        f"{s.name} is required (TOML key `{s.name}` or environment {s.env}): {s.help}"
         for s in SETTINGS
         if s.required and not values.get(s.name)
     ]

@@ -1,12 +1,16 @@
 """Settings: declared as data, documented, secrets without defaults."""
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from teleconsult.cli.commands import build_parser
-from teleconsult.settings import SETTINGS, SettingsError, load_settings
+from teleconsult import settings as settings_module
+from teleconsult import settings_doc
+from teleconsult.settings import REQUIRED, SETTINGS, SETTINGS_BY_NAME, SettingsError, load_settings
+from teleconsult.settings import setting as declare_setting
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -85,7 +89,7 @@ def test_toml_file_is_read_and_unknown_keys_are_refused(tmp_path):
 
 def test_settings_are_frozen(tmp_path):
     settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1
 
 
@@ -110,3 +114,76 @@ def test_numbers_out_of_their_declared_bounds_are_refused(tmp_path, name, value,
 
 def test_every_number_setting_declares_its_bounds():
     assert [s.name for s in SETTINGS if s.type is int and s.minimum is None] == []
+
+
+def test_docs_configuration_holds_the_table_generated_from_the_declarations():
+    text = DOCS.read_text(encoding="utf-8")
+    assert settings_doc.regenerate(text) == text, (
+        "docs/configuration.md is stale: run `python -m teleconsult.settings_doc` to regenerate its settings table")
+
+
+def _row(name):
+    return next(line for line in settings_doc.settings_table().splitlines() if line.startswith(f"| `{name}` |"))
+
+
+def test_generated_table_shows_environment_type_default_bounds_and_help_of_each_setting():
+    port = SETTINGS_BY_NAME["port"]
+    assert _row("port") == f"| `port` | `TELECONSULT_PORT` | integer | `8080` | 1 to 65535 | {port.help} |"
+    assert _row("knock_max").split(" | ")[3:5] == ["`5`", "at least 1"]
+    assert _row("data_dir").split(" | ")[2:4] == ["string", '`"./teleconsult-data"`']
+    assert _row("demo").split(" | ")[2:4] == ["boolean", "`false`"]
+    assert _row("jitsi_domain").split(" | ")[3] == "*required*"
+
+
+def test_generated_table_gives_secrets_no_default_and_their_minimum_length():
+    assert _row("session_secret").split(" | ")[3:5] == ["*required*", "secret: at least 32 characters"]
+    assert _row("metrics_token").split(" | ")[3:5] == ["*none* (empty: off)", "secret: at least 32 characters"]
+
+
+def test_a_help_text_with_a_pipe_does_not_break_the_table():
+    declared = dataclasses.replace(SETTINGS_BY_NAME["host"], help="either a | b")
+    assert settings_doc.settings_table([declared]).splitlines()[2].endswith("| either a \\| b |")
+
+
+def test_regenerating_rewrites_only_the_part_between_the_markers():
+    document = f"hand-written head\n{settings_doc.BEGIN}\nold table\n{settings_doc.END}\nhand-written tail\n"
+    regenerated = settings_doc.regenerate(document, [SETTINGS_BY_NAME["port"]])
+    assert regenerated == (f"hand-written head\n{settings_doc.BEGIN}\n"
+                           f"{settings_doc.settings_table([SETTINGS_BY_NAME['port']])}"
+                           f"{settings_doc.END}\nhand-written tail\n")
+    with pytest.raises(ValueError, match="marker"):
+        settings_doc.regenerate("no markers here")
+
+
+def test_settings_doc_command_checks_then_rewrites_a_stale_table(tmp_path, capsys):
+    stale = tmp_path / "configuration.md"
+    current = DOCS.read_text(encoding="utf-8")
+    stale.write_text(current.replace("Port the HTTP server listens on.", "Port, edited by hand."), encoding="utf-8")
+    assert settings_doc.main([str(stale), "--check"]) == 1
+    assert "run `python -m teleconsult.settings_doc`" in capsys.readouterr().err
+    assert settings_doc.main([str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == settings_doc.regenerate(current)
+    assert settings_doc.main([str(stale), "--check"]) == 0
+
+
+def test_the_readme_names_the_command_that_regenerates_the_settings_table():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "python -m teleconsult.settings_doc" in readme
+
+
+def test_a_secret_setting_cannot_be_declared_with_a_default_value():
+    with pytest.raises(TypeError, match="no default value"):
+        declare_setting("a-default-secret-" + "x" * 32, "help", secret=True)
+    declare_setting(REQUIRED, "help", secret=True)  # required, or
+    declare_setting("", "help", secret=True)  # empty: turned off
+    assert all(s.required or s.default == "" for s in SETTINGS if s.secret)
+
+
+def test_a_settings_field_declared_without_setting_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Undeclared:
+        port: int = declare_setting(8080, "Port.", minimum=1)
+        forgotten: int = 3
+
+    with pytest.raises(TypeError, match="forgotten must be declared with setting"):
+        settings_module._declarations(Undeclared)
