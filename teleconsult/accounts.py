@@ -192,13 +192,14 @@ async def enable_totp(engine: AsyncEngine, clinician_id: str, secret: str, code:
 async def verify_totp(engine: AsyncEngine, clinician_id: str, code: str, now: float | None = None) -> None:
     """Check a code once: a code already used (same 30 s step or older) is refused."""
     now = time.time() if now is None else now
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:
         row = (await conn.execute(sa.select(clinicians).where(clinicians.c.id == clinician_id))).first()
-        if row is None or not row.totp_enabled or not row.totp_secret:
-            raise AuthenticationFailed("second factor not enrolled")
-        counter = _matching_counter(row.totp_secret, code, now)
-        if counter is None:
-            raise AuthenticationFailed("wrong code")
+    if row is None or not row.totp_enabled or not row.totp_secret:
+        raise AuthenticationFailed("second factor not enrolled")
+    counter = _matching_counter(row.totp_secret, code, now)
+    if counter is None:
+        raise AuthenticationFailed("wrong code")
+    async with engine.begin() as conn:
         # Conditional on the counter still being older: of two requests with the same code at
         # the same time, the database lets exactly one through (a read-then-write would let both).
         used = await conn.execute(clinicians.update().where(
