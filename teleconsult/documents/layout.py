@@ -99,6 +99,14 @@ def styles() -> dict[str, ParagraphStyle]:
     }
 
 
+def table(rows: list, widths: list[float], style: list[tuple]) -> Table:
+    """A Table whose cells use our font (reportlab's default cell font, Helvetica, would be
+    named on the page without being embedded)."""
+    flowable = Table(rows, colWidths=widths)
+    flowable.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts.REGULAR), *style]))
+    return flowable
+
+
 def image_flowable(image: ProfileImage, box: tuple[float, float], align: str) -> Image:
     scale = min(box[0] / image.width, box[1] / image.height)
     flowable = Image(io.BytesIO(image.data), width=image.width * scale, height=image.height * scale)
@@ -121,13 +129,11 @@ def prescriber_block(profile: Profile, lang: Language, st: dict[str, ParagraphSt
     if any(contact):
         lines.append(Paragraph(text("  ·  ".join(c for c in contact if c)), st["body"]))
     logo = image_flowable(profile.logo, LOGO_BOX, "RIGHT") if profile.logo else ""
-    table = Table([[lines, logo]], colWidths=[CONTENT_WIDTH - LOGO_BOX[0], LOGO_BOX[0]])
-    table.setStyle(TableStyle([
+    return table([[lines, logo]], [CONTENT_WIDTH - LOGO_BOX[0], LOGO_BOX[0]], [
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("RIGHTPADDING", (0, 0), (-1, -1), 0), ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-    ]))
-    return table
+    ])
 
 
 def signature_block(profile: Profile, lang: Language, st, day: date, place_date: bool = True) -> Flowable:
@@ -187,7 +193,9 @@ def build(story: list[Flowable], *, profile: Profile, lang: Language, title: str
     out = io.BytesIO()
     doc = BaseDocTemplate(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                           bottomMargin=MARGIN, title=title, author=profile.name, subject=title,
-                          creator="teleconsult", lang=lang.code, displayDocTitle=True)
+                          creator="teleconsult", lang=lang.code, displayDocTitle=True,
+                          # our font from the first operator on: no page names a font left unembedded
+                          initialFontName=fonts.REGULAR, initialFontSize=10)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=on_page)])
     label = lambda n, total: lang.t(_("page %(n)s/%(total)s"), n=n, total=total)  # noqa: E731
     doc.build(story, canvasmaker=_numbered_canvas(label))

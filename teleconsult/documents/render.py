@@ -14,11 +14,10 @@ from datetime import date
 
 from babel.support import NullTranslations
 from reportlab.platypus import CondPageBreak, Flowable, HRFlowable, KeepTogether, Paragraph, Spacer, Table
-from reportlab.platypus import TableStyle
 
 from ..i18n import load_translations
 from .forms import Certificate, Document, DrugLine, Patient, Prescription, Receipt, Report, TextLine, _
-from .layout import CONTENT_WIDTH, INK, Language, build, signature_block, styles, text
+from .layout import CONTENT_WIDTH, INK, Language, build, signature_block, styles, table, text
 from .profile import Profile, require_complete
 
 _TITLES = {
@@ -57,12 +56,11 @@ async def render_document(document: Document, profile: Profile, lang: str = "fr"
 
 
 def _title_row(title: str, day: date, lang: Language, st) -> Table:
-    table = Table([[Paragraph(text(title), st["title"]),
-                    Paragraph(text(lang.t(_("On %(date)s"), date=lang.long_date(day))), st["right"])]],
-                  colWidths=[CONTENT_WIDTH * 0.6, CONTENT_WIDTH * 0.4])
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-    return table
+    return table([[Paragraph(text(title), st["title"]),
+                   Paragraph(text(lang.t(_("On %(date)s"), date=lang.long_date(day))), st["right"])]],
+                 [CONTENT_WIDTH * 0.6, CONTENT_WIDTH * 0.4],
+                 [("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                  ("RIGHTPADDING", (0, 0), (-1, -1), 0)])
 
 
 def _age(birth: date, day: date, lang: Language) -> str:
@@ -191,10 +189,10 @@ def _receipt(doc: Receipt, profile: Profile, lang: Language, st) -> list[Flowabl
         (lang.t(_("Payment mode")), lang.t(_PAYMENT[doc.payment_mode])),
         (lang.t(_("Paid on")), lang.short_date(doc.paid_on)),
     ]
-    table = Table([[Paragraph(text(k), st["body"]), Paragraph(text(v), st["body"])] for k, v in rows],
-                  colWidths=[CONTENT_WIDTH * 0.35, CONTENT_WIDTH * 0.65])
-    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, INK), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story += [Spacer(1, 8), table, Spacer(1, 8),
+    grid = table([[Paragraph(text(k), st["body"]), Paragraph(text(v), st["body"])] for k, v in rows],
+                 [CONTENT_WIDTH * 0.35, CONTENT_WIDTH * 0.65],
+                 [("GRID", (0, 0), (-1, -1), 0.5, INK), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+    story += [Spacer(1, 8), grid, Spacer(1, 8),
               Paragraph(text(lang.t(_("Act performed by teleconsultation (video)."))), st["body"]),
               Spacer(1, 18), signature_block(profile, lang, st, doc.date)]
     return story
