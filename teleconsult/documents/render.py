@@ -50,9 +50,10 @@ def render_pdf(document: Document, profile: Profile, lang: str = "fr",
     return build(story, profile=profile, lang=language, title=title, running=running)
 
 
-async def render_document(document: Document, profile: Profile, lang: str = "fr") -> bytes:
+async def render_document(document: Document, profile: Profile, lang: str = "fr",
+                          translations: NullTranslations | None = None) -> bytes:
     """render_pdf off the event loop."""
-    return await asyncio.to_thread(render_pdf, document, profile, lang)
+    return await asyncio.to_thread(render_pdf, document, profile, lang, translations)
 
 
 def _title_row(title: str, day: date, lang: Language, st) -> Table:
