@@ -60,6 +60,24 @@ used_rooms = sa.Table(
     sa.Column("room_name", sa.String(64), primary_key=True),
 )
 
+# A clinician's letterhead: what documents print about the prescriber (teleconsult/documents/profile.py).
+# Images are stored re-encoded (PNG or JPEG, no metadata), never as uploaded.
+clinician_profiles = sa.Table(
+    "clinician_profiles", metadata,
+    sa.Column("clinician_id", sa.String(32), sa.ForeignKey("clinicians.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, default="", server_default=""),
+    sa.Column("qualification", sa.String(200), nullable=False, default="", server_default=""),
+    sa.Column("rpps", sa.String(40), nullable=False, default="", server_default=""),
+    sa.Column("address", sa.String(400), nullable=False, default="", server_default=""),
+    sa.Column("phone", sa.String(40), nullable=False, default="", server_default=""),
+    sa.Column("email", sa.String(320), nullable=False, default="", server_default=""),
+    sa.Column("logo", sa.LargeBinary, nullable=True),
+    sa.Column("logo_type", sa.String(16), nullable=True),
+    sa.Column("signature", sa.LargeBinary, nullable=True),
+    sa.Column("signature_type", sa.String(16), nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

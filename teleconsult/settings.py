@@ -141,6 +141,13 @@ class Settings:
         "documents do not wait for it: they are deleted when their grace period ends.", minimum=1)
     drop_max_expiry_hours: int = setting(168,
         "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1)
+    profile_image_max_kib: int = setting(2048,
+        "Largest logo or signature image a clinician may upload to their profile, in KiB. Images are "
+        "checked (PNG or JPEG only), then re-encoded without their metadata.", minimum=16, maximum=20480)
+    profile_image_max_pixels: int = setting(12_000_000,
+        "Most pixels (width x height, read from the image header before decoding) a logo or signature "
+        "image may have: a small file that unpacks to a huge picture is refused.",
+        minimum=10_000, maximum=100_000_000)
     precall_max_sessions: int = setting(4,
         "Simultaneous pre-call test sessions (echo peers); one more is answered 503 + Retry-After. One "
         "session costs about a fifth of a core (docs/benchmarks-precall.md).", minimum=1)

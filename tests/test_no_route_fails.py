@@ -71,7 +71,8 @@ async def _world(app, http):
         "api": (api, auth),
         "patient": (patient, {"X-CSRF-Token": patient_csrf}),
     }
-    values = {"id": consultation["id"], "knock_id": knock.id, "token": join_token, "doc": doc["id"]}
+    values = {"id": consultation["id"], "knock_id": knock.id, "token": join_token, "doc": doc["id"],
+              "kind": "signature"}
     return callers, values
 
 

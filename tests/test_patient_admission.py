@@ -44,7 +44,7 @@ async def test_patient_cannot_obtain_room_or_token_before_admission_through_any_
     token = consultation["patient_url"].rsplit("/", 1)[1]
     async with clinician.get(app.url + "/dashboard/state") as r:
         knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
-    values = {"token": token, "id": consultation["id"], "knock_id": knock_id, "doc": "x" * 22}
+    values = {"token": token, "id": consultation["id"], "knock_id": knock_id, "doc": "x" * 22, "kind": "logo"}
     stranger = http()
     checked = 0
     for method, path, _handler, name in ROUTES:

@@ -6,6 +6,8 @@ schema layer; a dict that tests check against the route table is smaller and exa
 
 from __future__ import annotations
 
+from . import openapi_documents
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 CONSULTATION = {"$ref": "#/components/schemas/Consultation"}
 
@@ -275,7 +277,7 @@ SCHEMAS = {
 
 def _all_paths() -> dict:
     from .views.documents import API_NAMES, API_STANDALONE_NAMES
-    return {**PATHS,
+    return {**PATHS, **openapi_documents.PATHS,
             **_drop_paths("/api/consultations/{id}/documents", [ID_PARAM], API_NAMES, owner=False),
             **_drop_paths("/api/drop/files", [], API_STANDALONE_NAMES, owner=True)}
 
@@ -290,7 +292,7 @@ def openapi_document(public_url: str) -> dict:
             "securitySchemes": {"apiToken": {
                 "type": "http", "scheme": "bearer",
                 "description": "A clinician's API token, from `teleconsult clinician token EMAIL`."}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_documents.SCHEMAS},
         },
         "paths": _all_paths(),
     }

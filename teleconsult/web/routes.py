@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .views import account, api, dashboard, documents, jitsi_events, login, metrics, patient, precall
+from .views import account, api, dashboard, documents, jitsi_events, login, metrics, patient, precall, profile, writing
 
 ROUTES = [
     ("GET", "/healthz", api.healthz, "healthz"),
@@ -52,6 +52,9 @@ ROUTES = [
     ("POST", "/api/precall/offer", precall.precall_offer, "precallOffer"),
     # Prosody's mod_teleconsult_events (HMAC-signed, not the Bearer API token)
     ("POST", "/api/jitsi/events", jitsi_events.jitsi_event, "jitsiEvent"),
+    # the clinician's profile (page and API) and documents written in the call (rendered PDFs)
+    *profile.ROUTES,
+    *writing.ROUTES,
     # the drop box: consultation documents and standalone drops
     *documents.ROUTES,
 ]
