@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ids
+from .text import without_bidi_controls
 from .db import clinicians
 from .errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 
@@ -73,7 +74,8 @@ async def create_clinician(engine: AsyncEngine, email: str, name: str, password:
     email = email.strip().lower()
     if not EMAIL_RE.match(email):
         raise InvalidInput("email address is not valid")
-    if not name.strip():
+    name = " ".join(without_bidi_controls(name).split())
+    if not name:
         raise InvalidInput("name is empty")
     password_hash = await _hash_password(password)
     clinician_id = ids.new_id()
@@ -82,9 +84,9 @@ async def create_clinician(engine: AsyncEngine, email: str, name: str, password:
         if exists:
             raise Conflict(f"a clinician with email {email} already exists")
         await conn.execute(clinicians.insert().values(
-            id=clinician_id, email=email, name=name.strip(), password_hash=password_hash,
+            id=clinician_id, email=email, name=name, password_hash=password_hash,
             totp_enabled=False, created_at=time.time()))
-    return Clinician(id=clinician_id, email=email, name=name.strip(), totp_enabled=False)
+    return Clinician(id=clinician_id, email=email, name=name, totp_enabled=False)
 
 
 async def get_clinician(engine: AsyncEngine, clinician_id: str) -> Clinician:

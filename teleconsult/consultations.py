@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ids
 from .jitsi import tokens
+from .text import without_bidi_controls
 from .accounts import Clinician
 from .db import consultations, knocks, used_rooms
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -192,7 +193,7 @@ async def next_deadline(engine: AsyncEngine) -> float | None:
 
 
 def clean_display_name(name: str) -> str:
-    name = " ".join((name or "").split())
+    name = " ".join(without_bidi_controls(name or "").split())
     if not name:
         raise InvalidInput("display name is empty")
     if len(name) > DISPLAY_NAME_MAX:

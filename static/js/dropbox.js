@@ -6,6 +6,8 @@ import {
   encryptMetadata, encryptStream, paddedSize,
 } from "./ece.js";
 
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 export const PART_SIZE = 4 * 1024 * 1024; // bytes in memory per upload, whatever the file size
 const RETRIES = 6;
 
@@ -130,9 +132,12 @@ export class DropEndpoint {
     return { ...done, owner_token: created.owner_token };
   }
 
+  // The decrypted metadata; the file name loses bidirectional controls (U+202E would show
+  // "fdp.exe" reversed as "exe.pdf"), as names typed in the waiting room do on the server.
   async metadata(id, secret) {
     const blob = new Uint8Array(await (await request(`${this.base}/${id}/metadata`, {}, this.headers)).arrayBuffer());
-    return decryptMetadata(await deriveMetadataKey(secret, id), blob);
+    const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
+    return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
   }
 
   // Download and decrypt; resolves to a Blob only when every record authenticated.
