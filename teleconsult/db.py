@@ -85,8 +85,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+
+
+BUSY_TIMEOUT_SECONDS = 5  # PRAGMA busy_timeout below: how long a write waits for a lock
+BUSY = "busy"  # another writer holds the database longer than the busy timeout
+FULL = "full"  # the disk under the database is full
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """BUSY or FULL when a database error is the database being unavailable for a while (the
+    request may be retried later, nothing was written), None for any other error."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return None
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    if "database is locked" in message or "database is busy" in message or "could not obtain lock" in message:
+        return BUSY
+    if "database or disk is full" in message or "no space left on device" in message:
+        return FULL
+    return None
 
 
 def make_engine(url: str) -> AsyncEngine:

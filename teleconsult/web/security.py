@@ -7,12 +7,17 @@ import logging
 
 from aiohttp import web
 
+from .. import db
 from ..client_address import Network, client_address
 from ..errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
 from .appkeys import services_of
 from .templating import render
 
 log = logging.getLogger("teleconsult.security")
+
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_MESSAGE = "the server is busy: nothing was lost, try again in a moment"
+FULL_MESSAGE = "the server is full: nothing was saved; tell the host"
 
 DOMAIN_STATUS = {
     NotFound: 404,
@@ -101,6 +106,11 @@ async def error_middleware(request: web.Request, handler):
         if status in (401, 403):
             log.warning("%s refused (%d): %s", request.match_info.route.name or "?", status, exc)
         return await _error_response(request, status, str(exc), headers)
-    except Exception:
+    except Exception as exc:
+        reason = db.unavailable(exc)
+        if reason is not None:  # nothing was written; the page retries (Retry-After)
+            log.warning("%s: database %s", request.match_info.route.name or "?", reason)
+            status, message = (503, UNAVAILABLE_MESSAGE) if reason == db.BUSY else (507, FULL_MESSAGE)
+            return await _error_response(request, status, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled error in %s", request.match_info.route.name or "?")
         return await _error_response(request, 500, "internal error")
