@@ -4,8 +4,11 @@ The protocol is written out step by step in docs/encryption.md (section 9); the 
 twin is static/js/sealing.js and both pass tests/vectors/sealing.json.
 
 - Each clinician has an ECDH P-256 key pair. The public key is stored in clear; the
-  private key (its 32-byte scalar, RFC 9180 ``SerializePrivateKey``) only wrapped with
-  AES-256-GCM under ``PBKDF2-SHA256(password, salt, iterations)``, derived in the browser.
+  private key (PKCS#8 DER, the 138 bytes that both WebCrypto's ``wrapKey("pkcs8")`` and
+  `cryptography` write) only wrapped with AES-256-GCM under
+  ``PBKDF2-SHA256(password, salt, iterations)``, derived in the browser. PKCS#8 rather
+  than the bare scalar lets the browser unwrap with ``unwrapKey`` straight into a
+  non-extractable key: the private key never sits in JavaScript memory.
 - Whoever creates a consultation seals S to the public key with HPKE (RFC 9180) in base
   mode, suite DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM, single-shot. The
   consultation id is bound through HPKE's ``info`` (RFC 9180 section 8.1 asks single-shot
@@ -33,7 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_der_private_key,
+)
 
 from filedrop.ece import b64url_decode, b64url_encode
 
@@ -42,6 +51,7 @@ __all__ = [
     "SECRET_SIZE",
     "PUBLIC_KEY_SIZE",
     "PRIVATE_KEY_SIZE",
+    "PKCS8_SIZE",
     "ENC_SIZE",
     "TAG_SIZE",
     "SEALED_SIZE",
@@ -83,9 +93,10 @@ PRIVATE_KEY_SIZE = 32  # big-endian scalar (RFC 9180 Nsk)
 ENC_SIZE = 65  # the encapsulated ephemeral public key (RFC 9180 Nenc)
 TAG_SIZE = 16
 SEALED_SIZE = ENC_SIZE + SECRET_SIZE + TAG_SIZE  # 113
+PKCS8_SIZE = 138  # PKCS#8 of a P-256 key: ECPrivateKey with the public key, no parameters
 SALT_SIZE = 16  # PBKDF2 salt, drawn per clinician at every (re-)wrap
 IV_SIZE = 12  # AES-GCM nonce of the wrapped key
-WRAPPED_SIZE = IV_SIZE + PRIVATE_KEY_SIZE + TAG_SIZE  # 60
+WRAPPED_SIZE = IV_SIZE + PKCS8_SIZE + TAG_SIZE  # 166
 MIN_ITERATIONS = 600_000  # PBKDF2-SHA256 floor (OWASP 2023); raise it, never lower it
 MAX_ITERATIONS = 10_000_000  # refuse more: a stored count is read before any check
 DEFAULT_ITERATIONS = MIN_ITERATIONS
@@ -251,7 +262,7 @@ class WrappedKey:
 
     iterations: int
     salt: str  # unpadded base64url of SALT_SIZE bytes
-    wrapped: str  # wrapped.v1.<base64url(iv || AES-256-GCM(scalar))>
+    wrapped: str  # wrapped.v1.<base64url(iv || AES-256-GCM(PKCS#8))>
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -293,6 +304,10 @@ def derive_wrapping_key(password: str, salt: bytes, iterations: int) -> bytes:
     return kdf.derive(password.encode("utf-8"))
 
 
+def _pkcs8(private_key: ec.EllipticCurvePrivateKey) -> bytes:
+    return private_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+
+
 def _wrap_aad(public_key: bytes) -> bytes:
     return WRAPPED_KEY_AAD + public_key
 
@@ -312,7 +327,7 @@ def wrap_private_key(
     if len(iv) != IV_SIZE:
         raise ValueError(f"the IV has {IV_SIZE} bytes")
     key = derive_wrapping_key(password, salt, iterations)
-    sealed = AESGCM(key).encrypt(iv, private_key_bytes(private_key), _wrap_aad(public_key_bytes(private_key)))
+    sealed = AESGCM(key).encrypt(iv, _pkcs8(private_key), _wrap_aad(public_key_bytes(private_key)))
     return WrappedKey(iterations, b64url_encode(salt), _encode(WRAPPED_PREFIX, iv + sealed))
 
 
@@ -325,16 +340,24 @@ def unwrap_private_key(wrapped: WrappedKey, public_key: str, password: str) -> e
     public = public_key_bytes(decode_public_key(public_key))
     key = derive_wrapping_key(password, salt, iterations)
     try:
-        scalar = AESGCM(key).decrypt(blob[:IV_SIZE], blob[IV_SIZE:], _wrap_aad(public))
+        der = AESGCM(key).decrypt(blob[:IV_SIZE], blob[IV_SIZE:], _wrap_aad(public))
     except InvalidTag:
         raise WrongPassword(
             "the private key does not unwrap: wrong password (or an altered wrapped key, "
             "salt, iteration count or public key)"
         ) from None
-    private_key = private_key_from_bytes(scalar)
-    if public_key_bytes(private_key) != public:
-        # only a faulty wrapper could get here: the AAD already binds the public key
-        raise MalformedValue("the unwrapped private key does not match the public key")
+    # only a faulty wrapper gets past here with a bad key: the AAD binds the public key
+    try:
+        private_key = load_der_private_key(der, password=None)
+    except ValueError:
+        raise MalformedValue("the unwrapped private key is not PKCS#8") from None
+    if (
+        not isinstance(private_key, ec.EllipticCurvePrivateKey)
+        or private_key.curve.name != CURVE.name
+        or _pkcs8(private_key) != der
+        or public_key_bytes(private_key) != public
+    ):
+        raise MalformedValue("the unwrapped private key is not the P-256 key of this public key")
     return private_key
 
 

@@ -222,11 +222,13 @@ def test_python_reproduces_every_wrapped_vector():
         assert sealing.derive_wrapping_key(v["password"], salt, v["iterations"]) == reference
         wrapped = sealing.wrap_private_key(private_key(v), v["password"], iterations=v["iterations"], salt=salt, iv=iv)
         assert wrapped == WrappedKey(v["iterations"], v["salt"], v["wrapped"])
-        # the layout: iv || AES-256-GCM(scalar), AAD = label || public key
+        # the layout: iv || AES-256-GCM(PKCS#8 DER), AAD = label || public key
         blob = b64url_decode(v["wrapped"][len("wrapped.v1."):])
-        aad = b"teleconsult/v1/wrapped-key" + b64url_decode(v["public_key"][len("pk.v1."):])
-        assert blob[:12] == iv
-        assert AESGCM(reference).decrypt(iv, blob[12:], aad) == b64url_decode(v["private_key"])
+        public = b64url_decode(v["public_key"][len("pk.v1."):])
+        assert len(blob) == 12 + 138 + 16 and blob[:12] == iv
+        der = AESGCM(reference).decrypt(iv, blob[12:], b"teleconsult/v1/wrapped-key" + public)
+        # RFC 5915 ECPrivateKey inside PKCS#8: the scalar at byte 36, the public key at the end
+        assert der[36:68] == b64url_decode(v["private_key"]) and der[-65:] == public
 
 
 def test_every_wrapped_vector_unwraps_with_its_password_only():
@@ -278,7 +280,7 @@ def test_the_iteration_count_stays_between_600000_and_ten_million(clinician, ite
 @pytest.mark.parametrize("field, value, message", [
     ("salt", "AAAA", "salt has 16 bytes"),
     ("salt", "not base64!", "salt is not unpadded base64url"),
-    ("wrapped", "wrapped.v1.AAAA", "60 bytes"),
+    ("wrapped", "wrapped.v1.AAAA", "166 bytes"),
     ("wrapped", "wrapped.v9." + "A" * 80, "unknown version"),
     ("wrapped", "sealed.v1." + "A" * 80, "not a wrapped"),
 ])
@@ -318,3 +320,22 @@ def test_a_rewrap_keeps_a_raised_iteration_count():
 def test_every_error_is_a_sealing_error_and_a_value_error():
     for error in (MalformedValue, UnknownVersion, WrongPassword, SecretRejected):
         assert issubclass(error, SealingError) and issubclass(error, ValueError)
+
+
+def test_a_wrapping_that_authenticates_but_holds_no_p256_key_of_this_public_key_is_malformed(clinician):
+    """Only a faulty wrapper could produce these (the AAD binds the public key), but the
+    unwrapper still refuses them rather than hand back a key that does not match."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    _, public, wrapped = clinician
+    salt = b64url_decode(wrapped.salt)
+    key = sealing.derive_wrapping_key(PASSWORD, salt, wrapped.iterations)
+    aad = b"teleconsult/v1/wrapped-key" + b64url_decode(public[len("pk.v1."):])
+    other = sealing.generate_private_key().private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    p384 = ec.generate_private_key(ec.SECP384R1()).private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    for plaintext in (bytes(138), other, p384[:138]):
+        iv = bytes(12)
+        blob = "wrapped.v1." + b64url_encode(iv + AESGCM(key).encrypt(iv, plaintext, aad))
+        with pytest.raises(MalformedValue, match="PKCS#8|P-256 key of this public key"):
+            sealing.unwrap_private_key(WrappedKey(wrapped.iterations, wrapped.salt, blob), public, PASSWORD)
