@@ -18,10 +18,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import ids
+from . import clinician_keys, ids
 from .text import without_bidi_controls
 from .db import clinicians
 from .errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from .sealing import WrappedKey
 
 TOTP_ISSUER = "teleconsult"
 TOTP_VALID_WINDOW = 1  # accept the previous and next 30 s step (clock drift)
@@ -124,10 +125,13 @@ async def _update_and_sign_out(engine: AsyncEngine, clinician_id: str, **values)
 
 
 async def set_password(engine: AsyncEngine, email: str, password: str) -> Clinician:
-    """The host sets a new password (CLI): every session of the clinician is signed out."""
+    """The host sets a new password (CLI): every session of the clinician is signed out, and
+    the clinician key is forgotten (only the old password unwrapped it); the next login in a
+    browser makes a new one."""
     password_hash = await _hash_password(password)
     clinician = await get_clinician_by_email(engine, email)
-    return await _update_and_sign_out(engine, clinician.id, password_hash=password_hash)
+    return await _update_and_sign_out(engine, clinician.id, password_hash=password_hash,
+                                      **clinician_keys.FORGET_KEY)
 
 
 async def reset_totp(engine: AsyncEngine, email: str) -> Clinician:
@@ -137,16 +141,29 @@ async def reset_totp(engine: AsyncEngine, email: str) -> Clinician:
                                       totp_secret=None, totp_enabled=False, totp_last_counter=None)
 
 
-async def change_password(engine: AsyncEngine, clinician_id: str, current: str, new: str) -> Clinician:
-    """The clinician changes their own password, proving the current one (AuthenticationFailed if wrong)."""
+async def change_password(engine: AsyncEngine, clinician_id: str, current: str, new: str,
+                          rewrapped: WrappedKey | None = None,
+                          new_key: tuple[str, WrappedKey] | None = None) -> Clinician:
+    """The clinician changes their own password, proving the current one (AuthenticationFailed if
+    wrong). Their browser re-wrapped the clinician key under the new password (`rewrapped`,
+    required when there is a key), or made one (`new_key`, taken when there is none)."""
     async with engine.connect() as conn:
-        stored = await conn.scalar(sa.select(clinicians.c.password_hash).where(clinicians.c.id == clinician_id))
-    if stored is None:
+        row = (await conn.execute(sa.select(clinicians.c.password_hash, clinicians.c.public_key).where(
+            clinicians.c.id == clinician_id))).first()
+    if row is None:
         raise NotFound("no such clinician")
-    if not await _password_matches(stored, current):
+    if not await _password_matches(row.password_hash, current):
         raise AuthenticationFailed("wrong current password")
     password_hash = await _hash_password(new)
-    return await _update_and_sign_out(engine, clinician_id, password_hash=password_hash)
+    if row.public_key is not None:
+        if rewrapped is None:
+            raise InvalidInput("the clinician key must be re-wrapped under the new password")
+        key_values = clinician_keys.rewrapped_values(rewrapped)
+    elif new_key is not None:
+        key_values = {"public_key": new_key[0], **clinician_keys.rewrapped_values(new_key[1])}
+    else:
+        key_values = {}
+    return await _update_and_sign_out(engine, clinician_id, password_hash=password_hash, **key_values)
 
 
 async def verify_password(engine: AsyncEngine, email: str, password: str) -> Clinician:

@@ -41,6 +41,8 @@ class Consultation:
     deadline_at: float
     ended_at: float | None
     end_reason: str | None
+    sealed_secret: str | None = None  # S sealed to the clinician's key (docs/encryption.md section 9)
+    sealed_to: str | None = None  # the id of that key
 
     def public(self, public_url: str) -> dict:
         """What the dashboard and the API show: never the room name."""
@@ -52,6 +54,7 @@ class Consultation:
             "deadline_at": self.deadline_at,
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
+            "sealed_secret": self.sealed_secret,
         }
 
 
@@ -89,17 +92,27 @@ def _notify(hub: Hub | None, consultation: Consultation, kind: str, **extra) -> 
 
 
 async def create_consultation(engine: AsyncEngine, settings: Settings, clinician: Clinician,
-                              hub: Hub | None = None, now: float | None = None) -> Consultation:
+                              hub: Hub | None = None, now: float | None = None, *,
+                              consultation_id: str | None = None, sealed_secret: str | None = None,
+                              sealed_to: str | None = None) -> Consultation:
+    """A new consultation. Its creator may choose its id (to seal S for it beforehand) and
+    give S sealed to the clinician's key `sealed_to` (checked by the caller)."""
     now = time.time() if now is None else now
+    if consultation_id is not None and not ids.valid_client_id(consultation_id):
+        raise InvalidInput("a consultation id is 16 to 64 characters among A-Z a-z 0-9 - _")
     for _ in range(ROOM_NAME_ATTEMPTS):
         room = ids.room_name()
         try:
             async with engine.begin() as conn:
+                if consultation_id is not None and await conn.scalar(
+                        sa.select(consultations.c.id).where(consultations.c.id == consultation_id)):
+                    raise Conflict("a consultation with this id already exists")
                 await conn.execute(used_rooms.insert().values(room_name=room))
                 values = dict(
-                    id=ids.new_id(), clinician_id=clinician.id, room_name=room, join_token=ids.new_id(),
-                    status=WAITING, allow_rejoin=True, created_at=now,
-                    deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None)
+                    id=consultation_id or ids.new_id(), clinician_id=clinician.id, room_name=room,
+                    join_token=ids.new_id(), status=WAITING, allow_rejoin=True, created_at=now,
+                    deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None,
+                    sealed_secret=sealed_secret, sealed_to=sealed_to)
                 await conn.execute(consultations.insert().values(**values))
         except sa.exc.IntegrityError:
             continue  # a room name already issued: never reuse, draw again

@@ -53,9 +53,11 @@ async def check_enrolment(services: Services, clinician: Clinician, secret: str,
     attempt.forgive()
 
 
-async def change_password(services: Services, clinician: Clinician, current: str, new: str) -> Clinician:
+async def change_password(services: Services, clinician: Clinician, current: str, new: str,
+                          **key) -> Clinician:
+    """`key`: the clinician key re-wrapped (or made) by the browser, see accounts.change_password."""
     attempt = services.limiters.login.attempt(f"password:{clinician.id}")
     async with services.password_checks:
-        changed = await accounts.change_password(services.engine, clinician.id, current, new)
+        changed = await accounts.change_password(services.engine, clinician.id, current, new, **key)
     attempt.forgive()
     return changed

@@ -28,6 +28,12 @@ clinicians = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # bumped by a password change or a TOTP reset: sessions holding an older value are signed out
     sa.Column("session_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
+    # the clinician's key pair (docs/encryption.md section 9): the public key in clear, the private
+    # key only wrapped under the password, with its PBKDF2 salt and iteration count beside it
+    sa.Column("public_key", sa.String(100), nullable=True),
+    sa.Column("wrapped_key", sa.String(240), nullable=True),
+    sa.Column("key_salt", sa.String(32), nullable=True),
+    sa.Column("key_iterations", sa.Integer, nullable=True),
 )
 
 consultations = sa.Table(
@@ -42,6 +48,9 @@ consultations = sa.Table(
     sa.Column("deadline_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float, nullable=True),
     sa.Column("end_reason", sa.String(32), nullable=True),
+    # S sealed to the clinician's public key (sealed.v1.…) and the id of that key
+    sa.Column("sealed_secret", sa.String(200), nullable=True),
+    sa.Column("sealed_to", sa.String(32), nullable=True),
 )
 
 knocks = sa.Table(

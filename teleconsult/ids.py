@@ -3,6 +3,7 @@ dates or counters."""
 
 import base64
 import hashlib
+import re
 import secrets
 
 ROOM_NAME_BITS = 200  # DESIGN section 3: >= 160 bits; 200 is a whole number of base32 chars (40)
@@ -18,6 +19,15 @@ def room_name() -> str:
 
 def new_id() -> str:
     return secrets.token_urlsafe(ID_BYTES)
+
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def valid_client_id(text: object) -> bool:
+    """A consultation id chosen by its creator (so as to seal S for it beforehand): 16 to 64
+    base64url characters; new_id() makes one (22)."""
+    return isinstance(text, str) and _CLIENT_ID.fullmatch(text) is not None
 
 
 def new_api_token() -> str:

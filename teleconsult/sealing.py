@@ -26,6 +26,7 @@ value of one kind is never taken for another and a later version can be told apa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -47,41 +48,14 @@ from cryptography.hazmat.primitives.serialization import (
 from filedrop.ece import b64url_decode, b64url_encode
 
 __all__ = [
-    "VERSION",
-    "SECRET_SIZE",
-    "PUBLIC_KEY_SIZE",
-    "PRIVATE_KEY_SIZE",
-    "PKCS8_SIZE",
-    "ENC_SIZE",
-    "TAG_SIZE",
-    "SEALED_SIZE",
-    "SALT_SIZE",
-    "IV_SIZE",
-    "WRAPPED_SIZE",
-    "MIN_ITERATIONS",
-    "MAX_ITERATIONS",
-    "DEFAULT_ITERATIONS",
-    "SEALED_SECRET_INFO",
-    "WRAPPED_KEY_AAD",
-    "SealingError",
-    "MalformedValue",
-    "UnknownVersion",
-    "WrongPassword",
-    "SecretRejected",
-    "WrappedKey",
-    "generate_private_key",
-    "private_key_from_bytes",
-    "private_key_bytes",
-    "public_key_bytes",
-    "encode_public_key",
-    "decode_public_key",
-    "sealing_info",
-    "seal_secret",
-    "open_secret",
-    "derive_wrapping_key",
-    "wrap_private_key",
-    "unwrap_private_key",
-    "rewrap_private_key",
+    "VERSION", "SECRET_SIZE", "PUBLIC_KEY_SIZE", "PRIVATE_KEY_SIZE", "PKCS8_SIZE", "ENC_SIZE", "TAG_SIZE",
+    "SEALED_SIZE", "SALT_SIZE", "IV_SIZE", "WRAPPED_SIZE", "MIN_ITERATIONS", "MAX_ITERATIONS",
+    "DEFAULT_ITERATIONS", "SEALED_SECRET_INFO", "WRAPPED_KEY_AAD",
+    "SealingError", "MalformedValue", "UnknownVersion", "WrongPassword", "SecretRejected", "WrappedKey",
+    "generate_private_key", "private_key_from_bytes", "private_key_bytes", "public_key_bytes",
+    "encode_public_key", "decode_public_key", "key_id", "sealing_info", "seal_secret", "open_secret",
+    "check_sealed_secret", "derive_wrapping_key", "wrap_private_key", "unwrap_private_key",
+    "rewrap_private_key", "check_wrapped_key",
 ]
 
 # --- constants ------------------------------------------------------------------------
@@ -212,6 +186,12 @@ def decode_public_key(text: str) -> ec.EllipticCurvePublicKey:
         raise MalformedValue("the public key is not a point of P-256") from None
 
 
+def key_id(public_key: str) -> str:
+    """A short name of a public key (22 characters: base64url of the first 16 bytes of the
+    SHA-256 of the point): which key a consultation's secret was sealed to."""
+    return b64url_encode(hashlib.sha256(public_key_bytes(decode_public_key(public_key))).digest()[:16])
+
+
 def _public_key(key: str | ec.EllipticCurvePublicKey) -> ec.EllipticCurvePublicKey:
     return decode_public_key(key) if isinstance(key, str) else key
 
@@ -250,6 +230,14 @@ def open_secret(private_key: ec.EllipticCurvePrivateKey, sealed: str, consultati
             "the sealed secret does not open: sealed to another key, for another "
             "consultation, or altered"
         ) from None
+
+
+def check_sealed_secret(sealed: str) -> str:
+    """The form of a sealed secret received from a creator (the server cannot open it)."""
+    data = _decode("sealed", sealed, SEALED_SIZE)
+    if data[0] != 0x04:
+        raise MalformedValue("the sealed secret's ephemeral key is not an uncompressed point")
+    return sealed
 
 
 # --- wrapping the private key ---------------------------------------------------------
@@ -378,3 +366,11 @@ def rewrap_private_key(
     if iterations is None:
         iterations = max(_check_iterations(wrapped.iterations), DEFAULT_ITERATIONS)
     return wrap_private_key(private_key, new_password, iterations=iterations, salt=salt, iv=iv)
+
+
+def check_wrapped_key(wrapped: WrappedKey) -> WrappedKey:
+    """The form of a wrapped key received from a browser (the server cannot unwrap it)."""
+    _check_iterations(wrapped.iterations)
+    _salt_bytes(wrapped.salt)
+    _decode("wrapped", wrapped.wrapped, WRAPPED_SIZE)
+    return wrapped

@@ -135,15 +135,16 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def login(session: aiohttp.ClientSession, base: str, clinician: TestClinician) -> str:
-    """Log in through the real forms; returns the session's CSRF token."""
+async def login(session: aiohttp.ClientSession, base: str, clinician: TestClinician, code: str | None = None) -> str:
+    """Log in through the real forms (with `code`, or the current TOTP code); returns the
+    session's CSRF token."""
     async with session.get(base + "/login") as r:
         csrf = csrf_from(await r.text())
     async with session.post(base + "/login", data={
             "email": clinician.email, "password": clinician.password, "csrf_token": csrf}) as r:
         assert r.status == 200 and r.url.path == "/login/totp", (r.status, r.url)
         csrf = csrf_from(await r.text())
-    code = pyotp.TOTP(clinician.totp_secret).now()
+    code = code or pyotp.TOTP(clinician.totp_secret).now()
     async with session.post(base + "/login/totp", data={"code": code, "csrf_token": csrf}) as r:
         assert r.status == 200 and r.url.path == "/", (r.status, r.url)
         return csrf_from(await r.text())

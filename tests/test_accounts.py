@@ -102,7 +102,10 @@ async def test_cli_password_change_refuses_the_old_password_and_signs_out_existi
 
     result = await clinician_cli(app, "password", doctor.email, stdin=NEW_PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"Password of {doctor.email} changed; all its sessions were signed out."
+    assert result.stdout.strip() == (
+        f"Password of {doctor.email} changed; all its sessions were signed out. Its documents key was "
+        "forgotten: a new one is made at its next login, and open consultations created before open their "
+        "documents only in the browsers that created them.")
     assert NEW_PASSWORD not in result.stdout + result.stderr
 
     # the session that was browsing is sent to the login page ...

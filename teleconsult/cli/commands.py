@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import accounts, consultations, db, ids
+from .. import accounts, clinician_keys, consultations, db, ids, sealing
 from . import drop
 from ..jitsi import config_check
 from ..web.app import create_app
@@ -186,7 +186,9 @@ def cmd_clinician(args) -> int:
     if args.action == "add":
         print(f"Clinician {result.email} created.")
     elif args.action == "password":
-        print(f"Password of {result.email} changed; all its sessions were signed out.")
+        print(f"Password of {result.email} changed; all its sessions were signed out. Its documents key "
+              "was forgotten: a new one is made at its next login, and open consultations created before "
+              "open their documents only in the browsers that created them.")
     elif args.action == "reset-totp":
         print(f"Two-step verification of {result.email} reset; all its sessions were signed out. "
               "The next login shows a new QR code.")
@@ -204,12 +206,23 @@ def cmd_clinician(args) -> int:
 def cmd_consultation(args) -> int:
     settings = _settings_for_tools(args)
 
+    secret = ids.consultation_secret()  # generated here, only ever stored sealed
+
     async def work(engine):
         clinician = await accounts.get_clinician_by_email(engine, args.clinician)
-        return await consultations.create_consultation(engine, settings, clinician)
-    consultation = asyncio.run(_with_engine(settings, work))
-    secret = ids.consultation_secret()  # generated here, never sent to the server
+        key = await clinician_keys.get_key(engine, clinician.id)
+        if key is None:  # no key yet (made at the clinician's next login): S stays with this link
+            return await consultations.create_consultation(engine, settings, clinician), False
+        consultation_id = ids.new_id()
+        sealed = sealing.seal_secret(key.public_key, secret, consultation_id)
+        return await consultations.create_consultation(
+            engine, settings, clinician, consultation_id=consultation_id, sealed_secret=sealed,
+            sealed_to=key.key_id), True
+    consultation, sealed = asyncio.run(_with_engine(settings, work))
     print(consultations.patient_url(settings.public_url, consultation.join_token) + "#" + ids.b64url(secret))
+    if not sealed:
+        print("The clinician has no key yet (it is made at their next login): only this link holds the "
+              "documents key of this consultation.", file=sys.stderr)
     return 0
 
 

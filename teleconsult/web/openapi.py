@@ -15,8 +15,8 @@ CONSULTATION = {"$ref": "#/components/schemas/Consultation"}
 def _responses(ok_status: str, ok_schema: dict, description: str, errors=("401", "404")) -> dict:
     responses = {ok_status: {"description": description,
                              "content": {"application/json": {"schema": ok_schema}}}}
-    texts = {"401": "Missing or unknown API token", "404": "No such consultation for this clinician",
-             "409": "The consultation has ended"}
+    texts = {"400": "Not valid (the error says why)", "401": "Missing or unknown API token",
+             "404": "No such consultation for this clinician", "409": "The consultation has ended"}
     for code in errors:
         responses[code] = {"description": texts[code], "content": {"application/json": {"schema": ERROR}}}
     return responses
@@ -32,14 +32,31 @@ PATHS = {
             "summary": "Create a consultation",
             "description": "Answers the consultation's id and its patient link without the fragment "
                            "(`patient_url`). The caller generates a 32-byte consultation secret S and "
-                           "gives the patient `patient_url + '#' + base64url(S)`; S never reaches the server.",
-            "responses": _responses("201", CONSULTATION, "The new consultation", errors=("401",)),
+                           "gives the patient `patient_url + '#' + base64url(S)`; S never reaches the server. "
+                           "So that the clinician's devices can open S too, draw the consultation's `id`, "
+                           "seal S for it to the key of getClinicianKey (docs/encryption.md section 9) and "
+                           "send both; without a body the server draws the id and S stays with the caller.",
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/SealedCreation"}}}},
+            "responses": {**_responses("201", CONSULTATION, "The new consultation", errors=("400", "401")),
+                          "409": {"description": "The id is taken, or the clinician has no key yet",
+                                  "content": {"application/json": {"schema": ERROR}}}},
         },
         "get": {
             "operationId": "listConsultations",
             "summary": "The clinician's recent consultations",
             "responses": _responses("200", {"type": "object", "properties": {
                 "consultations": {"type": "array", "items": CONSULTATION}}}, "Newest first", errors=("401",)),
+        },
+    },
+    "/api/clinician/key": {
+        "get": {
+            "operationId": "getClinicianKey",
+            "summary": "The clinician's public key, to seal consultation secrets to",
+            "responses": {**_responses("200", {"$ref": "#/components/schemas/ClinicianKey"}, "The public key",
+                                       errors=("401",)),
+                          "404": {"description": "No key yet: it is made at the clinician's next login",
+                                  "content": {"application/json": {"schema": ERROR}}}},
         },
     },
     "/api/consultations/{id}": {
@@ -233,11 +250,21 @@ SCHEMAS = {
                         "description": "Patient link without the '#secret' fragment"},
         "created_at": {"type": "number"}, "deadline_at": {"type": "number"},
         "ended_at": {"type": ["number", "null"]}, "end_reason": {"type": ["string", "null"]},
+        "sealed_secret": {"type": ["string", "null"],
+                          "description": "S sealed to the clinician's key (sealed.v1.…), for their devices"},
         "presence": {"type": "object", "required": ["patient", "clinician"],
                      "description": "Who is in the Jitsi call now, from the Jitsi host's room events "
                                     "(a live hint: empty after an app restart until the next event)",
                      "properties": {"patient": {"type": "boolean"}, "clinician": {"type": "boolean"}}},
         "knocks": {"type": "array", "items": {"$ref": "#/components/schemas/Knock"}}}},
+    "ClinicianKey": {"type": "object", "required": ["public_key", "key_id"], "properties": {
+        "public_key": {"type": "string", "description": "pk.v1. + base64url of the P-256 point"},
+        "key_id": {"type": "string", "description": "Changes when a password reset replaces the key"}}},
+    "SealedCreation": {"type": "object", "required": ["id", "sealed_secret"], "properties": {
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$",
+               "description": "The new consultation's id, drawn by the caller (16 random bytes, base64url)"},
+        "sealed_secret": {"type": "string", "description": "sealed.v1.…: HPKE of S to the clinician's key, "
+                                                           "info bound to this id"}}},
     "Document": {"type": "object", "properties": {
         "id": {"type": "string"}, "size": {"type": "integer"},
         "uploaded_by": {"type": "string", "enum": ["clinician", "patient", "standalone"]},

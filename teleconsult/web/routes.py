@@ -14,6 +14,7 @@ ROUTES = [
     # clinician: login
     ("GET", "/login", login.login_page, "login"),
     ("POST", "/login", login.login_submit, "login_submit"),
+    ("POST", "/login/key", login.key_parameters, "login_key_parameters"),
     ("GET", "/login/totp/enrol", login.enrol_page, "totp_enrol"),
     ("POST", "/login/totp/enrol", login.enrol_submit, "totp_enrol_submit"),
     ("GET", "/login/totp", login.totp_page, "totp"),
@@ -42,6 +43,7 @@ ROUTES = [
     ("GET", "/precall", precall.precall_page, "precall"),
     # integrators' API (names = OpenAPI operationIds)
     ("GET", "/api/openapi.json", api.openapi, "openapi"),
+    ("GET", "/api/clinician/key", api.get_clinician_key, "getClinicianKey"),
     ("POST", "/api/consultations", api.actions.create, "createConsultation"),
     ("GET", "/api/consultations", api.list_consultations, "listConsultations"),
     ("GET", "/api/consultations/{id}", api.get_consultation, "getConsultation"),

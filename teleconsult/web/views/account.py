@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
-from ... import accounts, credential_checks
+from ... import accounts, clinician_keys, credential_checks, sealing
+from ...sealing import WrappedKey
 from ..auth import finish_login, require_clinician
-from ...errors import AuthenticationFailed, RateLimited
+from ...errors import AuthenticationFailed, InvalidInput, RateLimited
 from ..appkeys import services_of
 from ..templating import render
 
 
 async def _page(request: web.Request, clinician, message: str | None = None, status: int = 200) -> web.Response:
+    key = await clinician_keys.get_key(services_of(request).engine, clinician.id)
     return await render(request, "account.html", {
-        "clinician": clinician, "message": message, "min_length": accounts.MIN_PASSWORD_LENGTH}, status=status)
+        "clinician": clinician, "message": message, "min_length": accounts.MIN_PASSWORD_LENGTH,
+        "key": key.for_owner() if key else None}, status=status)
+
+
+def _browser_key(form) -> tuple[WrappedKey | None, tuple[str, WrappedKey] | None]:
+    """What static/js/account.js put in the form: the clinician key re-wrapped under the new
+    password (or, for an account without one, a new key pair). InvalidInput if malformed."""
+    try:
+        wrapped = json.loads(str(form.get("new_wrapped_key") or "null"))
+    except ValueError:
+        raise InvalidInput("the re-wrapped key is not JSON") from None
+    if wrapped is None:
+        return None, None
+    if form.get("new_public_key"):
+        return None, clinician_keys.proposed_key(str(form["new_public_key"]), wrapped)
+    try:
+        if not isinstance(wrapped, dict):
+            raise sealing.MalformedValue("not an object")
+        return sealing.check_wrapped_key(WrappedKey.from_dict(wrapped)), None
+    except sealing.SealingError as exc:
+        raise InvalidInput(f"the re-wrapped key is not valid: {exc}") from None
 
 
 async def account_page(request: web.Request) -> web.Response:
@@ -29,10 +53,16 @@ async def password_submit(request: web.Request) -> web.Response:
     if len(new) < accounts.MIN_PASSWORD_LENGTH:
         return await _page(request, clinician, "too_short", status=400)
     try:
-        clinician = await credential_checks.change_password(services_of(request), clinician, current, new)
+        rewrapped, new_key = _browser_key(form)
+        clinician = await credential_checks.change_password(services_of(request), clinician, current, new,
+                                                            rewrapped=rewrapped, new_key=new_key)
     except RateLimited:
         return await _page(request, clinician, "throttled", status=429)
     except AuthenticationFailed:
         return await _page(request, clinician, "wrong", status=401)
+    except InvalidInput:
+        # the browser did not re-wrap the clinician key (no JavaScript, or a bad value): the
+        # password stays as it was, so that the key still opens
+        return await _page(request, clinician, "key_required", status=400)
     await finish_login(request, clinician)  # this session stays signed in, with the new epoch
     return await _page(request, clinician, "changed")

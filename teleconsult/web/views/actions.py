@@ -7,12 +7,36 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ... import clinician_keys, ending, sealing
 from ... import consultations as cs
-from ... import ending
 from ...accounts import Clinician
+from ...errors import Conflict, InvalidInput
 from ..appkeys import services_of
 
 Authenticate = Callable[[web.Request], Awaitable[Clinician]]
+
+
+async def _sealed_creation(request: web.Request, engine, clinician: Clinician) -> dict:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInput("the body is not JSON") from None
+    if not isinstance(body, dict) or set(body) - {"id", "sealed_secret"}:
+        raise InvalidInput('the body is an object with "id" and "sealed_secret", or empty')
+    if not body:
+        return {}
+    if set(body) != {"id", "sealed_secret"}:
+        raise InvalidInput('"id" and "sealed_secret" go together: S is sealed for one consultation id')
+    try:
+        sealed = sealing.check_sealed_secret(body["sealed_secret"])
+    except sealing.SealingError as exc:
+        raise InvalidInput(f"sealed_secret: {exc}") from None
+    key = await clinician_keys.get_key(engine, clinician.id)
+    if key is None:
+        raise Conflict("this clinician has no key yet: it is made at their next login in a browser")
+    return {"consultation_id": body["id"], "sealed_secret": sealed, "sealed_to": key.key_id}
 
 
 class ConsultationActions:
@@ -26,10 +50,14 @@ class ConsultationActions:
         return clinician, consultation
 
     async def create(self, request: web.Request) -> web.Response:
+        """An empty body, or {"id", "sealed_secret"}: S sealed to the clinician's key for
+        that id (docs/encryption.md section 9), so that the clinician's devices open it."""
         clinician = await self.authenticate(request)
-        consultation = await cs.create_consultation(
-            services_of(request).engine, services_of(request).settings, clinician, services_of(request).hub)
-        return web.json_response(consultation.public(services_of(request).settings.public_url), status=201)
+        services = services_of(request)
+        chosen = await _sealed_creation(request, services.engine, clinician)
+        consultation = await cs.create_consultation(services.engine, services.settings, clinician, services.hub,
+                                                    **chosen)
+        return web.json_response(consultation.public(services.settings.public_url), status=201)
 
     async def end(self, request: web.Request) -> web.Response:
         _, consultation = await self.own(request)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from aiohttp import web
 
+from ... import clinician_keys
 from ... import consultations as cs
+from ...errors import NotFound
 from ..auth import api_clinician
 from ..appkeys import services_of
 from ..openapi import openapi_document
@@ -33,6 +35,15 @@ async def get_consultation(request: web.Request) -> web.Response:
     body = _public(request, consultation)
     body["knocks"] = [k.public() for k in await cs.list_knocks(services_of(request).engine, consultation)]
     return web.json_response(body)
+
+
+async def get_clinician_key(request: web.Request) -> web.Response:
+    """The public key to seal consultation secrets to (docs/encryption.md section 9)."""
+    clinician = await api_clinician(request)
+    key = await clinician_keys.get_key(services_of(request).engine, clinician.id)
+    if key is None:
+        raise NotFound("this clinician has no key yet: it is made at their next login in a browser")
+    return web.json_response(key.public())
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ... import clinician_keys
 from ... import consultations as cs
 from ..auth import require_clinician
 from ..appkeys import services_of
@@ -20,15 +21,19 @@ actions = ConsultationActions(require_clinician)
 async def dashboard_state(request: web.Request, clinician) -> dict:
     engine, public_url = services_of(request).engine, services_of(request).settings.public_url
     items = []
+    key = await clinician_keys.get_key(engine, clinician.id)
     listed = await cs.list_consultations(engine, clinician)
     knocks = await cs.open_knocks(engine, [c.id for c in listed if c.status != cs.ENDED])
     for consultation in listed:
         item = consultation.public(public_url)
+        # sealed to a key a password reset forgot: only a browser that cached S still opens it
+        item["key_lost"] = consultation.sealed_to is not None and (key is None or consultation.sealed_to != key.key_id)
         item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
         # who is in the call, from Prosody's room events (presence.py)
         item["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
         items.append(item)
-    return {"clinician": {"name": clinician.name}, "consultations": items}
+    return {"clinician": {"name": clinician.name}, "consultations": items,
+            "key": key.for_owner() if key else None}
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -52,19 +57,12 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def call_page(request: web.Request) -> web.Response:
     clinician, consultation = await actions.own(request)
     public = consultation.public(services_of(request).settings.public_url)
+    key = await clinician_keys.get_key(services_of(request).engine, clinician.id)
     return await render(request, "call.html", {
         "consultation": public,
         "documents_role": "clinician", "documents_can_send": consultation.status != cs.ENDED,
         "documents": panel_config(request, base=f"/consultations/{consultation.id}/documents", role="clinician",
                                   consultation_id=consultation.id, patient_url=public["patient_url"],
-                                  csrf=await csrf_token(request)),
+                                  csrf=await csrf_token(request), sealed_secret=consultation.sealed_secret,
+                                  key=key.for_owner() if key else None),
     })
-
-
-
-
-
-
-
-
-

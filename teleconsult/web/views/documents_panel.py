@@ -10,14 +10,17 @@ from ..templating import translator
 
 
 def panel_config(request: web.Request, *, base: str, role: str, consultation_id: str,
-                 patient_url: str = "", csrf: str = "") -> dict:
+                 patient_url: str = "", csrf: str = "", sealed_secret: str | None = None,
+                 key: dict | None = None) -> dict:
     """What static/js/documents.js needs, passed in the page's JSON data block."""
     _ = translator(request).gettext
     settings = services_of(request).settings
     return {
         "base": base, "events": base + "/events", "role": role, "csrf": csrf,
         "consultation_id": consultation_id, "patient_url": patient_url,
-        "secret_source": "fragment" if role == "patient" else "local",
+        "secret_source": "fragment" if role == "patient" else "sealed",
+        # the clinician's: S sealed to their key, and that key wrapped (static/js/clinician_keys.js)
+        "sealed_secret": sealed_secret, "key": key,
         "max_bytes": settings.documents_max_mib * 1024 * 1024 * 8 // 9,  # padding may add up to 1/8
         "i18n": {
             "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),

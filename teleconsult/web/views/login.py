@@ -3,24 +3,53 @@
 from __future__ import annotations
 
 import io
+import json
 
 import segno
 from aiohttp import web
 from aiohttp_session import get_session
 from markupsafe import Markup
 
-from ... import accounts, credential_checks
+from ... import accounts, clinician_keys, credential_checks
+from ...sealing import WrappedKey
 from ..auth import finish_login, pending_clinician, start_login
-from ...errors import AuthenticationFailed, RateLimited
+from ...errors import AuthenticationFailed, InvalidInput, RateLimited
 from ..appkeys import services_of
 from ..templating import render
 from ..trusted_device import remember_device, trusted_device
 
 ENROL_SECRET = "totp_enrol_secret"
+PROPOSED_KEY = "proposed_clinician_key"
 
 
 async def login_page(request: web.Request) -> web.Response:
     return await render(request, "login.html", {"error": None, "email": ""})
+
+
+async def key_parameters(request: web.Request) -> web.Response:
+    """{salt, iterations} of the clinician key's wrapping, for the login page to derive the
+    wrapping key before the form is sent; the same shape for any email (clinician_keys.py)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInput("the body is not JSON") from None
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str) or not email.strip() or len(email) > 320:
+        raise InvalidInput("an email is required")
+    services = services_of(request)
+    return web.json_response(await clinician_keys.key_parameters(
+        services.engine, services.settings.session_secret, email))
+
+
+def _proposed_key(form) -> dict | None:
+    """The key pair the login page made in case the account has none (static/js/login.js),
+    kept in the session until the second factor is passed; a malformed one is ignored."""
+    try:
+        public_key, wrapped = clinician_keys.proposed_key(
+            str(form.get("new_public_key", "")), json.loads(str(form.get("new_wrapped_key", "null"))))
+    except (InvalidInput, ValueError):
+        return None
+    return {"public_key": public_key, "wrapped": wrapped.as_dict()}
 
 
 async def login_submit(request: web.Request) -> web.Response:
@@ -37,6 +66,8 @@ async def login_submit(request: web.Request) -> web.Response:
     except AuthenticationFailed:
         return await render(request, "login.html", {"error": "wrong", "email": email}, status=401)
     await start_login(request, clinician)
+    if (proposal := _proposed_key(form)) is not None:
+        (await get_session(request))[PROPOSED_KEY] = proposal
     raise web.HTTPSeeOther("/login/totp" if clinician.totp_enabled else "/login/totp/enrol")
 
 
@@ -93,7 +124,12 @@ async def totp_submit(request: web.Request) -> web.Response:
 
 
 async def _logged_in(request: web.Request, clinician) -> web.Response:
-    """Both factors right: the session is the clinician's, and this browser becomes a trusted device."""
+    """Both factors right: the session is the clinician's, and this browser becomes a trusted device.
+    A key the login page made is kept now, if the account has none (clinician_keys.adopt_key)."""
+    proposal = (await get_session(request)).get(PROPOSED_KEY)
+    if proposal:
+        await clinician_keys.adopt_key(services_of(request).engine, clinician.id, proposal["public_key"],
+                                       WrappedKey.from_dict(proposal["wrapped"]))
     await finish_login(request, clinician)
     response = web.HTTPSeeOther("/")
     remember_device(response, services_of(request).settings, clinician.email)
@@ -103,4 +139,6 @@ async def _logged_in(request: web.Request, clinician) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     session = await get_session(request)
     session.invalidate()
-    raise web.HTTPSeeOther("/login")
+    # the browser forgets the clinician key and any cached consultation secret (IndexedDB,
+    # localStorage); static/js/login.js forgets the keys at each login anyway
+    raise web.HTTPSeeOther("/login", headers={"Clear-Site-Data": '"storage"'})
