@@ -1,33 +1,40 @@
 // Clinician dashboard: live list of consultations and knocks, one-click creation.
-// The consultation secret S is generated here and kept in this browser's localStorage only.
+// The consultation secret S is drawn here and sealed to the clinician's key, so that every
+// device the clinician logs in on opens it (static/js/clinician_keys.js).
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
+import { b64urlEncode } from "./ece.js";
+import { cacheSecret, clinicianKey, consultationSecret, newSealedSecret } from "./clinician_keys.js";
 
-const SECRETS_KEY = "teleconsult.consultationSecrets";
 const data = pageData();
 const t = data.i18n;
 const list = document.getElementById("consultations");
 const badge = document.getElementById("knock-badge");
 const seenKnocks = new Set();
-
-function b64url(bytes) {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function secrets() {
-  try { return JSON.parse(localStorage.getItem(SECRETS_KEY) || "{}"); } catch (err) { return {}; }
-}
-
-function rememberSecret(id, secret) {
-  const all = secrets();
-  all[id] = secret;
-  localStorage.setItem(SECRETS_KEY, JSON.stringify(all));
-}
+const secrets = new Map(); // consultation id -> base64url(S), opened in this page
+let keyRecord = data.state.key;
+let key = await clinicianKey(keyRecord);
 
 function fullLink(consultation) {
-  const secret = secrets()[consultation.id];
+  const secret = secrets.get(consultation.id);
   return secret ? `${consultation.patient_url}#${secret}` : null;
+}
+
+async function openSecrets(state) {
+  if (state.key?.key_id !== keyRecord?.key_id) {
+    keyRecord = state.key;
+    key = await clinicianKey(keyRecord);
+  }
+  for (const c of state.consultations) {
+    if (c.status === "ended" || secrets.has(c.id)) continue;
+    const secret = await consultationSecret(c, key);
+    if (secret) secrets.set(c.id, b64urlEncode(secret));
+  }
+}
+
+function missingLinkNote(c) {
+  if (c.key_lost) return t.key_lost;
+  if (c.sealed_secret && !key) return t.key_unavailable;
+  return t.link_lost;
 }
 
 function showLink(link) {
@@ -65,7 +72,7 @@ function consultationItem(c) {
       link ? el("button", { type: "button", class: "secondary", onclick: () => showLink(link) }, t.copy_link) : null,
       el("button", { type: "button", class: "danger", onclick: () => endConsultation(c.id) }, t.end));
     item.append(actions);
-    if (!link) item.append(el("p", { class: "muted" }, t.link_lost));
+    if (!link) item.append(el("p", { class: "muted key-note" }, missingLinkNote(c)));
     // who is in the call, from the Jitsi host's room events ("presence" events refresh this list)
     const present = [c.presence && c.presence.patient ? t.patient_present : null,
       c.presence && c.presence.clinician ? t.clinician_present : null].filter(Boolean);
@@ -95,12 +102,22 @@ function ring(waiting) {
 function render(state) {
   list.replaceChildren(...state.consultations.map(consultationItem));
   document.getElementById("empty").hidden = state.consultations.length > 0;
+  // after a host reset of the password: say which open consultations lost their key on new devices
+  const lost = state.consultations.filter((c) => c.status !== "ended" && c.key_lost && !secrets.has(c.id));
+  const notice = document.getElementById("key-notice");
+  notice.hidden = lost.length === 0;
+  document.getElementById("key-notice-count").textContent = `${t.key_notice} ${lost.length}`;
+  document.getElementById("key-unavailable").hidden = !keyRecord || Boolean(key);
   const waiting = state.consultations.flatMap((c) => c.knocks.filter((k) => k.status === "waiting"));
   ring(waiting);
 }
 
 async function refresh() {
-  try { render(await getJSON("/dashboard/state")); } catch (err) { /* next event retries */ }
+  try {
+    const state = await getJSON("/dashboard/state");
+    await openSecrets(state);
+    render(state);
+  } catch (err) { /* next event retries */ }
 }
 
 async function decide(consultationId, knockId, action) {
@@ -115,10 +132,19 @@ async function endConsultation(id) {
 
 document.getElementById("new-consultation").addEventListener("click", async () => {
   try {
-    const consultation = await postJSON("/consultations", data.csrf);
-    const secret = b64url(crypto.getRandomValues(new Uint8Array(32)));
-    rememberSecret(consultation.id, secret);
-    showLink(`${consultation.patient_url}#${secret}`);
+    let consultation, secret;
+    if (keyRecord) {
+      const made = await newSealedSecret(keyRecord.public_key);
+      consultation = await postJSON("/consultations", data.csrf, { id: made.id, sealed_secret: made.sealed });
+      secret = made.secret;
+    } else {
+      // no key yet (it is made at login): S stays in this browser's cache only, as before
+      consultation = await postJSON("/consultations", data.csrf);
+      secret = crypto.getRandomValues(new Uint8Array(32));
+    }
+    cacheSecret(consultation.id, secret);
+    secrets.set(consultation.id, b64urlEncode(secret));
+    showLink(`${consultation.patient_url}#${b64urlEncode(secret)}`);
     await refresh();
     document.getElementById("new-link-url").focus();
   } catch (err) {
@@ -139,5 +165,6 @@ notifyButton.addEventListener("click", async () => {
   notifyButton.hidden = true;
 });
 
+await openSecrets(data.state);
 render(data.state);
 listen("/dashboard/events", () => refresh());

@@ -1,21 +1,21 @@
 // The documents panel of a consultation (clinician call page, patient page): lists the box,
 // sends a file encrypted in this browser, saves a file decrypted in this browser.
-// Keys come from the consultation secret S: the patient's link fragment, or the clinician's
-// own list in localStorage (kept when the consultation was created in this browser).
+// Keys come from the consultation secret S: the patient's link fragment, or, for the clinician,
+// S sealed to their key and opened in this browser (static/js/clinician_keys.js).
 import { b64urlDecode } from "./ece.js";
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { el } from "./page.js";
 
-const SECRETS_KEY = "teleconsult.consultationSecrets";
-
-function readSecret(cfg) {
+async function readSecret(cfg) {
   try {
     if (cfg.secret_source === "fragment") {
       const text = window.location.hash.slice(1);
       return text ? b64urlDecode(text) : null;
     }
-    const stored = JSON.parse(localStorage.getItem(SECRETS_KEY) || "{}")[cfg.consultation_id];
-    return stored ? b64urlDecode(stored) : null;
+    // the clinician's pages only: the patient's never load the key modules
+    const { clinicianKey, consultationSecret } = await import("./clinician_keys.js");
+    const key = await clinicianKey(cfg.key);
+    return await consultationSecret({ id: cfg.consultation_id, sealed_secret: cfg.sealed_secret }, key);
   } catch (err) {
     return null;
   }
@@ -30,7 +30,7 @@ export function mountDocuments(cfg) {
   const input = document.getElementById("document-file");
   const endpoint = new DropEndpoint(cfg.base, cfg.csrf ? { "X-CSRF-Token": cfg.csrf } : {});
   const known = new Map(); // id -> {doc, meta, deleted}
-  let secret = readSecret(cfg);
+  let secret = null;
 
   function say(text, isError = false) {
     status.textContent = text;
@@ -145,25 +145,27 @@ export function mountDocuments(cfg) {
   });
 
   const recover = document.getElementById("documents-recover");
-  if (!secret && recover) {
-    recover.hidden = false;
-    recover.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const link = document.getElementById("documents-recover-link").value.trim();
-      const [url, fragment] = link.split("#");
-      if (url !== cfg.patient_url || !fragment) { say(t.wrong_link, true); return; }
-      const all = JSON.parse(localStorage.getItem(SECRETS_KEY) || "{}");
-      all[cfg.consultation_id] = fragment;
-      localStorage.setItem(SECRETS_KEY, JSON.stringify(all));
-      secret = readSecret(cfg);
-      recover.hidden = true;
-      refresh();
-    });
-  }
-  if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
-
   const source = new EventSource(cfg.events);
   source.onmessage = () => refresh();
-  refresh();
+  readSecret(cfg).then((found) => {
+    secret = found;
+    if (!secret && recover) {
+      recover.hidden = false;
+      recover.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const link = document.getElementById("documents-recover-link").value.trim();
+        const [url, fragment] = link.split("#");
+        let pasted = null;
+        try { pasted = fragment ? b64urlDecode(fragment) : null; } catch (err) { pasted = null; }
+        if (url !== cfg.patient_url || !pasted) { say(t.wrong_link, true); return; }
+        (await import("./clinician_keys.js")).cacheSecret(cfg.consultation_id, pasted);
+        secret = pasted;
+        recover.hidden = true;
+        refresh();
+      });
+    }
+    if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
+    refresh();
+  });
   return { refresh };
 }

@@ -5,10 +5,13 @@ export function pageData() {
   return el ? JSON.parse(el.textContent) : {};
 }
 
-export async function postJSON(url, csrf) {
+export async function postJSON(url, csrf, body = undefined) {
+  const headers = { "X-CSRF-Token": csrf, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method: "POST",
-    headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
   });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -360,15 +360,17 @@ export async function unwrapPrivateKey(wrapped, publicKey, wrappingKey) {
 }
 
 /** A new clinician key: generated, wrapped under the password, and usable at once.
- * Returns {publicKey: 'pk.v1.…', wrapped: {iterations, salt, wrapped}, key}. `keyPair`
- * (an ECDH P-256 CryptoKeyPair, extractable), `salt` and `iv` fix the random draws for
- * test vectors. */
+ * Returns {publicKey: 'pk.v1.…', wrapped: {iterations, salt, wrapped}, key}. `wrappingKey`
+ * (from deriveWrappingKey with this salt and iteration count) saves deriving it again;
+ * `keyPair` (an ECDH P-256 CryptoKeyPair, extractable), `salt` and `iv` fix the random draws
+ * for test vectors. */
 export async function createClinicianKey(password, {
   iterations = DEFAULT_ITERATIONS, salt = randomBytes(SALT_SIZE), iv = randomBytes(IV_SIZE), keyPair = null,
+  wrappingKey = null,
 } = {}) {
   const pair = keyPair ?? await crypto.subtle.generateKey(ECDH, true, ['deriveBits']);
   const point = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
-  const wrappingKey = await deriveWrappingKey(password, saltBytes(salt), iterations);
+  wrappingKey ??= await deriveWrappingKey(password, saltBytes(salt), iterations);
   const wrapped = await wrap(pair.privateKey, point, wrappingKey, iterations, saltBytes(salt), toBytes(iv));
   // keep a non-extractable copy only: unwrap what was just wrapped
   const key = { privateKey: await unwrap(wrapped, point, wrappingKey, false), publicKey: point };
