@@ -122,6 +122,22 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
     raise Conflict("could not draw an unused room name")
 
 
+async def reseal(engine: AsyncEngine, consultation: Consultation, sealed_secret: str, key_id: str) -> Consultation:
+    """S sealed again, to the clinician's current key, by a browser that still caches it: for a
+    consultation sealed to a key a password reset forgot, or created before keys. A secret
+    already sealed to the current key is never replaced."""
+    if consultation.status == ENDED:
+        raise Conflict("the consultation has ended")
+    async with engine.begin() as conn:
+        result = await conn.execute(consultations.update().where(
+            consultations.c.id == consultation.id,
+            sa.or_(consultations.c.sealed_to.is_(None), consultations.c.sealed_to != key_id)).values(
+            sealed_secret=sealed_secret, sealed_to=key_id))
+    if result.rowcount != 1:
+        raise Conflict("the secret of this consultation is already sealed to the current key")
+    return replace(consultation, sealed_secret=sealed_secret, sealed_to=key_id)
+
+
 async def get_consultation(engine: AsyncEngine, consultation_id: str, clinician: Clinician) -> Consultation:
     """The clinician's own consultation; another clinician's is NotFound, like a missing one."""
     async with engine.connect() as conn:

@@ -7,7 +7,8 @@
 //   non-extractable private key (kept in IndexedDB for the session) and forgets the wrapping key;
 // - a consultation's secret S is opened from its sealed form with that key; localStorage only
 //   caches S (so that the browser that created a consultation still holds it after a password
-//   reset forgot the key), and everything is forgotten at logout (Clear-Site-Data, and here).
+//   reset forgot the key, and seals it again to the new one), and everything is forgotten at
+//   logout (the server's Clear-Site-Data).
 
 import * as sealing from "./sealing.js";
 import { b64urlDecode, b64urlEncode } from "./ece.js";
@@ -45,9 +46,10 @@ async function remove(name) {
   return request((await store("readwrite")).delete(name));
 }
 
-/** Forget the keys and every cached secret (login page load, logout). */
-export async function forgetEverything() {
-  localStorage.removeItem(SECRETS_CACHE);
+/** Forget the keys (at each login). The cache of secrets stays: after a host's password
+ * reset, the browser that created a consultation seals its S again to the new key. A logout
+ * clears both (Clear-Site-Data). */
+export async function forgetKeys() {
   try {
     await request((await store("readwrite")).clear());
   } catch (err) {

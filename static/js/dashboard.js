@@ -2,7 +2,8 @@
 // The consultation secret S is drawn here and sealed to the clinician's key, so that every
 // device the clinician logs in on opens it (static/js/clinician_keys.js).
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
-import { b64urlEncode } from "./ece.js";
+import { b64urlDecode, b64urlEncode } from "./ece.js";
+import { sealSecret } from "./sealing.js";
 import { cacheSecret, clinicianKey, consultationSecret, newSealedSecret } from "./clinician_keys.js";
 
 const data = pageData();
@@ -25,9 +26,20 @@ async function openSecrets(state) {
     key = await clinicianKey(keyRecord);
   }
   for (const c of state.consultations) {
-    if (c.status === "ended" || secrets.has(c.id)) continue;
-    const secret = await consultationSecret(c, key);
-    if (secret) secrets.set(c.id, b64urlEncode(secret));
+    if (c.status === "ended") continue;
+    if (!secrets.has(c.id)) {
+      const secret = await consultationSecret(c, key);
+      if (secret) secrets.set(c.id, b64urlEncode(secret));
+    }
+    // a secret this browser still caches, sealed to a key a password reset forgot (or to none):
+    // seal it to the current key, so that every device opens it again
+    if (secrets.has(c.id) && key && keyRecord && (c.key_lost || !c.sealed_secret)) {
+      try {
+        const sealed = await sealSecret(keyRecord.public_key, b64urlDecode(secrets.get(c.id)), c.id);
+        Object.assign(c, await postJSON(`/consultations/${c.id}/sealed-secret`, data.csrf, { sealed_secret: sealed }),
+          { key_lost: false });
+      } catch (err) { /* the next refresh tries again */ }
+    }
   }
 }
 

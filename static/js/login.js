@@ -1,10 +1,11 @@
-// Login page: a new login starts with no key in this browser (logout lands here too); before
+// Login page: a new login starts with no key in this browser (logout lands here too; the
+// cache of consultation secrets stays until a logout, see clinician_keys.js); before
 // the form is sent, the documents key's wrapping key is derived from the password
 // (static/js/clinician_keys.js). If that fails, the login goes on without it.
-import { forgetEverything, prepareLogin } from "./clinician_keys.js";
+import { forgetKeys, prepareLogin } from "./clinician_keys.js";
 
 const form = document.getElementById("login-form");
-const forgotten = forgetEverything();
+const forgotten = forgetKeys();
 let prepared = false;
 
 form.addEventListener("submit", async (event) => {

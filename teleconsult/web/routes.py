@@ -31,6 +31,7 @@ ROUTES = [
     ("GET", "/consultations/{id}", dashboard.call_page, "consultation_call"),
     ("GET", "/consultations/{id}/call", dashboard.actions.join, "consultation_call_access"),
     ("POST", "/consultations/{id}/end", dashboard.actions.end, "consultation_end"),
+    ("POST", "/consultations/{id}/sealed-secret", dashboard.reseal, "consultation_reseal"),
     ("POST", "/consultations/{id}/knocks/{knock_id}/admit", dashboard.actions.admit, "knock_admit"),
     ("POST", "/consultations/{id}/knocks/{knock_id}/decline", dashboard.actions.decline, "knock_decline"),
     # patient

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ... import clinician_keys
+from ... import clinician_keys, sealing
 from ... import consultations as cs
+from ...errors import Conflict, InvalidInput
 from ..auth import require_clinician
 from ..appkeys import services_of
 from ..csrf import csrf_token
@@ -52,6 +53,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await stream(request, f"clinician:{clinician.id}", {"type": "hello"})
 
 
+
+
+async def reseal(request: web.Request) -> web.Response:
+    """{"sealed_secret"}: S sealed to the current key by a browser that still caches it."""
+    clinician, consultation = await actions.own(request)
+    engine = services_of(request).engine
+    try:
+        body = await request.json()
+        sealed = sealing.check_sealed_secret(body["sealed_secret"])
+    except (ValueError, TypeError, KeyError):
+        raise InvalidInput('the body is {"sealed_secret": "sealed.v1.…"}') from None
+    key = await clinician_keys.get_key(engine, clinician.id)
+    if key is None:
+        raise Conflict("no clinician key yet: log in again")
+    resealed = await cs.reseal(engine, consultation, sealed, key.key_id)
+    return web.json_response(resealed.public(services_of(request).settings.public_url))
 
 
 async def call_page(request: web.Request) -> web.Response:

@@ -1,0 +1,180 @@
+"""Consultation secrets that follow the clinician (issue 13), in real Chromium: several browser
+contexts stand for several devices (each its own storage), the patient on a phone. Jitsi is the
+stand-in of tests/browser.py (no videobridge here); everything else is the real app on loopback."""
+
+import os
+from pathlib import Path
+
+import aiohttp
+import pyotp
+
+from browser import PHONE, chromium, stand_in_jitsi, wait_until
+from conftest import add_api_clinician, add_clinician
+from filedrop.ece import b64url_encode
+from teleconsult import accounts, ids, sealing
+from test_accounts import next_code
+
+PDF = b"%PDF-1.4\n" + os.urandom(120_000) + b"\n%%EOF\n"
+NEW_PASSWORD = "un nouveau mot de passe sûr"
+
+
+async def device(browser):
+    """A fresh browser context: a device with nothing stored."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    return await context.new_page()
+
+
+async def log_in(page, base, doctor, code=None, password=None):
+    await page.goto(base + "/login")
+    await page.fill("#email", doctor.email)
+    await page.fill("#password", password or doctor.password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/login/totp")
+    await page.fill("#code", code or pyotp.TOTP(doctor.totp_secret).now())
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/")
+
+
+async def create_in_dashboard(page) -> tuple[str, str]:
+    """(consultation id, patient link with its fragment)."""
+    await page.click("#new-consultation")
+    await wait_until(page, "document.getElementById('new-link-url').value !== ''")
+    link = await page.input_value("#new-link-url")
+    consultation_id = await page.evaluate("""async (url) => {
+      const state = await (await fetch('/dashboard/state', { headers: { Accept: 'application/json' } })).json();
+      return state.consultations.find((c) => c.patient_url === url).id;
+    }""", link.split("#")[0])
+    await wait_until(page, f"document.querySelector(\"li[data-id='{consultation_id}']\") !== null")
+    return consultation_id, link
+
+
+async def link_shown(page, consultation_id) -> str:
+    """The link this device's dashboard shows for the consultation (its 'Patient link' button)."""
+    button = f"li[data-id='{consultation_id}'] .actions button.secondary"
+    await wait_until(page, f"document.querySelector(\"{button}\") !== null")
+    await page.click(button)
+    return await page.input_value("#new-link-url")
+
+
+async def patient_reads_what_the_clinician_sends(browser, clinician, consultation_id, link, tmp_path):
+    """The patient knocks and is admitted; the clinician, on the call page, sends a PDF; the
+    patient saves it: identical bytes."""
+    patient = await (await browser.new_context(**PHONE, accept_downloads=True)).new_page()
+    await patient.goto(link)
+    await patient.fill("#display_name", "Camille")
+    await patient.check("#consent")
+    await patient.click("button[type=submit]")
+    admit = f"li[data-id='{consultation_id}'] [data-action=admit]"
+    await wait_until(clinician, f"document.querySelector(\"{admit}\") !== null")
+    await clinician.click(admit)
+    await wait_until(patient, "window.__jitsi !== undefined")
+    await clinician.goto(clinician.url.rstrip("/") + f"/consultations/{consultation_id}")
+    await wait_until(clinician, "window.__jitsi !== undefined")
+    pdf = tmp_path / "compte-rendu.pdf"
+    pdf.write_bytes(PDF)
+    await clinician.set_input_files("#document-file", str(pdf))
+    await wait_until(patient, "document.querySelectorAll('#documents-list button.save').length === 1", timeout=20)
+    async with patient.expect_download() as info:
+        await patient.click("#documents-list button.save")
+    download = await info.value
+    assert download.suggested_filename == "compte-rendu.pdf"
+    assert Path(await download.path()).read_bytes() == PDF
+    # and the clinician's own panel reads the name back (it decrypted the metadata with S)
+    await wait_until(clinician, "(document.querySelector('#documents-list .document-name') || {})"
+                                ".textContent === 'compte-rendu.pdf'")
+
+
+async def test_a_consultation_made_on_one_device_is_used_from_another_after_login(live, tmp_path):
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            office = await device(browser)
+            await log_in(office, app.url, doctor)
+            consultation_id, link = await create_in_dashboard(office)
+            laptop = await device(browser)
+            await log_in(laptop, app.url, doctor, code=next_code(doctor))
+            assert await link_shown(laptop, consultation_id) == link
+            assert await laptop.evaluate("localStorage.length") >= 1  # a cache, rebuilt from the sealed S
+            await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
+    finally:
+        await jitsi.close()
+
+
+async def test_a_consultation_an_integrator_sealed_is_opened_and_used_from_the_dashboard(live, tmp_path):
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor, token = await add_api_clinician(app.engine)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        async with chromium() as browser:
+            page = await device(browser)
+            await log_in(page, app.url, doctor)  # the first login makes the clinician's key
+            async with aiohttp.ClientSession() as integrator:
+                async with integrator.get(app.url + "/api/clinician/key", headers=auth) as r:
+                    assert r.status == 200
+                    public_key = (await r.json())["public_key"]
+                secret, consultation_id = os.urandom(32), ids.new_id()
+                sealed = sealing.seal_secret(public_key, secret, consultation_id)
+                async with integrator.post(app.url + "/api/consultations", headers=auth,
+                                           json={"id": consultation_id, "sealed_secret": sealed}) as r:
+                    assert r.status == 201
+                    link = (await r.json())["patient_url"] + "#" + b64url_encode(secret)
+            # the dashboard hears of it live, opens its secret and shows the very same link
+            assert await link_shown(page, consultation_id) == link
+            await page.goto(app.url + "/")
+            await patient_reads_what_the_clinician_sends(browser, page, consultation_id, link, tmp_path)
+    finally:
+        await jitsi.close()
+
+
+async def test_after_a_password_change_another_device_still_opens_the_documents(live, tmp_path):
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            office = await device(browser)
+            await log_in(office, app.url, doctor)
+            consultation_id, link = await create_in_dashboard(office)
+            await office.goto(app.url + "/account")
+            await office.fill("#current-password", doctor.password)
+            await office.fill("#new-password", NEW_PASSWORD)
+            await office.fill("#confirm-password", NEW_PASSWORD)
+            await office.click("#password-form button[type=submit]")
+            await office.wait_for_url("**/account/password")
+            assert "Votre mot de passe a été changé" in await office.content()
+            laptop = await device(browser)
+            await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+            assert await link_shown(laptop, consultation_id) == link
+            await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
+    finally:
+        await jitsi.close()
+
+
+async def test_after_a_host_reset_the_dashboard_names_the_lost_consultations_and_new_ones_work(live, tmp_path):
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            office = await device(browser)
+            await log_in(office, app.url, doctor)
+            old_id, old_link = await create_in_dashboard(office)
+            await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
+
+            laptop = await device(browser)
+            await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+            await wait_until(laptop, "!document.getElementById('key-notice').hidden")
+            notice = await laptop.inner_text("#key-notice")
+            assert "réinitialisé" in notice and notice.strip().endswith("1")
+            lost_note = await laptop.inner_text(f"li[data-id='{old_id}'] .key-note")
+            assert "perdue lors de la réinitialisation" in lost_note
+            assert await laptop.evaluate(f"document.querySelector(\"li[data-id='{old_id}'] .actions button.secondary\")") is None
+
+            new_id, new_link = await create_in_dashboard(laptop)
+            assert new_id != old_id
+            await patient_reads_what_the_clinician_sends(browser, laptop, new_id, new_link, tmp_path)
+    finally:
+        await jitsi.close()
