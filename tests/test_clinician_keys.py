@@ -269,3 +269,44 @@ async def test_logging_out_tells_the_browser_to_forget_its_stored_keys(live, htt
     csrf = await login(client, app.url, doctor)
     async with client.post(app.url + "/logout", data={"csrf_token": csrf}, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Clear-Site-Data"] == '"storage"'
+
+
+async def test_a_browser_that_still_caches_a_secret_seals_it_again_to_the_new_key(live, http):
+    app = await live()
+    doctor = await add_clinician(app.engine)
+    _, old_key = await give_key(app.engine, doctor)
+    from teleconsult import consultations as cs
+    clinician = await accounts.get_clinician(app.engine, doctor.id)
+    secret, consultation_id = os.urandom(32), ids.new_id()
+    await cs.create_consultation(app.engine, app.settings, clinician, consultation_id=consultation_id,
+                                 sealed_secret=sealing.seal_secret(old_key, secret, consultation_id),
+                                 sealed_to=sealing.key_id(old_key))
+    ended = await cs.create_consultation(app.engine, app.settings, clinician)
+    await accounts.set_password(app.engine, doctor.email, "the host's new password")
+    doctor.password = "the host's new password"
+    new_private, new_key = await give_key(app.engine, doctor, doctor.password)
+    client = http()
+    csrf = await login(client, app.url, doctor)
+    url = app.url + f"/consultations/{consultation_id}/sealed-secret"
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    resealed = sealing.seal_secret(new_key, secret, consultation_id)
+
+    async def post(body, target=url):
+        async with client.post(target, json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+    for body in ({}, {"sealed_secret": "sealed.v1.AAAA"}, {"sealed_secret": 3}, []):
+        status, answer = await post(body)
+        assert status == 400 and "sealed_secret" in answer["error"], body
+    status, answer = await post({"sealed_secret": resealed})
+    assert status == 200 and answer["sealed_secret"] == resealed
+    assert sealing.open_secret(new_private, answer["sealed_secret"], consultation_id) == secret
+    async with client.get(app.url + "/dashboard/state") as r:
+        assert [c["key_lost"] for c in (await r.json())["consultations"] if c["id"] == consultation_id] == [False]
+    # never over a secret sealed to the current key, never for an ended consultation
+    assert await post({"sealed_secret": sealing.seal_secret(new_key, os.urandom(32), consultation_id)}) == (
+        409, {"error": "the secret of this consultation is already sealed to the current key", "status": 409})
+    async with client.post(app.url + f"/consultations/{ended.id}/end", headers=headers) as r:
+        assert r.status == 200
+    status, answer = await post({"sealed_secret": resealed}, app.url + f"/consultations/{ended.id}/sealed-secret")
+    assert status == 409 and "ended" in answer["error"]
