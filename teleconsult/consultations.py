@@ -275,20 +275,34 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     return decided
 
 
-def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician) -> tokens.CallAccess:
+def _callable(consultation: Consultation, now: float) -> None:
+    """A consultation whose room may still be handed out: not ended, not past its maximum duration
+    (the sweeper may not have ended it yet)."""
+    if consultation.status == ENDED or now >= consultation.deadline_at:
+        raise Conflict("consultation has ended")
+
+
+def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician,
+                       now: float | None = None) -> tokens.CallAccess:
+    """The clinician's room and owner token, valid until the consultation's maximum duration."""
     if consultation.clinician_id != clinician.id:
         raise NotFound("no such consultation")
-    if consultation.status == ENDED:
-        raise Conflict("consultation has ended")
+    now = time.time() if now is None else now
+    _callable(consultation, now)
     return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id,
-                             name=clinician.name, moderator=True)
+                             name=clinician.name, moderator=True, expires_at=consultation.deadline_at, now=now)
 
 
-def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock) -> tokens.CallAccess:
-    """Only an admitted knock of a live consultation gets the room; everything else is Forbidden."""
-    if consultation.status == ENDED:
-        raise Conflict("consultation has ended")
+def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock,
+                     now: float | None = None) -> tokens.CallAccess:
+    """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
+
+    The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
+    with it after a network blip (DESIGN section 3)."""
+    now = time.time() if now is None else now
+    _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
         raise Forbidden("not admitted")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
-                             name=knock_.display_name, moderator=False)
+                             name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
+                             now=now)
