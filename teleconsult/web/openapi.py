@@ -61,7 +61,7 @@ PATHS = {
     "/api/consultations/{id}/join": {
         "post": {
             "operationId": "joinConsultation",
-            "summary": "The clinician's Jitsi domain, room and short-lived JWT, to embed the call",
+            "summary": "The clinician's Jitsi domain, room and JWT (valid until the maximum duration), to embed the call",
             "parameters": [ID_PARAM],
             "responses": _responses("200", {"$ref": "#/components/schemas/CallAccess"}, "Call access",
                                     errors=("401", "404", "409")),
