@@ -260,8 +260,10 @@ class DropBox:
                 state=READY, meta=meta, completed_at=now))
             await self._audit(conn, "completed", file_id, box_id)
         done = dataclasses.replace(found, state=READY, meta=meta, completed_at=now)
+        # the listing goes with the event (what GET {box} shows every subscriber of the box):
+        # pages add the document without listing the box again
         self.notify(box_id, {"type": "document", "action": "added", "id": file_id,
-                             "uploaded_by": found.uploaded_by})
+                             "uploaded_by": found.uploaded_by, "document": done.public()})
         return done
 
     # -- reading ---------------------------------------------------------------------------
@@ -293,7 +295,8 @@ class DropBox:
         if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
             self.on_deadline(now + USED_UP_GRACE_SECONDS)
         if downloader is not None:
-            self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader})
+            self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader,
+                                 "downloads": found.downloads + 1})
         return found, self.storage.ready_path(file_id)
 
     # -- deletion --------------------------------------------------------------------------

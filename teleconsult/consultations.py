@@ -81,7 +81,7 @@ def _knock(row) -> Knock:
     return Knock(**{k: row._mapping[k] for k in Knock.__dataclass_fields__})
 
 
-def _notify(hub: Hub | None, consultation: Consultation, kind: str, **extra) -> None:
+def _notify(hub: Hub | None, consultation: Consultation, kind: str, /, **extra) -> None:
     if hub is None:
         return
     hub.publish(f"clinician:{consultation.clinician_id}",
@@ -104,7 +104,8 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
         except sa.exc.IntegrityError:
             continue  # a room name already issued: never reuse, draw again
         consultation = Consultation(**values)
-        _notify(hub, consultation, "consultation")
+        # the dashboard shows the new consultation from the event itself: its listing goes with it
+        _notify(hub, consultation, "consultation", consultation=consultation.public(settings.public_url))
         return consultation
     raise Conflict("could not draw an unused room name")
 

@@ -1,34 +1,25 @@
 // Clinician dashboard: live list of consultations and knocks, one-click creation.
-// The consultation secret S is generated here and kept in this browser's localStorage only.
+// The consultation secret S is generated here and kept by static/js/consultation_secrets.js.
+//
+// Live: the whole state (/dashboard/state) is fetched only when the event stream (re)connects
+// ("hello"), after the hub dropped events for us ("resync"), or when an event names a
+// consultation this page does not hold. Every other event carries what changed (a consultation
+// created or ended, a knock, a decision, who is in the call) and updates that consultation.
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
+import { newPatientLink, patientLink } from "./consultation_secrets.js";
 
-const SECRETS_KEY = "teleconsult.consultationSecrets";
+const LIMIT = 50; // the state lists the 50 most recent consultations
+const NOBODY = { patient: false, clinician: false };
+const OPEN_KNOCKS = ["waiting", "admitted"];
 const data = pageData();
 const t = data.i18n;
 const list = document.getElementById("consultations");
 const badge = document.getElementById("knock-badge");
 const seenKnocks = new Set();
-
-function b64url(bytes) {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function secrets() {
-  try { return JSON.parse(localStorage.getItem(SECRETS_KEY) || "{}"); } catch (err) { return {}; }
-}
-
-function rememberSecret(id, secret) {
-  const all = secrets();
-  all[id] = secret;
-  localStorage.setItem(SECRETS_KEY, JSON.stringify(all));
-}
-
-function fullLink(consultation) {
-  const secret = secrets()[consultation.id];
-  return secret ? `${consultation.patient_url}#${secret}` : null;
-}
+let consultations = []; // newest first, as the state lists them; each one is shown in the list
+// events, answers and fetches change the list one after the other, in arrival order
+let chain = Promise.resolve();
+const later = (task) => { chain = chain.then(task).catch(() => {}); return chain; };
 
 function showLink(link) {
   const section = document.getElementById("new-link");
@@ -54,8 +45,7 @@ function knockItem(consultation, knock) {
     el("strong", {}, knock.display_name), ` ${label} `, actions);
 }
 
-function consultationItem(c) {
-  const link = fullLink(c);
+function consultationItem(c, link) {
   const item = el("li", { class: `consultation status-${c.status}`, "data-id": c.id },
     el("span", { class: "status" }, t[c.status] || c.status),
     el("span", { class: "muted" }, ` ${t.created_at} ${new Date(c.created_at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" })}`));
@@ -66,9 +56,9 @@ function consultationItem(c) {
       el("button", { type: "button", class: "danger", onclick: () => endConsultation(c.id) }, t.end));
     item.append(actions);
     if (!link) item.append(el("p", { class: "muted" }, t.link_lost));
-    // who is in the call, from the Jitsi host's room events ("presence" events refresh this list)
-    const present = [c.presence && c.presence.patient ? t.patient_present : null,
-      c.presence && c.presence.clinician ? t.clinician_present : null].filter(Boolean);
+    // who is in the call, from the Jitsi host's room events ("presence" events update it)
+    const present = [c.presence.patient ? t.patient_present : null,
+      c.presence.clinician ? t.clinician_present : null].filter(Boolean);
     if (present.length) {
       item.append(el("p", { class: "presence", "data-presence": present.length === 2 ? "both"
         : (c.presence.patient ? "patient" : "clinician") }, present.join(" · ")));
@@ -78,7 +68,12 @@ function consultationItem(c) {
   return item;
 }
 
-function ring(waiting) {
+async function itemOf(c) {
+  return consultationItem(c, c.status === "ended" ? null : await patientLink(c));
+}
+
+function ring() {
+  const waiting = consultations.flatMap((c) => c.knocks.filter((k) => k.status === "waiting"));
   const fresh = waiting.filter((k) => !seenKnocks.has(k.id));
   fresh.forEach((k) => seenKnocks.add(k.id));
   badge.hidden = waiting.length === 0;
@@ -92,34 +87,116 @@ function ring(waiting) {
   }
 }
 
-function render(state) {
-  list.replaceChildren(...state.consultations.map(consultationItem));
-  document.getElementById("empty").hidden = state.consultations.length > 0;
-  const waiting = state.consultations.flatMap((c) => c.knocks.filter((k) => k.status === "waiting"));
-  ring(waiting);
+function normal(c) {
+  const ended = c.status === "ended"; // an ended consultation has no open knock, nobody in its call
+  return { ...c, knocks: ended ? [] : (c.knocks || []), presence: ended ? NOBODY : (c.presence || NOBODY) };
+}
+
+async function render(state) {
+  consultations = state.consultations.map(normal);
+  list.replaceChildren(...await Promise.all(consultations.map(itemOf)));
+  document.getElementById("empty").hidden = consultations.length > 0;
+  ring();
+}
+
+// Draw one consultation again (or for the first time, at its place in the list).
+async function show(c) {
+  const item = await itemOf(c);
+  const old = [...list.children].find((node) => node.dataset.id === c.id);
+  if (old) old.replaceWith(item);
+  else list.insertBefore(item, list.children[consultations.indexOf(c)] || null);
+  document.getElementById("empty").hidden = consultations.length > 0;
+  ring();
+}
+
+function find(id) {
+  return consultations.find((c) => c.id === id);
 }
 
 async function refresh() {
-  try { render(await getJSON("/dashboard/state")); } catch (err) { /* next event retries */ }
+  try { await render(await getJSON("/dashboard/state")); } catch (err) { /* the next hello retries */ }
+}
+
+// The consultation as it is now: `consultation` is its listing (created, or the answer to our
+// action); without it, only `status` is known.
+async function onConsultation({ consultation_id: id, status, consultation }) {
+  let c = find(id);
+  if (!c && !consultation) return refresh();
+  if (!c) {
+    c = normal(consultation);
+    consultations.unshift(c);
+    consultations.sort((a, b) => b.created_at - a.created_at);
+    for (const gone of consultations.splice(LIMIT)) {
+      [...list.children].find((node) => node.dataset.id === gone.id)?.remove();
+    }
+  } else {
+    Object.assign(c, consultation || {}, { status });
+    Object.assign(c, normal(c));
+  }
+  if (consultations.includes(c)) await show(c);
+  return undefined;
+}
+
+function putKnock(c, knock) {
+  c.knocks = c.knocks.filter((k) => k.id !== knock.id);
+  if (OPEN_KNOCKS.includes(knock.status)) {
+    c.knocks.push(knock);
+    c.knocks.sort((a, b) => a.created_at - b.created_at);
+  }
+}
+
+async function onKnock({ consultation_id: id, status, knock }) {
+  const c = find(id);
+  if (!c || !knock) return refresh();
+  if (status) c.status = status;
+  putKnock(c, knock);
+  return show(c);
+}
+
+async function onPresence({ consultation_id: id, status, presence }) {
+  const c = find(id);
+  if (!c) return undefined; // a consultation past the listed ones: nothing shown changes
+  c.status = status || c.status;
+  c.presence = c.status === "ended" || !presence ? NOBODY : presence;
+  return show(c);
+}
+
+async function apply(event) {
+  switch (event.type) {
+    case "hello": case "resync": return refresh();
+    case "consultation": return onConsultation(event);
+    case "knock": return onKnock(event);
+    case "presence": return onPresence(event);
+    default: return undefined; // nothing this page shows
+  }
 }
 
 async function decide(consultationId, knockId, action) {
-  await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
-  await refresh();
+  try {
+    const knock = await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
+    later(async () => { // the consultation's status comes with the "knock" event
+      const c = find(consultationId);
+      if (c) { putKnock(c, knock); await show(c); }
+    });
+  } catch (err) {
+    later(refresh); // decided elsewhere meanwhile, or ended: show what is true now
+  }
 }
 
 async function endConsultation(id) {
-  await postJSON(`/consultations/${id}/end`, data.csrf);
-  await refresh();
+  try {
+    const ended = await postJSON(`/consultations/${id}/end`, data.csrf);
+    later(() => onConsultation({ consultation_id: id, status: ended.status, consultation: ended }));
+  } catch (err) {
+    later(refresh);
+  }
 }
 
 document.getElementById("new-consultation").addEventListener("click", async () => {
   try {
     const consultation = await postJSON("/consultations", data.csrf);
-    const secret = b64url(crypto.getRandomValues(new Uint8Array(32)));
-    rememberSecret(consultation.id, secret);
-    showLink(`${consultation.patient_url}#${secret}`);
-    await refresh();
+    showLink(await newPatientLink(consultation));
+    later(() => onConsultation({ consultation_id: consultation.id, status: consultation.status, consultation }));
     document.getElementById("new-link-url").focus();
   } catch (err) {
     window.alert(t.error);
@@ -139,5 +216,5 @@ notifyButton.addEventListener("click", async () => {
   notifyButton.hidden = true;
 });
 
-render(data.state);
-listen("/dashboard/events", () => refresh());
+later(() => render(data.state));
+listen("/dashboard/events", (event) => later(() => apply(event)));

@@ -2,7 +2,7 @@
 // in parts (a lost part is retried from the offset the server reports), download while
 // decrypting. Keys come from the secret and the document id (static/js/ece.js).
 import {
-  DecryptionError, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
+  DecryptionError, b64urlDecode, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
   encryptMetadata, encryptStream, paddedSize,
 } from "./ece.js";
 
@@ -138,6 +138,13 @@ export class DropEndpoint {
     const blob = new Uint8Array(await (await request(`${this.base}/${id}/metadata`, {}, this.headers)).arrayBuffer());
     const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
     return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
+  }
+
+  // The metadata of a document as listed (the list, an "added" event): decrypted from the
+  // listing when it carries it (no request), fetched otherwise.
+  async openMetadata(doc, secret) {
+    if (!doc.metadata) return this.metadata(doc.id, secret);
+    return decryptMetadata(await deriveMetadataKey(secret, doc.id), b64urlDecode(doc.metadata));
   }
 
   // Download and decrypt; resolves to a Blob only when every record authenticated.
