@@ -133,16 +133,27 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
         await jitsi.close()
 
 
-async def test_logging_out_forgets_the_consultation_secrets_this_browser_remembered(live):
-    app = await live()
+async def test_logging_out_forgets_the_consultation_secrets_and_the_patient_link_brings_one_back(live):
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
     doctor = await add_clinician(app.engine)
+    try:
+        await _logout_then_recover(app, doctor)
+    finally:
+        await jitsi.close()
+
+
+async def _logout_then_recover(app, doctor):
     async with chromium() as browser:
         page = await (await browser.new_context()).new_page()
         await login_in_browser(page, app.url, doctor)
         await page.click("#new-consultation")
         await wait_until(page, "document.getElementById('new-link-url').value !== ''")
-        secret = (await page.input_value("#new-link-url")).split("#", 1)[1]
+        link = await page.input_value("#new-link-url")
+        secret = link.split("#", 1)[1]
         assert secret in await page.evaluate(SECRETS)
+        consultation_id = await page.get_attribute(".consultation", "data-id")
+        doc = await _patient_sends(app, consultation_id, ece.b64url_decode(secret), "radio.pdf")
         # the account page's logout forgets them as the dashboard's does
         await page.click("#account-link")
         await page.wait_for_url(app.url + "/account")
@@ -161,3 +172,21 @@ async def test_logging_out_forgets_the_consultation_secrets_this_browser_remembe
         await wait_until(page, "document.querySelector('.consultation') !== null")
         assert "créé sur un autre appareil" in await page.evaluate(_text(".consultation"))
         assert secret not in await page.content()
+
+        # on the call page the panel cannot read the document until the patient link is pasted
+        seen = Requests(page, app.url)
+        box = f"/consultations/{consultation_id}/documents"
+        async with page.expect_response(lambda r: r.url == app.url + box):
+            await page.click(".consultation a.button.primary")
+        name = f"#documents-list .document[data-id=\"{doc}\"] .document-name"
+        await wait_until(page, f"{_text(name)} === '(document illisible)'")
+        await wait_until(page, "!document.getElementById('documents-recover').hidden")
+        await page.fill("#documents-recover-link", link[:-12])  # a link cut short: not a whole secret
+        await page.click("#documents-recover button[type=submit]")
+        await wait_until(page, f"{_text('#documents-status')} === 'Ce n’est pas le lien de cette consultation.'")
+        await page.fill("#documents-recover-link", link)
+        await page.click("#documents-recover button[type=submit]")
+        await wait_until(page, f"{_text(name)} === 'radio.pdf'")
+        assert await page.is_hidden("#documents-recover")
+        assert secret in await page.evaluate(SECRETS), "remembered again in this browser"
+        assert seen.count(box) == 1 and seen.ending_with("/metadata") == 0
