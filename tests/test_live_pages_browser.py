@@ -26,7 +26,7 @@ PDF = b"%PDF-1.4\n" + b"resultats " * 2000 + b"\n%%EOF\n"
 
 
 def _text(selector: str) -> str:
-    return f"(document.querySelector({selector!r}) || {{}}).textContent || ''"
+    return f"((document.querySelector({selector!r}) || {{}}).textContent || '')"
 
 
 class Requests:
@@ -115,8 +115,8 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
             async with page.expect_response(lambda r: r.url == app.url + box):
                 await page.click(f".consultation[data-id=\"{consultation_id}\"] a.button.primary")
             await wait_until(page, "window.__jitsi !== undefined")
-            # the patient sends a document: named (decrypted here), from its event alone
-            doc = await _patient_sends(app, consultation_id, secret, "resultats-analyse.pdf")
+            # the patient sends a document: named (decrypted here, bidi controls gone), from its event alone
+            doc = await _patient_sends(app, consultation_id, secret, "resultats\u202e-analyse.pdf")
             row = f"#documents-list .document[data-id=\"{doc}\"]"
             await wait_until(page, f"{_text(row + ' .document-name')} === 'resultats-analyse.pdf'")
             assert await page.evaluate(_text(row + " .document-state")) == "Reçu"

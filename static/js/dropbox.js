@@ -132,19 +132,16 @@ export class DropEndpoint {
     return { ...done, owner_token: created.owner_token };
   }
 
-  // The decrypted metadata; the file name loses bidirectional controls (U+202E would show
-  // "fdp.exe" reversed as "exe.pdf"), as names typed in the waiting room do on the server.
   async metadata(id, secret) {
     const blob = new Uint8Array(await (await request(`${this.base}/${id}/metadata`, {}, this.headers)).arrayBuffer());
-    const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
-    return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
+    return openMetadataBlob(id, secret, blob);
   }
 
   // The metadata of a document as listed (the list, an "added" event): decrypted from the
   // listing when it carries it (no request), fetched otherwise.
   async openMetadata(doc, secret) {
     if (!doc.metadata) return this.metadata(doc.id, secret);
-    return decryptMetadata(await deriveMetadataKey(secret, doc.id), b64urlDecode(doc.metadata));
+    return openMetadataBlob(doc.id, secret, b64urlDecode(doc.metadata));
   }
 
   // Download and decrypt; resolves to a Blob only when every record authenticated.
@@ -169,6 +166,13 @@ export class DropEndpoint {
     }
     return new Blob(parts, { type: type || "application/octet-stream" });
   }
+}
+
+// The decrypted metadata; the file name loses bidirectional controls (U+202E would show
+// "fdp.exe" reversed as "exe.pdf"), as names typed in the waiting room do on the server.
+async function openMetadataBlob(id, secret, blob) {
+  const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
+  return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
 }
 
 export function isDecryptionError(err) {
