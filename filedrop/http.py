@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -190,13 +191,16 @@ class DropHandlers:
 
 
 def routes(prefix: str, authorise: Authorise, box: store.DropBox | BoxGetter, *, standalone: bool = False,
-           names: Mapping[str, str] | str = "filedrop",
+           names: Mapping[str, str] | str | None = None,
            on_gone: Callable[[web.Request], None] | None = None) -> list[Route]:
     """(method, path, handler, name) rows serving the drop box under `prefix`, for a host's route
     table. `names` maps each operation to route (list, create, upload_state, upload_part, complete,
     metadata, download; delete for a standalone mount) to its route name: operations left out are
-    not routed. A string instead names every operation of the mount `{names}_{operation}`."""
+    not routed. A string instead names every operation of the mount `{names}_{operation}`; by
+    default, `filedrop_{prefix}_{operation}` (prefix "/box/{id}" gives filedrop_box_id_create)."""
     allowed = STANDALONE_OPERATIONS if standalone else BOX_OPERATIONS
+    if names is None:
+        names = "filedrop_" + (re.sub(r"\W+", "_", prefix).strip("_") or "root")
     if isinstance(names, str):
         names = {op: f"{names}_{op}" for op in allowed}
     if not set(names) <= set(allowed):

@@ -133,7 +133,6 @@ def _upgrade_all(connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring teleconsult's schema and the drop box's to their newest revisions, in one
-    transaction (idempotent)."""
+    """Bring teleconsult's schema and the drop box's to their newest revisions (idempotent)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade_all)

@@ -4,7 +4,7 @@ filedrop keeps its revisions in this directory and its version in its own table,
 `filedrop_alembic_version`, so a host runs its own chain and this one over the same database
 without either knowing the other's revisions:
 
-    await filedrop.migrations.migrate(engine)           # an AsyncEngine, in its own transaction
+    await filedrop.migrations.migrate(engine)           # an AsyncEngine
     filedrop.migrations.upgrade(sync_connection)         # inside a host's migration step
 
 Revision 0001 creates `drop_files` and `drop_audit`, or adopts them as they are when a host's
@@ -38,6 +38,6 @@ def upgrade(connection, revision: str = "head") -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the drop box's tables to the newest revision, in one transaction (idempotent)."""
+    """Bring the drop box's tables to the newest revision (idempotent)."""
     async with engine.begin() as conn:
         await conn.run_sync(upgrade)
