@@ -1,20 +1,23 @@
 """The drop box's tables follow filedrop's own migrations (filedrop/migrations/, version table
 filedrop_alembic_version); teleconsult's migrate step runs both chains. A database that
-teleconsult's migrations brought to 0003 before the hand-over, drop tables included, keeps every
-row: tests/databases/teleconsult_0003_with_drops.sql was dumped (sqlite3 iterdump) from a
-database made by main at commit 1820ae9e with its own migrations and DropBox: a published
-document, an upload half way, a standalone drop downloaded once, and one deleted by its owner."""
+teleconsult's migrations brought to 0003 or 0004 before the hand-over, drop tables included,
+keeps every row. tests/databases/teleconsult_000N_with_drops.sql were dumped (sqlite3 iterdump)
+from databases made by main at commits 1820ae9e (head 0003) and 7d9e5b5c (head 0004) with
+their own migrations and DropBox: a published document, an upload half way, a standalone drop
+downloaded once, and one deleted by its owner (only its audit lines remain)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import filedrop.migrations
 from filedrop.schema import metadata as drop_metadata
@@ -22,14 +25,28 @@ from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
 from teleconsult import db
 
-DUMP = Path(__file__).parent / "databases" / "teleconsult_0003_with_drops.sql"
-OWNER_TOKEN = "LaFZsJRaJJzpKVugsN6bjhpNjYs8ynYt"  # of drop ycgj-u90lDumCbqZ58pwqg, printed when it was made
 TABLES = ("clinicians", "consultations", "drop_files", "drop_audit")
 
 
-def _load_dump(path: Path) -> None:
+@dataclass(frozen=True)
+class OldDatabase:
+    dump: str  # in tests/databases/
+    head: str  # teleconsult's revision it was at
+    published: str  # the clinician's published document in box k1
+    drop: str  # the standalone drop downloaded once
+    owner_token: str  # that drop's, printed when the database was made
+
+
+OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2kF2GA", "ycgj-u90lDumCbqZ58pwqg",
+                   "LaFZsJRaJJzpKVugsN6bjhpNjYs8ynYt"),
+       OldDatabase("teleconsult_0004_with_drops.sql", "0004", "7-KtjHykrobhOkWv633ivg", "euimya8f37KJgzsySzbG0A",
+                   "OxbosHmqD5Tt8RD8U7D5L5wNWjA7kV7F")]
+NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
+
+
+def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:
-        con.executescript(DUMP.read_text())
+        con.executescript((Path(__file__).parent / "databases" / old.dump).read_text())
 
 
 def _rows(path: Path) -> dict[str, list[tuple]]:
@@ -51,9 +68,12 @@ def _engine(path: Path):
     return db.make_engine(f"sqlite+aiosqlite:///{path}")
 
 
-def test_a_database_at_teleconsult_0003_keeps_every_drop_row_when_filedrop_takes_its_tables_over(tmp_path):
+@pytest.mark.parametrize("old", OLD, ids=lambda old: old.head)
+def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop_takes_its_tables_over(
+        tmp_path, old):
     path = tmp_path / "teleconsult.sqlite3"
-    _load_dump(path)
+    _load_dump(path, old)
+    assert _version(path, "alembic_version") == [old.head]
     before = _rows(path)
     assert len(before["drop_files"]) == 3 and len(before["drop_audit"]) == 8, "the dump holds the rows"
 
@@ -65,26 +85,27 @@ def test_a_database_at_teleconsult_0003_keeps_every_drop_row_when_filedrop_takes
             box = DropBox(engine, Storage(tmp_path / "documents"), DropConfig(max_size=1 << 20))
             listed = await box.list_box("k1")
             stats = await box.stats()
-            await box.delete_owned("ycgj-u90lDumCbqZ58pwqg", OWNER_TOKEN)  # the owner token still opens it
+            await box.delete_owned(old.drop, old.owner_token)  # the owner token still opens it
             return listed, stats
         finally:
             await engine.dispose()
 
     listed, stats = asyncio.run(scenario())
     after = _rows(path)
-    assert _version(path, "alembic_version") == ["0003"]
+    assert _version(path, "alembic_version") == [NEWEST]
     assert _version(path, filedrop.migrations.VERSION_TABLE) == ["fd_0001"]
     assert after["clinicians"] == before["clinicians"] and after["consultations"] == before["consultations"]
-    assert after["drop_files"] == [row for row in before["drop_files"] if row[0] != "ycgj-u90lDumCbqZ58pwqg"]
+    assert after["drop_files"] == [row for row in before["drop_files"] if row[0] != old.drop]
     assert after["drop_audit"][:8] == before["drop_audit"]
-    assert [row[2:4] + row[5:] for row in after["drop_audit"][8:]] == [("deleted", "ycgj-u90lDumCbqZ58pwqg", "owner")]
-    assert [(f.id, f.uploaded_by, f.state) for f in listed] == [("zKYpGfiA-LqA-fsB2kF2GA", "clinician", "ready")]
+    assert [row[2:4] + row[5:] for row in after["drop_audit"][8:]] == [("deleted", old.drop, "owner")]
+    assert [(f.id, f.uploaded_by, f.state) for f in listed] == [(old.published, "clinician", "ready")]
     assert stats.by_state == {"uploading": 1, "ready": 2, "deleting": 0} and stats.deleted == {"owner": 1}
 
 
-def test_the_upgrade_alone_changes_no_row_of_a_database_at_teleconsult_0003(tmp_path):
+@pytest.mark.parametrize("old", OLD, ids=lambda old: old.head)
+def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_over(tmp_path, old):
     path = tmp_path / "teleconsult.sqlite3"
-    _load_dump(path)
+    _load_dump(path, old)
     before = _rows(path)
 
     async def upgrade():
@@ -96,7 +117,8 @@ def test_the_upgrade_alone_changes_no_row_of_a_database_at_teleconsult_0003(tmp_
 
     asyncio.run(upgrade())
     assert _rows(path) == before
-    assert _tables(path) == {*TABLES, "knocks", "used_rooms", "alembic_version", filedrop.migrations.VERSION_TABLE}
+    assert _tables(path) == {*TABLES, "knocks", "used_rooms", "clinician_profiles", "alembic_version",
+                             filedrop.migrations.VERSION_TABLE}
 
 
 def test_filedrop_migrates_an_empty_database_alone_and_teleconsult_runs_both_chains(tmp_path):
@@ -113,7 +135,7 @@ def test_filedrop_migrates_an_empty_database_alone_and_teleconsult_runs_both_cha
     asyncio.run(migrate_both())
     assert _tables(alone) == {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}
     assert _tables(hosted) == _tables(alone) | {"clinicians", "consultations", "knocks", "used_rooms",
-                                                 "alembic_version"}
+                                                 "clinician_profiles", "alembic_version"}
 
 
 def test_each_chain_builds_exactly_the_tables_its_code_declares(tmp_path):
