@@ -5,6 +5,7 @@
 import { b64urlDecode } from "./ece.js";
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { el } from "./page.js";
+import { isMessage } from "./box_messages.js";
 
 const SECRETS_KEY = "teleconsult.consultationSecrets";
 
@@ -21,7 +22,9 @@ function readSecret(cfg) {
   }
 }
 
-export function mountDocuments(cfg) {
+// hooks.onMessage(message): a message between the pages (static/js/box_messages.js), not a file:
+// not listed, handed over once with {id, type, from, created_at, read() -> Blob}.
+export function mountDocuments(cfg, hooks = {}) {
   const t = cfg.i18n;
   const root = document.getElementById("documents");
   const list = document.getElementById("documents-list");
@@ -44,7 +47,7 @@ export function mountDocuments(cfg) {
   }
 
   function render() {
-    const items = [...known.values()].sort((a, b) => a.doc.created_at - b.doc.created_at);
+    const items = [...known.values()].filter((entry) => !entry.message).sort((a, b) => a.doc.created_at - b.doc.created_at);
     list.replaceChildren(...items.map((entry) => {
       const name = entry.meta ? entry.meta.name : t.unreadable;
       const from = entry.doc.uploaded_by === cfg.role ? t.from_me : t.from_other;
@@ -89,10 +92,18 @@ export function mountDocuments(cfg) {
         try { entry.meta = await endpoint.metadata(doc.id, secret); } catch (err) { entry.meta = null; }
       }
       known.set(doc.id, entry);
+      if (entry.meta && isMessage(entry.meta.type)) { deliver(entry); continue; }
       if (fresh && loaded && doc.uploaded_by !== cfg.role) announce(entry);
     }
     loaded = true;
     render();
+  }
+
+  function deliver(entry) {
+    if (entry.message) return;
+    entry.message = true;
+    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from: entry.doc.uploaded_by,
+      created_at: entry.doc.created_at, read: () => endpoint.download(entry.doc.id, secret, entry.meta.type) });
   }
 
   async function save(entry) {
@@ -111,20 +122,23 @@ export function mountDocuments(cfg) {
     }
   }
 
+  // Resolves to true once `file` is in the box (a dropped file, a written document, a message).
   async function send(file) {
-    if (!secret) { say(t.no_key, true); return; }
-    if (file.size > cfg.max_bytes) { say(t.too_large, true); return; }
+    if (!secret) { say(t.no_key, true); return false; }
+    if (file.size > cfg.max_bytes) { say(t.too_large, true); return false; }
     progress.hidden = false;
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
     try {
       await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
       say(`${t.sent_ok} ${file.name}`);
+      return true;
     } catch (err) {
       say(err.status === 413 ? t.too_large : t.transfer_failed, true);
+      return false;
     } finally {
       progress.hidden = true;
-      input.value = "";
+      if (input) input.value = "";
       refresh();
     }
   }
@@ -165,5 +179,5 @@ export function mountDocuments(cfg) {
   const source = new EventSource(cfg.events);
   source.onmessage = () => refresh();
   refresh();
-  return { refresh };
+  return { refresh, send };
 }
