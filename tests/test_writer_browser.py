@@ -236,6 +236,16 @@ async def test_the_writer_on_a_phone_is_axe_clean_fits_360_px_and_its_texts_are_
             await wait_until(page, "document.getElementById('new-link-url').value !== ''")
             await page.click("a.button.primary")
             await wait_until(page, "window.__jitsi !== undefined")
+            # what the other side sends keeps only the expected shape (it may send anything)
+            cleaned = await page.evaluate("""import('/static/js/box_messages.js').then(m => [
+                m.cleanIdentity({last_name: 'Du\\u202erand\\n\\u0007 Martin', first_names: 42, sex: 'female',
+                                 birth_date: '2999-01-01', html: '<img src=x>'}, new Date(2026, 10, 23)),
+                m.cleanIdentity({last_name: 'x'.repeat(500), first_names: 'Léa', sex: 'X', birth_date: '1990-01-02'}),
+                m.isMessage(m.IDENTITY), m.isMessage('application/pdf'), m.isMessage('application/json')])""")
+            assert cleaned[0] == {"last_name": "Durand Martin", "first_names": "", "sex": "", "birth_date": ""}
+            assert cleaned[1] == {"last_name": "x" * 120, "first_names": "Léa", "sex": "X", "birth_date": "1990-01-02"}
+            assert cleaned[2:] == [True, False, False]
+
             await page.click("#writer-toggle")
             await page.click("#writer-add-text")
             await page.check("#writer-bizone")

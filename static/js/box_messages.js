@@ -34,8 +34,15 @@ export async function readMessage(message) {
   return body;
 }
 
+// Control characters, and bidirectional controls (which would show a name reversed), as the
+// server strips them from names typed in the waiting room.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 function oneLine(value) {
-  return typeof value === "string" ? value.split(/\s+/).filter(Boolean).join(" ").slice(0, MAX_NAME) : "";
+  if (typeof value !== "string") return "";
+  const visible = value.replace(BIDI_CONTROLS, "").replace(CONTROLS, " ");
+  return visible.split(/\s+/).filter(Boolean).join(" ").slice(0, MAX_NAME);
 }
 
 /** An identity as typed by the patient, kept only in its expected shape (the other side may
