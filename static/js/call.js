@@ -2,6 +2,7 @@
 import { pageData, postJSON } from "./page.js";
 import { joinCall } from "./jitsi.js";
 import { mountDocuments } from "./documents.js";
+import { mountWriter } from "./writer.js";
 
 const data = pageData();
 const statusEl = document.getElementById("call-status");
@@ -33,5 +34,7 @@ document.getElementById("end-call").addEventListener("click", async () => {
   showEnded();
 });
 
-mountDocuments(data.documents);
+let documents = null;
+const writer = mountWriter(data.writer, (file) => documents.send(file));
+documents = mountDocuments(data.documents, { onMessage: writer.onMessage });
 start();

@@ -9,8 +9,11 @@
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { panelSecret, rememberFromLink } from "./consultation_secrets.js";
 import { el } from "./page.js";
+import { isMessage } from "./box_messages.js";
 
-export function mountDocuments(cfg) {
+// hooks.onMessage(message): a message between the pages (static/js/box_messages.js), not a file:
+// not listed, handed over once with {id, type, from, created_at, read() -> Blob}.
+export function mountDocuments(cfg, hooks = {}) {
   const t = cfg.i18n;
   const root = document.getElementById("documents");
   const list = document.getElementById("documents-list");
@@ -54,6 +57,12 @@ export function mountDocuments(cfg) {
 
   // Draw one document: replace its item, or insert it in upload order.
   function show(entry) {
+    if (entry.meta && isMessage(entry.meta.type)) { // drawn while unreadable? it goes
+      entry.node?.remove();
+      entry.node = null;
+      deliver(entry);
+      return;
+    }
     const item = itemOf(entry);
     if (entry.node) {
       entry.node.replaceWith(item);
@@ -63,7 +72,7 @@ export function mountDocuments(cfg) {
       list.insertBefore(item, next ? next.node : null);
     }
     entry.node = item;
-    document.getElementById("documents-empty").hidden = known.size > 0;
+    document.getElementById("documents-empty").hidden = [...known.values()].every((other) => other.message);
   }
 
   // On a phone the panel sits below the call: a new document from the other side is announced
@@ -96,7 +105,7 @@ export function mountDocuments(cfg) {
     }
     await open(entry);
     show(entry);
-    if (fresh && loaded && doc.uploaded_by !== cfg.role) announce(entry);
+    if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
   }
 
   async function refresh() {
@@ -129,6 +138,13 @@ export function mountDocuments(cfg) {
     return undefined;
   }
 
+  function deliver(entry) {
+    if (entry.message) return;
+    entry.message = true;
+    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from: entry.doc.uploaded_by,
+      created_at: entry.doc.created_at, read: () => endpoint.download(entry.doc.id, secret, entry.meta.type) });
+  }
+
   async function save(entry) {
     say(t.decrypting);
     progress.hidden = false;
@@ -144,9 +160,10 @@ export function mountDocuments(cfg) {
     }
   }
 
+  // Resolves to true once `file` is in the box (a dropped file, a written document, a message).
   async function send(file) {
-    if (!secret) { say(t.no_key, true); return; }
-    if (file.size > cfg.max_bytes) { say(t.too_large, true); return; }
+    if (!secret) { say(t.no_key, true); return false; }
+    if (file.size > cfg.max_bytes) { say(t.too_large, true); return false; }
     progress.hidden = false;
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
@@ -154,11 +171,13 @@ export function mountDocuments(cfg) {
       const done = await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
       say(`${t.sent_ok} ${file.name}`);
       later(() => upsert(done)); // the answer is the listing; the "added" event may come first
+      return true;
     } catch (err) {
       say(err.status === 413 ? t.too_large : t.transfer_failed, true);
+      return false;
     } finally {
       progress.hidden = true;
-      input.value = "";
+      if (input) input.value = "";
     }
   }
 
@@ -203,5 +222,5 @@ export function mountDocuments(cfg) {
   });
   const source = new EventSource(cfg.events);
   source.onmessage = (message) => later(() => apply(JSON.parse(message.data)));
-  return { refresh: () => later(refresh) };
+  return { refresh: () => later(refresh), send };
 }

@@ -3,6 +3,7 @@
 import { pageData, getJSON, listen } from "./page.js";
 import { joinCall } from "./jitsi.js";
 import { mountDocuments } from "./documents.js";
+import { mountIdentity } from "./identity.js";
 
 const data = pageData();
 const statusEl = document.getElementById("patient-status");
@@ -29,7 +30,10 @@ function openCall() {
     onOpen: () => {
       document.getElementById("call").hidden = false;
       document.getElementById("waiting").hidden = true;
-      if (!documents) documents = mountDocuments(data.documents);
+      if (!documents) {
+        const identity = mountIdentity(data.identity, (file) => documents.send(file));
+        documents = mountDocuments(data.documents, { onMessage: identity.onMessage });
+      }
     },
     // no access any more: declined, or the consultation is over (ended, or past its maximum duration
     // and about to be ended): never "admitted" again from here, so no loop

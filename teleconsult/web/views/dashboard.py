@@ -12,6 +12,7 @@ from ..sse import stream
 from ..templating import render
 from .actions import ConsultationActions
 from .documents_panel import panel_config
+from .writer_panel import writer_config
 
 
 actions = ConsultationActions(require_clinician)
@@ -52,12 +53,15 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def call_page(request: web.Request) -> web.Response:
     clinician, consultation = await actions.own(request)
     public = consultation.public(services_of(request).settings.public_url)
+    csrf = await csrf_token(request)
     return await render(request, "call.html", {
         "consultation": public,
         "documents_role": "clinician", "documents_can_send": consultation.status != cs.ENDED,
         "documents": panel_config(request, base=f"/consultations/{consultation.id}/documents", role="clinician",
                                   consultation_id=consultation.id, patient_url=public["patient_url"],
-                                  csrf=await csrf_token(request)),
+                                  csrf=csrf),
+        "writer": writer_config(request, consultation_id=consultation.id, csrf=csrf)
+        if consultation.status != cs.ENDED else None,
     })
 
 
