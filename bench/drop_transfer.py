@@ -62,6 +62,7 @@ from cores import CLIENT_CORE, pin_to  # noqa: E402  (bench/ is sys.path[0])
 
 from filedrop import client, ece
 from filedrop.storage import CHUNK_SIZE
+from teleconsult import drop_links
 
 MiB = 1024 * 1024
 from transfer_browser import browser_bench  # noqa: E402
@@ -144,13 +145,13 @@ async def bare_server_path(session, server: Server, ciphertext: memoryview,
 async def ours_with_crypto(session, server: Server, token: str, source: Path, out: Path) -> tuple[float, float]:
     settle()
     started = time.perf_counter()
-    link, sent = await client.send_drop(session, server.url, token, source)
+    link, sent = await drop_links.send_drop(session, server.url, token, source)
     uploaded = time.perf_counter()
-    got = await client.download(session, client.Box.standalone_drops(server.url), sent.id, link.secret,
+    got = await client.download(session, drop_links.standalone_box(server.url), sent.id, link.secret,
                                 output=out, force=True)
     downloaded = time.perf_counter()
     assert got.size == source.stat().st_size
-    await client.delete_drop(session, server.url, sent.id, sent.owner_token)
+    await client.delete_drop(session, drop_links.standalone_box(server.url), sent.id, sent.owner_token)
     out.unlink()
     return uploaded - started, downloaded - uploaded
 

@@ -1,6 +1,14 @@
-"""HTTP handlers of the drop box, shared by every place it is mounted (consultation box for the
-clinician, for the patient and for the API; standalone drops). A `resolve` callable says which
-box a request may use and as whom; the handlers stay thin and map DropErrors to HTTP.
+"""The drop box over HTTP: filedrop's own routes, mounted by a host app under any prefix.
+
+    rows = routes(prefix, authorise, box)            # (method, path, handler, name) rows for a route table
+    mount(app.router, prefix, authorise, box)        # or straight onto an aiohttp router
+
+The host says who may do what: `authorise(request, operation)` runs first in every handler
+(operation is one of OPERATIONS) and returns the Access granted (which box, and the role the
+host names the caller by, an opaque short name), or raises an aiohttp HTTP error to refuse.
+A box mount serves one box per request (box_id from `authorise`); a standalone mount serves
+drops outside any box, each written only with its owner token and listed never. The handlers
+stay thin and map the drop box's errors to HTTP.
 
 Upload protocol (resumable, in parts):
   POST   {prefix}                  {"size": ciphertext bytes, ...} -> 201 {"id", "offset": 0, ...}
@@ -16,7 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -30,14 +39,20 @@ OFFSET_HEADER = "Upload-Offset"
 OWNER_HEADER = "X-Owner-Token"
 
 
+OPERATIONS = ("list", "create", "upload_state", "upload_part", "complete", "metadata", "download", "delete")
+BOX_OPERATIONS = tuple(op for op in OPERATIONS if op != "delete")  # a box's files go by its deadline
+STANDALONE_OPERATIONS = tuple(op for op in OPERATIONS if op != "list")  # nobody lists every drop
+
+
 @dataclass(frozen=True)
 class Access:
-    box_id: str | None  # None: standalone drop
-    role: str  # clinician | patient | standalone | anyone
+    box_id: str | None  # None: a standalone drop
+    role: str  # the host's name for the caller (stored as uploaded_by); unused by a standalone mount
 
 
-Resolve = Callable[[web.Request], Awaitable[Access]]
+Authorise = Callable[[web.Request, str], Awaitable[Access]]
 BoxGetter = Callable[[web.Request], store.DropBox]
+Route = tuple[str, str, Callable, str]
 
 STATUS = {store.Gone: 404, store.TooBig: 413, store.BadUpload: 400, store.OffsetMismatch: 409,
           store.NotOwner: 403}
@@ -67,12 +82,20 @@ def _bad_request(message: str) -> DropHTTPError:
 
 
 class DropHandlers:
-    def __init__(self, get_box: BoxGetter, resolve: Resolve, *, standalone: bool = False,
+    def __init__(self, box: store.DropBox | BoxGetter, authorise: Authorise, *, standalone: bool = False,
                  on_gone: Callable[[web.Request], None] | None = None):
-        """`on_gone` is told of every request for an unknown, expired or deleted id (to
-        rate-limit guessing); `resolve` may refuse a request before any lookup."""
-        self.get_box, self.resolve, self.standalone = get_box, resolve, standalone
-        self.on_gone = on_gone
+        """`box` is the DropBox, or a callable finding it from the request (a host that builds it at
+        start-up); `on_gone` is told of every request for an unknown, expired or deleted id (to
+        rate-limit guessing); `authorise` may refuse a request before any lookup."""
+        self.get_box = (lambda request: box) if isinstance(box, store.DropBox) else box
+        self.authorise, self.standalone, self.on_gone = authorise, standalone, on_gone
+
+    async def _grant(self, request: web.Request, operation: str) -> Access:
+        """The host's decision, first thing in every handler."""
+        access = await self.authorise(request, operation)
+        if (access.box_id is None) != self.standalone:  # a host's mistake, never the caller's
+            raise TypeError("authorise must name a box on a box mount, and none on a standalone mount")
+        return access
 
     async def _call(self, request: web.Request, coro):
         try:
@@ -83,12 +106,12 @@ class DropHandlers:
             raise _http_error(exc) from None
 
     async def list(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "list")
         items = await self.get_box(request).list_box(access.box_id)
         return web.json_response({"documents": [f.public() for f in items]})
 
     async def create(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "create")
         try:
             body = await request.json()
             size = int(body["size"])
@@ -97,7 +120,7 @@ class DropHandlers:
         except (ValueError, KeyError, TypeError):
             raise _bad_request('expected JSON {"size": n}') from None
         created, owner_token = await self._call(request, self.get_box(request).create(
-            size=size, uploaded_by=access.role if not self.standalone else "standalone",
+            size=size, uploaded_by=access.role if not self.standalone else store.STANDALONE,
             box_id=access.box_id, expires_in=expires_in, max_downloads=max_downloads))
         answer = {**created.public(), "offset": 0}
         if owner_token:
@@ -106,18 +129,18 @@ class DropHandlers:
 
     def _owner(self, request: web.Request) -> str | None:
         """Standalone uploads are written only by whoever holds the owner token; the store
-        checks it on the row it reads anyway (None: a box, where `resolve` authorised)."""
+        checks it on the row it reads anyway (None: a box, where `authorise` decided)."""
         return request.headers.get(OWNER_HEADER, "") if self.standalone else None
 
     async def upload_state(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "upload_state")
         found = await self._call(request, self.get_box(request).get(
             request.match_info["doc"], access.box_id, owner_token=self._owner(request)))
         return web.json_response({"offset": found.received, "size": found.size, "state": found.state},
                                  headers={OFFSET_HEADER: str(found.received)})
 
     async def upload_part(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "upload_part")
         try:
             offset = int(request.headers[OFFSET_HEADER])
         except (KeyError, ValueError):
@@ -128,19 +151,19 @@ class DropHandlers:
         return web.json_response({"offset": received}, headers={OFFSET_HEADER: str(received)})
 
     async def complete(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "complete")
         meta = await request.read()
         done = await self._call(request, self.get_box(request).complete(
             request.match_info["doc"], access.box_id, meta, owner_token=self._owner(request)))
         return web.json_response(done.public())
 
     async def metadata(self, request: web.Request) -> web.Response:
-        access = await self.resolve(request)
+        access = await self._grant(request, "metadata")
         found = await self._call(request, self.get_box(request).get(request.match_info["doc"], access.box_id, ready=True))
         return web.Response(body=found.meta, content_type="application/octet-stream")
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        access = await self.resolve(request)
+        access = await self._grant(request, "download")
         found, path = await self._call(request, self.get_box(request).start_download(
             request.match_info["doc"], access.box_id, downloader=access.role))
         try:
@@ -161,15 +184,29 @@ class DropHandlers:
 
     async def delete(self, request: web.Request) -> web.Response:
         """Standalone drops only: the sender deletes with the owner token."""
+        await self._grant(request, "delete")
         await self._call(request, self.get_box(request).delete_owned(
             request.match_info["doc"], request.headers.get(OWNER_HEADER, "")))
         return web.json_response({"deleted": True})
 
 
-def drop_routes(prefix: str, handlers: DropHandlers, names: dict[str, str]) -> list[tuple]:
-    """(method, path, handler, name) rows for a route table; `names` maps each operation
-    (list, create, upload_state, upload_part, complete, metadata, download, delete) to a
-    route name; operations left out are not routed."""
+def routes(prefix: str, authorise: Authorise, box: store.DropBox | BoxGetter, *, standalone: bool = False,
+           names: Mapping[str, str] | str | None = None,
+           on_gone: Callable[[web.Request], None] | None = None) -> list[Route]:
+    """(method, path, handler, name) rows serving the drop box under `prefix`, for a host's route
+    table. `names` maps each operation to route (list, create, upload_state, upload_part, complete,
+    metadata, download; delete for a standalone mount) to its route name: operations left out are
+    not routed. A string instead names every operation of the mount `{names}_{operation}`; by
+    default, `filedrop_{prefix}_{operation}` (prefix "/box/{id}" gives filedrop_box_id_create)."""
+    allowed = STANDALONE_OPERATIONS if standalone else BOX_OPERATIONS
+    if names is None:
+        names = "filedrop_" + (re.sub(r"\W+", "_", prefix).strip("_") or "root")
+    if isinstance(names, str):
+        names = {op: f"{names}_{op}" for op in allowed}
+    if not set(names) <= set(allowed):
+        raise ValueError(f"a {'standalone' if standalone else 'box'} mount serves only {allowed}, "
+                         f"not {sorted(set(names) - set(allowed))}")
+    handlers = DropHandlers(box, authorise, standalone=standalone, on_gone=on_gone)
     rows = [
         ("GET", prefix, handlers.list, "list"),
         ("POST", prefix, handlers.create, "create"),
@@ -181,3 +218,12 @@ def drop_routes(prefix: str, handlers: DropHandlers, names: dict[str, str]) -> l
         ("DELETE", prefix + "/{doc}", handlers.delete, "delete"),
     ]
     return [(method, path, handler, names[op]) for method, path, handler, op in rows if op in names]
+
+
+def mount(router: web.UrlDispatcher, prefix: str, authorise: Authorise, box: store.DropBox | BoxGetter,
+          **options) -> list[Route]:
+    """Add the drop box's routes under `prefix` to an aiohttp router (options as for `routes`)."""
+    rows = routes(prefix, authorise, box, **options)
+    for method, path, handler, name in rows:
+        router.add_route(method, path, handler, name=name)
+    return rows

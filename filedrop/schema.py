@@ -5,12 +5,16 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# drop_files.state: written in parts, published, being deleted (a crash here is finished by a sweep)
+UPLOADING, READY, DELETING = "uploading", "ready", "deleting"
+STATES = (UPLOADING, READY, DELETING)
+
 files = sa.Table(
     "drop_files", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     # consultation id for a consultation box; NULL for a standalone drop
     sa.Column("box_id", sa.String(32), nullable=True, index=True),
-    sa.Column("uploaded_by", sa.String(16), nullable=False),  # clinician | patient | standalone
+    sa.Column("uploaded_by", sa.String(16), nullable=False),  # a role named by the host app, or "standalone"
     sa.Column("state", sa.String(16), nullable=False),  # uploading | ready | deleting
     sa.Column("size", sa.BigInteger, nullable=False),  # declared ciphertext size (a bucket)
     sa.Column("received", sa.BigInteger, nullable=False),

@@ -1,17 +1,17 @@
-"""The drop box's domain: create, upload in parts, publish, list, download, delete, sweep.
+"""The drop box's domain: create, upload in parts, publish, list, download, count (`stats`);
+deleting and sweeping are filedrop/deletion.py's rules, which DropBox inherits.
 
-Plain async functions over an SQLAlchemy engine and a Storage; they raise the errors below
-and know nothing of HTTP. Deadlines live in the database, so a restart forgets none; the
-sweeper marks a row `deleting` before it touches the disk, so a crash in between is finished
-by the next sweep and leaves neither a file nor a row.
+Plain async functions over an SQLAlchemy engine and a Storage; they raise filedrop/errors.py's
+errors and know nothing of HTTP. Who may do what is the host's to decide before it calls here:
+a role is an opaque short name it gives (stored as `uploaded_by`, echoed in events), except
+STANDALONE, filedrop's own name for a drop outside any box.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,12 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ece
-from .schema import audit, files
+from .deletion import DeletionRules, check_owner, token_hash
+from .errors import BadUpload, DropError, Gone, NotOwner, OffsetMismatch, TooBig
+from .schema import DELETING, READY, STATES, UPLOADING, audit, files
 from .storage import Storage, TooLarge
 
-UPLOADING, READY, DELETING = "uploading", "ready", "deleting"
+__all__ = ["BadUpload", "DELETING", "DropBox", "DropConfig", "DropError", "DropFile", "DropStats", "Gone",
+           "NotOwner", "OffsetMismatch", "READY", "STANDALONE", "TooBig", "UPLOADING", "typeable_token"]
+
 ID_BYTES = 16  # 128 random bits, URL-safe
-ROLES = ("clinician", "patient", "standalone")
+STANDALONE = "standalone"  # uploaded_by of a drop outside any box
+ROLE = re.compile(r"[a-z][a-z0-9_-]{0,15}")  # what a host may name a role (drop_files.uploaded_by)
 USED_UP_GRACE_SECONDS = 5
 
 Notify = Callable[[str | None, dict], None]
@@ -40,32 +45,6 @@ def typeable_token(nbytes: int, draw: Callable[[int], str] = secrets.token_urlsa
         token = draw(nbytes)
         if not token.startswith("-"):
             return token
-
-
-class DropError(Exception):
-    """Base of the drop box's errors."""
-
-
-class Gone(DropError):
-    """Unknown, expired, deleted or used up: deliberately one answer for all."""
-
-
-class TooBig(DropError):
-    pass
-
-
-class BadUpload(DropError):
-    pass
-
-
-class OffsetMismatch(DropError):
-    def __init__(self, expected: int):
-        super().__init__(f"upload offset must be at most {expected}")
-        self.expected = expected
-
-
-class NotOwner(DropError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -105,18 +84,16 @@ def _row(row) -> DropFile:
     return DropFile(**{k: row._mapping[k] for k in DropFile.__dataclass_fields__})
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+@dataclass(frozen=True)
+class DropStats:
+    """Aggregate counts for a host's metrics: never an id, a box or a size of one file."""
+    by_state: dict[str, int]  # files by state, every state listed
+    stored_bytes: int  # ciphertext bytes received and not being deleted
+    deleted: dict[str, int]  # deletions ever, by reason (scheduled, expired, owner, ...)
+    overdue: int  # files still stored `overdue_after` seconds past a deadline
 
 
-def _check_owner(stored_hash: str | None, box_id: str | None, owner_token: str) -> None:
-    if box_id is not None or not stored_hash:
-        raise Gone("no such file")
-    if not hmac.compare_digest(stored_hash, _token_hash(owner_token)):
-        raise NotOwner("wrong owner token")
-
-
-class DropBox:
+class DropBox(DeletionRules):
     """The store and its collaborators, built once per app (no module state)."""
 
     def __init__(self, engine: AsyncEngine, storage: Storage, config: DropConfig,
@@ -130,17 +107,13 @@ class DropBox:
         self._writers: dict[str, asyncio.Task] = {}  # file id -> the request writing a part of it
         self._sweeping = asyncio.Lock()  # one sweep at a time: a deadline wake-up may meet the periodic one
 
-    async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
-        await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
-                                                 box_id=box_id, reason=reason))
-
     # -- creation and upload -------------------------------------------------------------
 
     async def create(self, *, size: int, uploaded_by: str, box_id: str | None = None,
                      expires_in: float | None = None, max_downloads: int | None = None) -> tuple[DropFile, str | None]:
         """Reserve an id for `size` ciphertext bytes. Returns the file and, for a standalone
         drop, its owner token (shown once, stored hashed)."""
-        if uploaded_by not in ROLES:
+        if not isinstance(uploaded_by, str) or not ROLE.fullmatch(uploaded_by):
             raise BadUpload("unknown role")
         if not isinstance(size, int) or size <= 0:
             raise BadUpload("size must be a positive whole number")
@@ -157,7 +130,7 @@ class DropBox:
         owner_token = None if box_id else typeable_token(24)
         file_id = typeable_token(ID_BYTES)
         values = dict(id=file_id, box_id=box_id, uploaded_by=uploaded_by, state=UPLOADING, size=size,
-                      received=0, meta=None, owner_token_hash=_token_hash(owner_token) if owner_token else None,
+                      received=0, meta=None, owner_token_hash=token_hash(owner_token) if owner_token else None,
                       max_downloads=max_downloads, downloads=0, created_at=now, completed_at=None,
                       expires_at=now + ttl, delete_at=None)
         async with self.engine.begin() as conn:
@@ -186,7 +159,7 @@ class DropBox:
                 or (found.max_downloads is not None and found.downloads >= found.max_downloads)):
             raise Gone("no such file")
         if owner_token is not None:
-            _check_owner(row.owner_token_hash, row.box_id, owner_token)
+            check_owner(row.owner_token_hash, row.box_id, owner_token)
         return found
 
     async def upload_part(self, file_id: str, box_id: str | None, offset: int,
@@ -260,8 +233,10 @@ class DropBox:
                 state=READY, meta=meta, completed_at=now))
             await self._audit(conn, "completed", file_id, box_id)
         done = dataclasses.replace(found, state=READY, meta=meta, completed_at=now)
+        # the listing goes with the event (what GET {box} shows every subscriber of the box):
+        # pages add the document without listing the box again
         self.notify(box_id, {"type": "document", "action": "added", "id": file_id,
-                             "uploaded_by": found.uploaded_by})
+                             "uploaded_by": found.uploaded_by, "document": done.public()})
         return done
 
     # -- reading ---------------------------------------------------------------------------
@@ -293,85 +268,24 @@ class DropBox:
         if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
             self.on_deadline(now + USED_UP_GRACE_SECONDS)
         if downloader is not None:
-            self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader})
+            self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader,
+                                 "downloads": found.downloads + 1})
         return found, self.storage.ready_path(file_id)
 
-    # -- deletion --------------------------------------------------------------------------
+    # -- counts ----------------------------------------------------------------------------
 
-    async def delete_owned(self, file_id: str, owner_token: str) -> None:
-        """The sender deletes a standalone drop (even one past its deadline) with its owner token."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(files.c.owner_token_hash, files.c.box_id).where(
-                files.c.id == file_id))).first()
-        if row is None:
-            raise Gone("no such file")
-        _check_owner(row.owner_token_hash, row.box_id, owner_token)
-        await self._delete(file_id, None, "owner")
-
-    async def schedule_box_deletion(self, box_id: str, at: float) -> int:
-        """The consultation ended: every document of the box is deleted at `at` (persisted)."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(files.update().where(
-                files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(
-                delete_at=at))
-        if result.rowcount:
-            self.on_deadline(at)
-        return result.rowcount
-
-    async def _delete(self, file_id: str, box_id: str | None, reason: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(state=DELETING))
-        self.storage.remove(file_id)
-        async with self.engine.begin() as conn:
-            await conn.execute(files.delete().where(files.c.id == file_id))
-            await self._audit(conn, "deleted", file_id, box_id, reason)
-        self.notify(box_id, {"type": "document", "action": "deleted", "id": file_id})
-
-    async def next_deadline(self) -> float | None:
-        """The earliest moment :meth:`sweep` will have something to do (None: nothing stored).
-        A row already `deleting` (a crash mid-deletion) is due at once."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(
-                sa.func.min(files.c.expires_at), sa.func.min(files.c.delete_at),
-                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == UPLOADING).scalar_subquery(),
-                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == DELETING).scalar_subquery(),
-            ))).one()
-        expires, delete, oldest_upload, deleting = row
-        due = [expires, delete, deleting, oldest_upload + self.config.upload_ttl if oldest_upload is not None else None]
-        return min((at for at in due if at is not None), default=None)
-
-    async def sweep(self) -> dict[str, int]:
-        """Apply every deadline that has passed; remove orphans. Returns counts by reason."""
-        async with self._sweeping:
-            return await self._sweep()
-
-    async def _sweep(self) -> dict[str, int]:
+    async def stats(self, overdue_after: float = 60) -> DropStats:
+        """What a host's metrics report, read now from the database."""
         now = self.clock()
-        counts: dict[str, int] = {}
-        # list the disk first: a row is always inserted before its file is created, so a file
-        # seen here with no row below is a true orphan, never an upload that has just begun
-        on_disk = self.storage.all_ids()
+        late = now - overdue_after
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(
-                files.c.id, files.c.box_id, files.c.state, files.c.expires_at, files.c.delete_at,
-                files.c.created_at).where(sa.or_(
-                    files.c.state == DELETING,
-                    files.c.expires_at <= now,
-                    files.c.delete_at <= now,
-                    sa.and_(files.c.state == UPLOADING, files.c.created_at <= now - self.config.upload_ttl))))).all()
-            known = set((await conn.execute(sa.select(files.c.id))).scalars().all())
-        for row in rows:
-            if row.state == DELETING:
-                reason = "resumed"
-            elif row.delete_at is not None and row.delete_at <= now:
-                reason = "scheduled"
-            elif row.expires_at <= now:
-                reason = "expired"
-            else:
-                reason = "abandoned"
-            await self._delete(row.id, row.box_id, reason)
-            counts[reason] = counts.get(reason, 0) + 1
-        for orphan in on_disk - known:
-            self.storage.remove(orphan)
-            counts["orphan"] = counts.get("orphan", 0) + 1
-        return counts
+            by_state = dict((await conn.execute(
+                sa.select(files.c.state, sa.func.count()).group_by(files.c.state))).all())
+            stored = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(files.c.received), 0)).where(
+                files.c.state != DELETING))
+            deleted = dict((await conn.execute(sa.select(audit.c.reason, sa.func.count()).where(
+                audit.c.action == "deleted").group_by(audit.c.reason))).all())
+            overdue = await conn.scalar(sa.select(sa.func.count()).select_from(files).where(
+                sa.or_(files.c.expires_at <= late, files.c.delete_at <= late)))
+        return DropStats(by_state={state: by_state.get(state, 0) for state in STATES}, stored_bytes=stored,
+                         deleted=deleted, overdue=overdue)

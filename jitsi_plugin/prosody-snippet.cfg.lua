@@ -22,6 +22,8 @@ VirtualHost "meet.example.org"
 	authentication = "token"
 	app_id = "teleconsult"                       -- = JWT iss and aud (see DESIGN.md section 3)
 	app_secret = "CHANGE-ME-jitsi-app-secret"    -- HS256 key shared with teleconsult
+	-- (= jitsi_app_secret: 32+ characters, none of / \ " ' or a backquote, which the
+	-- jitsi-meet-tokens installer refuses; python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
 	allow_empty_token = false
 	asap_accepted_issuers = { "teleconsult" }
 	asap_accepted_audiences = { "teleconsult" }
@@ -39,6 +41,9 @@ Component "conference.meet.example.org" "muc"
 		"teleconsult_events";   -- this project: room/occupant events to the backend
 	}
 	admins = { "focus@auth.meet.example.org" }
+	-- Never "muc_allowners" here or anywhere (it makes everyone owner). If the host
+	-- loads Jitsi's "muc_wait_for_host", it must not make token holders owners:
+	wait_for_host_disable_auto_owners = true
 	muc_room_locking = false
 	muc_room_default_public_jids = true
 
@@ -50,22 +55,25 @@ Component "conference.meet.example.org" "muc"
 	-- teleconsult_events_timeout = 10          -- seconds per HTTP attempt
 	-- teleconsult_events_ignore_jids = { "recorder.meet.example.org" } -- e.g. a hidden Jibri domain
 
--- Who is moderator
+-- Who is moderator (jitsi_plugin/README.md, "Who becomes moderator")
 --
--- By default Jicofo makes every authenticated participant an owner (moderator)
--- of the room, so any token holder (the patient too) could kick, mute or
--- lock. teleconsult issues context.user.affiliation = "owner" for the
--- clinician and "member" for the patient; to make that decide:
+-- Prosody alone ignores the token's affiliation and moderator claims; jicofo decides, and
+-- by default makes the first participant in the room owner (moderator), a patient who
+-- joins first included. teleconsult issues context.user.affiliation = "owner" and
+-- moderator = true for the clinician, "member" and false for the patient; they count only
+-- when:
 --
---   1. Turn Jicofo's auto-owner off, in /etc/jitsi/jicofo/jicofo.conf:
---          jicofo { conference { enable-auto-owner = false } }
---      (hocon -f /etc/jitsi/jicofo/jicofo.conf set jicofo.conference.enable-auto-owner false)
---      and remove any org.jitsi.jicofo.auth.URL line from sip-communicator.properties.
---   2. Enable "token_affiliation" on the MUC component (above): it sets the
---      occupant's affiliation from the token: owner when context.user.affiliation
---      is "owner" (or "moderator"/"teacher") or context.user.moderator is true,
---      member otherwise. So the patient's token must carry affiliation "member"
---      and moderator false, as teleconsult issues it.
---   3. Do not enable "muc_allowners" anywhere (it makes everyone owner).
+--   1. "token_affiliation" is enabled on the MUC component (above): it sets each occupant's
+--      affiliation from the token (owner for the clinician, member for the patient);
+--   2. jicofo makes no one owner by itself: append jitsi_plugin/jicofo-snippet.conf to
+--      /etc/jitsi/jicofo/jicofo.conf (enable-auto-owner = false, and jicofo's own
+--      authentication off: tokens are checked by Prosody alone), and remove any
+--      org.jitsi.jicofo.auth.URL line from sip-communicator.properties;
+--   3. "muc_allowners" is enabled nowhere, and "muc_wait_for_host" only with
+--      wait_for_host_disable_auto_owners = true (both make every token holder owner).
 --
 -- Then restart: systemctl restart prosody jicofo
+-- Check: teleconsult check --jitsi-config THIS-FILE --jicofo-config /etc/jitsi/jicofo/jicofo.conf
+--
+-- Logs: when Prosody refuses a token it logs the whole token (with the display name it
+-- carries) at error level: keep /var/log/prosody short-lived (docs/operations.md).

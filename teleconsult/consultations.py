@@ -57,6 +57,13 @@ class Consultation:
             "sealed_secret": self.sealed_secret,
         }
 
+    def listing(self, public_url: str, key_id: str | None) -> dict:
+        """What the clinician's dashboard lists (and its live events carry), given the id of the
+        clinician's current key: `key_lost` when S was sealed to a key a password reset forgot
+        (only a browser that cached S still opens it)."""
+        return {**self.public(public_url),
+                "key_lost": self.sealed_to is not None and self.sealed_to != key_id}
+
 
 @dataclass(frozen=True)
 class Knock:
@@ -84,7 +91,7 @@ def _knock(row) -> Knock:
     return Knock(**{k: row._mapping[k] for k in Knock.__dataclass_fields__})
 
 
-def _notify(hub: Hub | None, consultation: Consultation, kind: str, **extra) -> None:
+def _notify(hub: Hub | None, consultation: Consultation, kind: str, /, **extra) -> None:
     if hub is None:
         return
     hub.publish(f"clinician:{consultation.clinician_id}",
@@ -117,15 +124,19 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
         except sa.exc.IntegrityError:
             continue  # a room name already issued: never reuse, draw again
         consultation = Consultation(**values)
-        _notify(hub, consultation, "consultation")
+        # the dashboard shows the new consultation from the event itself: its listing goes with it
+        # (S is sealed to the current key, checked by the caller, or to none: never lost)
+        _notify(hub, consultation, "consultation", consultation=consultation.listing(settings.public_url, sealed_to))
         return consultation
     raise Conflict("could not draw an unused room name")
 
 
-async def reseal(engine: AsyncEngine, consultation: Consultation, sealed_secret: str, key_id: str) -> Consultation:
+async def reseal(engine: AsyncEngine, settings: Settings, consultation: Consultation, sealed_secret: str,
+                 key_id: str, hub: Hub | None = None) -> Consultation:
     """S sealed again, to the clinician's current key, by a browser that still caches it: for a
     consultation sealed to a key a password reset forgot, or created before keys. A secret
-    already sealed to the current key is never replaced."""
+    already sealed to the current key is never replaced. The clinician's other dashboards get
+    the new listing in a "consultation" event, and open S from it."""
     if consultation.status == ENDED:
         raise Conflict("the consultation has ended")
     async with engine.begin() as conn:
@@ -135,7 +146,9 @@ async def reseal(engine: AsyncEngine, consultation: Consultation, sealed_secret:
             sealed_secret=sealed_secret, sealed_to=key_id))
     if result.rowcount != 1:
         raise Conflict("the secret of this consultation is already sealed to the current key")
-    return replace(consultation, sealed_secret=sealed_secret, sealed_to=key_id)
+    resealed = replace(consultation, sealed_secret=sealed_secret, sealed_to=key_id)
+    _notify(hub, resealed, "consultation", consultation=resealed.listing(settings.public_url, key_id))
+    return resealed
 
 
 async def get_consultation(engine: AsyncEngine, consultation_id: str, clinician: Clinician) -> Consultation:
@@ -304,20 +317,34 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     return decided
 
 
-def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician) -> tokens.CallAccess:
+def _callable(consultation: Consultation, now: float) -> None:
+    """A consultation whose room may still be handed out: not ended, not past its maximum duration
+    (the sweeper may not have ended it yet)."""
+    if consultation.status == ENDED or now >= consultation.deadline_at:
+        raise Conflict("consultation has ended")
+
+
+def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician,
+                       now: float | None = None) -> tokens.CallAccess:
+    """The clinician's room and owner token, valid until the consultation's maximum duration."""
     if consultation.clinician_id != clinician.id:
         raise NotFound("no such consultation")
-    if consultation.status == ENDED:
-        raise Conflict("consultation has ended")
+    now = time.time() if now is None else now
+    _callable(consultation, now)
     return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id,
-                             name=clinician.name, moderator=True)
+                             name=clinician.name, moderator=True, expires_at=consultation.deadline_at, now=now)
 
 
-def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock) -> tokens.CallAccess:
-    """Only an admitted knock of a live consultation gets the room; everything else is Forbidden."""
-    if consultation.status == ENDED:
-        raise Conflict("consultation has ended")
+def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock,
+                     now: float | None = None) -> tokens.CallAccess:
+    """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
+
+    The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
+    with it after a network blip (DESIGN section 3)."""
+    now = time.time() if now is None else now
+    _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
         raise Forbidden("not admitted")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
-                             name=knock_.display_name, moderator=False)
+                             name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
+                             now=now)

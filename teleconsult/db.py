@@ -13,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+import filedrop.migrations
+
 metadata = sa.MetaData()
 
 clinicians = sa.Table(
@@ -133,7 +135,13 @@ def _alembic_config(connection) -> Config:
     return cfg
 
 
+def _upgrade_all(connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+    # the drop box's tables follow filedrop's own revisions (filedrop/migrations/)
+    filedrop.migrations.upgrade(connection)
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring teleconsult's schema and the drop box's to their newest revisions (idempotent)."""
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(_alembic_config(sync_conn), "head"))
+        await conn.run_sync(_upgrade_all)

@@ -2,22 +2,18 @@
 
 No name, no email, no id, no room: a metric says how many consultations wait, how many
 documents are stored and how many were deleted and why, never whose. Values are read from
-the database (and from the pre-call peers) at scrape time, so several app processes over one
+the database (the drop box's through its own `stats()`, and the pre-call peers) at scrape time, so several app processes over one
 database report the same totals.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from filedrop.schema import audit, files
-from filedrop.store import DELETING, READY, UPLOADING
 
 from . import consultations as cs
 from .db import clinicians, consultations, knocks
@@ -26,7 +22,6 @@ if TYPE_CHECKING:
     from .services import Services
 
 CONSULTATION_STATUSES = (cs.WAITING, cs.IN_CALL, cs.ENDED)
-DOCUMENT_STATES = (UPLOADING, READY, DELETING)
 OVERDUE_SLACK_SECONDS = 60  # a sweep may legitimately be running or a transfer finishing
 
 
@@ -51,13 +46,7 @@ async def _families(services: Services) -> list[Metric]:
         waiting_knocks = await conn.scalar(
             sa.select(sa.func.count()).select_from(knocks).where(knocks.c.status == cs.KNOCK_WAITING))
         clinician_count = await conn.scalar(sa.select(sa.func.count()).select_from(clinicians))
-        by_state = await _count_by(conn, files.c.state)
-        stored_bytes = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(files.c.received), 0)).where(
-            files.c.state != DELETING))
-        deleted = await _count_by(conn, audit.c.reason, audit.c.action == "deleted")
-        now = time.time()
-        overdue = await conn.scalar(sa.select(sa.func.count()).select_from(files).where(
-            sa.or_(files.c.expires_at <= now - OVERDUE_SLACK_SECONDS, files.c.delete_at <= now - OVERDUE_SLACK_SECONDS)))
+    documents = await services.drops.stats(overdue_after=OVERDUE_SLACK_SECONDS)  # filedrop counts its own
 
     consultation_gauge = GaugeMetricFamily(
         "teleconsult_consultations", "Consultations by status (ended ones stay listed).", labels=["status"])
@@ -65,12 +54,12 @@ async def _families(services: Services) -> list[Metric]:
         consultation_gauge.add_metric([status], by_status.get(status, 0))
     document_gauge = GaugeMetricFamily(
         "teleconsult_documents", "Encrypted documents on the server by state.", labels=["state"])
-    for state in DOCUMENT_STATES:
-        document_gauge.add_metric([state], by_state.get(state, 0))
+    for state, count in documents.by_state.items():  # every state, zero included
+        document_gauge.add_metric([state], count)
     deleted_counter = CounterMetricFamily(
         "teleconsult_documents_deleted", "Documents deleted, by reason (scheduled, expired, owner, ...).",
         labels=["reason"])
-    for reason, count in sorted(deleted.items(), key=lambda item: str(item[0])):
+    for reason, count in sorted(documents.deleted.items(), key=lambda item: str(item[0])):
         deleted_counter.add_metric([reason or "unknown"], count)
     settings = services.settings
     return [
@@ -78,10 +67,10 @@ async def _families(services: Services) -> list[Metric]:
         GaugeMetricFamily("teleconsult_knocks_waiting", "Patients waiting to be admitted.", value=waiting_knocks),
         GaugeMetricFamily("teleconsult_clinicians", "Clinician accounts.", value=clinician_count),
         document_gauge,
-        GaugeMetricFamily("teleconsult_documents_stored_bytes", "Ciphertext bytes on disk.", value=stored_bytes),
+        GaugeMetricFamily("teleconsult_documents_stored_bytes", "Ciphertext bytes on disk.", value=documents.stored_bytes),
         GaugeMetricFamily("teleconsult_documents_overdue",
                           f"Documents still stored more than {OVERDUE_SLACK_SECONDS} s past their deletion "
-                          "deadline: above zero, deletion is not running.", value=overdue),
+                          "deadline: above zero, deletion is not running.", value=documents.overdue),
         deleted_counter,
         GaugeMetricFamily("teleconsult_precall_sessions", "Pre-call test sessions running now.",
                           value=services.precall_peers.active_count),

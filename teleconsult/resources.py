@@ -14,7 +14,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED = ("templates", "static", "jitsi_plugin")
 
 # What `teleconsult jitsi-files` hands to a Jitsi host (the README stays in the repository).
-JITSI_FILES = ("mod_teleconsult_events.lua", "prosody-snippet.cfg.lua", "config-overrides.js")
+JITSI_FILES = ("mod_teleconsult_events.lua", "prosody-snippet.cfg.lua", "jicofo-snippet.conf", "config-overrides.js")
 
 
 def shipped_dir(name: str) -> Path:

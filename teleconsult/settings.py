@@ -25,6 +25,7 @@ from .client_address import HEADERS as FORWARDED_HEADERS, parse_networks
 ENV_PREFIX = "TELECONSULT_"
 DEMO_SECRETS_FILE = "demo-secrets.toml"
 MIN_SECRET_LENGTH = 32  # every secret setting
+JITSI_SECRET_REFUSED = "/\\\"'`"  # what Jitsi's jitsi-meet-tokens installer refuses in an app secret
 
 
 class SettingsError(Exception):
@@ -102,9 +103,10 @@ class Settings:
     jitsi_app_id: str = setting(REQUIRED,
         "Application id shared with Prosody's token authentication (iss and aud of the JWT).")
     jitsi_app_secret: str = setting(REQUIRED,
-        "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters.", secret=True)
-    jitsi_token_ttl_seconds: int = setting(300,
-        "Lifetime of a Jitsi JWT: the window in which its holder may join the room.", minimum=1)
+        "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters, "
+        "none of / \\ \" ' or a backquote (Jitsi's jitsi-meet-tokens installer refuses them): generate one "
+        "with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` (letters, digits, - and _).",
+        secret=True)
     jitsi_events_secret: str = setting("",
         "Secret shared with Prosody's mod_teleconsult_events (`teleconsult_events_secret`; not the "
         "app_secret), at least 32 characters. Empty: `POST /api/jitsi/events` answers 503 and room events"
@@ -116,7 +118,9 @@ class Settings:
         " HMAC signature (for hosts already running jitsi-contrib's event_sync). Weaker: no timestamp, "
         "replays only caught by event id.")
     consultation_max_minutes: int = setting(120,
-        "A consultation is ended automatically this long after its creation.", minimum=1)
+        "A consultation is ended automatically this long after its creation. The Jitsi tokens of its call "
+        "are valid until then, so that a participant can reconnect after a network blip; none is handed out "
+        "after the end (docs/threat-model.md).", minimum=1)
     login_max_failures: int = setting(5,
         "Failed attempts allowed within login_window_seconds: passwords per account and per client "
         "address (or, from a browser where the clinician logged in before, per that browser only, so "
@@ -358,6 +362,12 @@ def _validate(values: dict[str, Any]) -> Settings:
         if setting.secret and value and len(value) < MIN_SECRET_LENGTH:
             raise SettingsError(f"{setting.name} must be at least {MIN_SECRET_LENGTH} characters long"
                                 + ("" if setting.required else " (or empty: turned off)"))
+    if set(values["jitsi_app_secret"]) & set(JITSI_SECRET_REFUSED):  # which one is not said: it is a secret
+        raise SettingsError(
+            "jitsi_app_secret contains a character that Jitsi's jitsi-meet-tokens installer refuses in an app "
+            "secret: / \\ \" ' or a backquote. Generate one with only letters, digits, - and _: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))', and set it on both sides "
+            "(jitsi_app_secret here, app_secret in Prosody).")
     try:
         parse_networks(values["trusted_proxies"])
     except ValueError as exc:

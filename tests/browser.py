@@ -68,16 +68,38 @@ async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
 
 
 # Jitsi cannot run here (no videobridge, no Jicofo): this stand-in external_api.js, served on
-# another loopback port as "the Jitsi domain", records what the page hands to the IFrame API.
+# another loopback port as "the Jitsi domain", records what the page hands to the IFrame API
+# (window.__jitsi: the latest call, window.__jitsi_embeds: every one) and, like the real
+# JitsiMeetExternalAPI (an EventEmitter: addListener/on/removeListener), lets a test emit the
+# events Jitsi would: window.__jitsi_emit("errorOccurred", {name: "connection.passwordRequired",
+# type: "CONNECTION", isFatal: true, message: "Not acceptable by exp"}) is what the real one
+# emits when Prosody refuses a token at login (lib-jitsi-meet's PASSWORD_REQUIRED on an auth failure).
 STAND_IN_EXTERNAL_API = """
+window.__jitsi_embeds = window.__jitsi_embeds || [];
 window.JitsiMeetExternalAPI = function (domain, options) {
+  var self = this, listeners = {}, disposed = false;
   window.__jitsi = { domain: domain, roomName: options.roomName, jwt: options.jwt };
+  window.__jitsi_embeds.push(window.__jitsi);
   var frame = document.createElement("div");
   frame.className = "stand-in-jitsi";
   frame.textContent = "Jitsi stand-in";
   frame.style.color = "#fff";
   options.parentNode.appendChild(frame);
-  this.dispose = function () { frame.remove(); window.__jitsi_disposed = true; };
+  this.addListener = this.on = function (event, listener) {
+    (listeners[event] = listeners[event] || []).push(listener);
+    return self;
+  };
+  this.removeListener = this.off = function (event, listener) {
+    listeners[event] = (listeners[event] || []).filter(function (l) { return l !== listener; });
+    return self;
+  };
+  this.dispose = function () { disposed = true; frame.remove(); window.__jitsi_disposed = true; };
+  window.__jitsi_emit = function (event, payload) {
+    if (disposed) return 0;
+    var called = (listeners[event] || []).slice();
+    called.forEach(function (listener) { listener(payload); });
+    return called.length;
+  };
 };
 """
 

@@ -99,7 +99,9 @@ async def test_clinician_admits_a_knocking_patient_and_both_get_the_right_jitsi_
             assert claims["context"]["user"]["name"] == "Camille Dupont"
             assert claims["context"]["user"]["affiliation"] == "member"
             assert claims["context"]["user"]["moderator"] is False
-            assert claims["exp"] - claims["nbf"] == app.settings.jitsi_token_ttl_seconds + 30
+            async with app.engine.connect() as conn:
+                deadline = await conn.scalar(sa.select(consultations.c.deadline_at))
+            assert claims["exp"] == int(deadline), "valid until the consultation's maximum duration"
 
             # a reload during the call re-admits without a new knock
             await patient.reload()

@@ -2,6 +2,7 @@
 contexts stand for several devices (each its own storage), the patient on a phone. Jitsi is the
 stand-in of tests/browser.py (no videobridge here); everything else is the real app on loopback."""
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pyotp
 from browser import PHONE, chromium, stand_in_jitsi, wait_until
 from conftest import add_api_clinician, add_clinician
 from filedrop.ece import b64url_encode
-from teleconsult import accounts, ids, sealing
+from teleconsult import accounts, clinician_keys, ids, sealing
+from teleconsult import consultations as cs
 from test_accounts import next_code
 
 PDF = b"%PDF-1.4\n" + os.urandom(120_000) + b"\n%%EOF\n"
@@ -176,5 +178,40 @@ async def test_after_a_host_reset_the_dashboard_names_the_lost_consultations_and
             new_id, new_link = await create_in_dashboard(laptop)
             assert new_id != old_id
             await patient_reads_what_the_clinician_sends(browser, laptop, new_id, new_link, tmp_path)
+    finally:
+        await jitsi.close()
+
+
+async def test_after_a_host_reset_the_browser_that_created_a_consultation_seals_it_again_to_the_new_key(live):
+    """The office browser still holds S in its cache (a login keeps it, a logout does not): once
+    it logs in with the host's new password, its dashboard seals S to the new key, which every
+    device then opens (tests/test_live_events.py: the other dashboards get it live)."""
+    jitsi, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            office = await device(browser)
+            await log_in(office, app.url, doctor)
+            consultation_id, link = await create_in_dashboard(office)
+            old_key = await clinician_keys.get_key(app.engine, doctor.id)
+            await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
+            assert await clinician_keys.get_key(app.engine, doctor.id) is None
+
+            await log_in(office, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+            new_key = None
+            for _ in range(100):  # the login makes the new key; the dashboard then seals S to it
+                new_key = await clinician_keys.get_key(app.engine, doctor.id)
+                consultation = await cs.get_consultation(
+                    app.engine, consultation_id, await accounts.get_clinician(app.engine, doctor.id))
+                if new_key and consultation.sealed_to == new_key.key_id:
+                    break
+                await asyncio.sleep(0.1)
+            assert new_key and new_key.key_id != old_key.key_id and consultation.sealed_to == new_key.key_id
+            private_key = sealing.unwrap_private_key(new_key.wrapped, new_key.public_key, NEW_PASSWORD)
+            secret = sealing.open_secret(private_key, consultation.sealed_secret, consultation_id)
+            assert b64url_encode(secret) == link.split("#", 1)[1]
+            assert await link_shown(office, consultation_id) == link
+            assert await office.is_hidden("#key-notice")
     finally:
         await jitsi.close()

@@ -1,4 +1,4 @@
-"""filedrop.client against the real app on loopback: resumable upload through a connection
+"""filedrop.client (at teleconsult's mount points, teleconsult.drop_links) against the real app on loopback: resumable upload through a connection
 that drops, decrypt-as-you-go download that leaves nothing behind on failure, link parsing."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from drop_client import download as reference_download
 from filedrop import client, ece
 from filedrop import store
 from filedrop.store import typeable_token
+from teleconsult import drop_links
 
 MiB = 1024 * 1024
 
@@ -84,7 +85,7 @@ async def test_an_upload_cut_mid_part_resumes_from_the_servers_offset_and_decryp
     seen = []
     try:
         async with client.client_session() as session:
-            link, sent = await client.send_drop(session, base, token, source, part_size=4 * MiB,
+            link, sent = await drop_links.send_drop(session, base, token, source, part_size=4 * MiB,
                                                 retry_delay=0.05, progress=lambda done, total: seen.append(done))
     finally:
         await proxy.close()
@@ -142,7 +143,7 @@ async def test_download_of_a_tampered_record_raises_and_leaves_neither_file_nor_
     source = tmp_path / "report.pdf"
     source.write_bytes(os.urandom(500_000))
     async with client.client_session() as session:
-        link, sent = await client.send_drop(session, app.url, token, source)
+        link, sent = await drop_links.send_drop(session, app.url, token, source)
         stored = Path(app.settings.data_dir) / "documents" / "ready" / sent.id
         data = bytearray(stored.read_bytes())
         data[ece.HEADER_SIZE + 3 * ece.RECORD_SIZE + 100] ^= 0x01  # inside record 3
@@ -150,7 +151,7 @@ async def test_download_of_a_tampered_record_raises_and_leaves_neither_file_nor_
         out = tmp_path / "out"
         out.mkdir()
         with pytest.raises(ece.TamperedRecord, match="record 3"):
-            await client.download(session, client.Box.standalone_drops(link.server), sent.id, link.secret,
+            await client.download(session, drop_links.standalone_box(link.server), sent.id, link.secret,
                                   directory=out)
     assert list(out.iterdir()) == []
 
@@ -161,8 +162,8 @@ async def test_an_existing_output_is_refused_before_the_download_is_counted(live
     source = tmp_path / "note.txt"
     source.write_bytes(b"only once")
     async with client.client_session() as session:
-        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
-        box = client.Box.standalone_drops(link.server)
+        link, sent = await drop_links.send_drop(session, app.url, token, source, max_downloads=1)
+        box = drop_links.standalone_box(link.server)
         existing = tmp_path / "existing.txt"
         existing.write_bytes(b"mine")
         with pytest.raises(client.OutputExists):
@@ -180,8 +181,8 @@ async def test_wrong_secret_fails_on_the_metadata_before_any_download(live, tmp_
     source = tmp_path / "a.txt"
     source.write_bytes(b"x" * 1000)
     async with client.client_session() as session:
-        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
-        box = client.Box.standalone_drops(link.server)
+        link, sent = await drop_links.send_drop(session, app.url, token, source, max_downloads=1)
+        box = drop_links.standalone_box(link.server)
         with pytest.raises(ece.WrongKey):
             await client.download(session, box, sent.id, secrets.token_bytes(16), directory=tmp_path)
         # the download was not spent by the failed attempt
@@ -191,19 +192,19 @@ async def test_wrong_secret_fails_on_the_metadata_before_any_download(live, tmp_
 
 def test_links_are_parsed_with_their_server_prefix_and_secret():
     secret = secrets.token_bytes(16)
-    link = client.parse_link(f"https://consult.example.org/tc/d/AbC_d-123456789012#{ece.b64url_encode(secret)}")
-    assert link == client.DropLink("https://consult.example.org/tc", "AbC_d-123456789012", secret)
+    link = drop_links.parse_link(f"https://consult.example.org/tc/d/AbC_d-123456789012#{ece.b64url_encode(secret)}")
+    assert link == drop_links.DropLink("https://consult.example.org/tc", "AbC_d-123456789012", secret)
     assert str(link) == f"https://consult.example.org/tc/d/AbC_d-123456789012#{ece.b64url_encode(secret)}"
     s32 = secrets.token_bytes(32)
-    patient = client.parse_link(f"http://127.0.0.1:8080/j/JoinToken123456#{ece.b64url_encode(s32)}")
-    assert isinstance(patient, client.ConsultationLink) and patient.secret == s32
+    patient = drop_links.parse_link(f"http://127.0.0.1:8080/j/JoinToken123456#{ece.b64url_encode(s32)}")
+    assert isinstance(patient, drop_links.ConsultationLink) and patient.secret == s32
     assert patient.patient_url == "http://127.0.0.1:8080/j/JoinToken123456"
-    assert client.parse_link("https://h/d/AbCdEfGhIjKlMnOpQr", need_secret=False).secret is None
+    assert drop_links.parse_link("https://h/d/AbCdEfGhIjKlMnOpQr", need_secret=False).secret is None
     for bad in ("not a link", "https://h/x/abc#" + ece.b64url_encode(secret), "https://h/d/abc",
                 "https://h/d/abc#short", "https://h/d/abc#" + ece.b64url_encode(secret) + "=",
                 "https://h/j/tok#" + ece.b64url_encode(secret)):  # a 16-byte secret is too short for /j/
-        with pytest.raises(client.LinkError):
-            client.parse_link(bad)
+        with pytest.raises(drop_links.LinkError):
+            drop_links.parse_link(bad)
     assert repr(secret) not in repr(link), "the secret does not show in reprs (logs)"
 
 
@@ -236,8 +237,8 @@ async def test_a_used_up_drop_leaves_the_disk_when_its_grace_ends_not_at_the_nex
     source.write_bytes(b"once " * 1000)
     ready = Path(app.settings.data_dir) / "documents" / "ready"
     async with client.client_session() as session:
-        link, sent = await client.send_drop(session, app.url, token, source, max_downloads=1)
-        await client.download(session, client.Box.standalone_drops(link.server), sent.id, link.secret,
+        link, sent = await drop_links.send_drop(session, app.url, token, source, max_downloads=1)
+        await client.download(session, drop_links.standalone_box(link.server), sent.id, link.secret,
                               output=tmp_path / "saved.txt")
         used_up = time.monotonic()
         assert (ready / sent.id).exists(), "kept a moment for the transfer that used it up"

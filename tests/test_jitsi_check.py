@@ -106,7 +106,19 @@ def test_the_shipped_snippet_filled_in_passes_every_check(settings):
     findings = check_config(parse_config(snippet_for(settings)), settings)
     assert fails(findings) == [], findings
     assert len([f for f in findings if f.level == OK]) >= 8
-    assert any("enable-auto-owner" in f.message for f in findings)  # the jicofo reminder
+    oks = [f.message for f in findings if f.level == OK]
+    assert any("token_affiliation is enabled" in m for m in oks)
+    assert "muc_allowners is loaded nowhere" in oks
+    assert any(m.startswith("muc_wait_for_host is not loaded") for m in oks)
+    assert any("--jicofo-config" in f.message for f in findings)  # the jicofo reminder
+
+
+def test_the_shipped_snippet_keeps_token_holders_from_owning_rooms_even_with_muc_wait_for_host(settings):
+    text = snippet_for(settings).replace('"teleconsult_events";   --', '"teleconsult_events"; "muc_wait_for_host"; --')
+    assert "muc_wait_for_host" in text
+    findings = check_config(parse_config(text), settings)
+    assert fails(findings) == [], findings
+    assert any("wait_for_host_disable_auto_owners = true" in f.message for f in findings if f.level == OK)
 
 
 def test_a_stock_jitsi_host_file_is_read_and_passes(settings):
@@ -140,8 +152,15 @@ def test_a_stock_jitsi_host_file_is_read_and_passes(settings):
     ({'VirtualHost "meet.example.org"': 'VirtualHost "other.example.org"'}, 'no VirtualHost "meet.example.org"'),
     ({'Component "conference.meet.example.org" "muc"': 'Component "conference.meet.example.org" "other"'},
      'no Component "conference.meet.example.org" "muc"'),
+    ({'"token_affiliation";': '"token_affiliation"; "muc_wait_for_host";'},
+     'Component "conference.meet.example.org" loads muc_wait_for_host'),
+    ({'"token_affiliation";': '"token_affiliation"; "muc_wait_for_host";',
+      "muc_room_locking = false": "muc_room_locking = false\n    wait_for_host_disable_auto_owners = false"},
+     "set wait_for_host_disable_auto_owners = true there"),
+    ({'"bosh";': '"bosh"; "muc_wait_for_host";'}, 'VirtualHost "meet.example.org" loads muc_wait_for_host'),
 ], ids=["auth", "app_id", "app_secret", "empty-token", "no-module", "url", "bearer", "no-affiliation",
-        "no-verification", "allowners-muc", "allowners-host", "allowners-breakout", "no-host", "no-muc"])
+        "no-verification", "allowners-muc", "allowners-host", "allowners-breakout", "no-host", "no-muc",
+        "wait-for-host", "wait-for-host-auto-owners", "wait-for-host-on-host"])
 def test_each_mismatch_is_a_fail_line_that_says_what_to_change(settings, replace, expected):
     if "APP_SECRET_PLACEHOLDER" in replace:
         text = HOST.replace("APP_SECRET", "a-different-secret-" + "d" * 30).replace(

@@ -187,3 +187,32 @@ def test_a_settings_field_declared_without_setting_is_refused():
 
     with pytest.raises(TypeError, match="forgotten must be declared with setting"):
         settings_module._declarations(Undeclared)
+
+
+@pytest.mark.parametrize("bad", ["/", "\\", '"', "'", "`"])
+def test_a_jitsi_app_secret_with_a_character_jitsis_installer_refuses_is_refused_with_the_reason(tmp_path, bad):
+    secret = "a" * 20 + bad + "b" * 20
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(None, {"data_dir": str(tmp_path), "session_secret": "s" * 40, "jitsi_domain": "m.example.org",
+                             "jitsi_app_id": "a", "jitsi_app_secret": secret}, environ={})
+    message = str(excinfo.value)
+    assert "jitsi_app_secret" in message and "jitsi-meet-tokens installer refuses" in message
+    assert "token_urlsafe" in message  # says how to make a good one
+    assert secret not in message
+
+
+def test_generated_and_documented_app_secrets_use_only_characters_jitsis_installer_accepts(tmp_path):
+    from teleconsult.settings import JITSI_SECRET_REFUSED
+    accepted = re.compile(r"^[A-Za-z0-9_-]+$")
+    for run in range(20):  # demo mode generates them: every draw is accepted
+        generated = load_settings(None, {"data_dir": str(tmp_path / str(run)), "demo": True}, environ={})
+        assert accepted.match(generated.jitsi_app_secret), "demo secret has a refused character"
+    # the documented way to generate one is the same generator
+    help_text = SETTINGS_BY_NAME["jitsi_app_secret"].help
+    assert "secrets.token_urlsafe(48)" in help_text
+    assert all(ch in help_text for ch in JITSI_SECRET_REFUSED)  # and the rule is said
+    # a secret made only of accepted characters (letters, digits, - and _) loads
+    ok = load_settings(None, {"data_dir": str(tmp_path / "ok"), "session_secret": "s" * 40,
+                              "jitsi_domain": "m.example.org", "jitsi_app_id": "a",
+                              "jitsi_app_secret": "Ab-_09" * 8}, environ={})
+    assert ok.jitsi_app_secret == "Ab-_09" * 8

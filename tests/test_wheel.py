@@ -67,7 +67,7 @@ def test_the_wheel_carries_every_module_page_script_style_sound_migration_and_ji
         expected |= {f"{inside}/{p.relative_to(ROOT / top).as_posix()}" for p in (ROOT / top).rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")}
     expected |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "teleconsult" / "locale").rglob("*.po")}
-    expected.add("teleconsult/migrations/script.py.mako")
+    expected |= {"teleconsult/migrations/script.py.mako", "filedrop/migrations/script.py.mako"}
     assert sorted(expected - names) == []
 
 
@@ -90,11 +90,12 @@ def test_jitsi_files_writes_the_prosody_module_and_the_snippets_of_the_installed
     _, bin_dir = installed
     target = tmp_path / "jitsi"
     first = _run([str(bin_dir / "teleconsult"), "jitsi-files", str(target)], env=_clean_env(), cwd=tmp_path).stdout
-    for name in ("mod_teleconsult_events.lua", "prosody-snippet.cfg.lua", "config-overrides.js"):
+    for name in ("mod_teleconsult_events.lua", "prosody-snippet.cfg.lua", "jicofo-snippet.conf",
+                 "config-overrides.js"):
         assert (target / name).read_bytes() == (ROOT / "jitsi_plugin" / name).read_bytes()
-    assert first.count("written ") == 3
+    assert first.count("written ") == 4
     again = _run([str(bin_dir / "teleconsult"), "jitsi-files", str(target)], env=_clean_env(), cwd=tmp_path).stdout
-    assert again.count("unchanged ") == 3 and "written" not in again
+    assert again.count("unchanged ") == 4 and "written" not in again
 
 
 async def test_serve_demo_from_the_wheel_serves_pages_scripts_styles_sounds_api_and_a_patient_page(installed, tmp_path):

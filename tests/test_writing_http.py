@@ -166,3 +166,54 @@ async def test_nothing_of_a_document_appears_in_the_server_log(live, http, caplo
     for secret in ("Zéphyr", "Quetzal", "Lefèvre", "LEFÈVRE", "Zoé", "1980-03-12", "Amoxicilline",
                    "Œuvray", "10001234567"):
         assert secret not in logged, secret
+
+
+def _policy(headers) -> dict[str, list[str]]:
+    policy = {}
+    for directive in headers["Content-Security-Policy"].split(";"):
+        key, *values = directive.split()
+        policy[key] = values
+    return policy
+
+
+async def test_only_the_call_page_may_frame_a_blob_pdf_preview_and_no_page_may_embed_objects(live, http):
+    app = await live()
+    _, _, consultation, doctor = await _ready(app, http)
+    browser = http()
+    await login(browser, app.url, doctor)
+    jitsi = app.settings.jitsi_origin
+    async with browser.get(f"{app.url}/consultations/{consultation['id']}") as r:
+        call = _policy(r.headers)
+    assert call["frame-src"] == [jitsi, "blob:"], "the writer's preview is a blob: frame"
+    assert "object-src" not in call and call["default-src"] == ["'none'"], "no plugin: the PDF viewer is a frame"
+    for who, path in [(browser, "/"), (browser, "/profile"), (http(), "/login"),
+                      (http(), consultation["patient_url"].removeprefix(app.url)), (http(), "/static/js/writer.js"),
+                      (browser, f"/consultations/{consultation['id']}/documents")]:
+        async with who.get(app.url + path) as r:
+            policy = _policy(r.headers)
+        assert policy["frame-src"] == [jitsi], path
+        assert "object-src" not in policy and policy["default-src"] == ["'none'"], path
+
+
+async def test_the_call_page_carries_the_writer_while_open_and_the_patient_page_the_identity_form(live, http):
+    app = await live()
+    client, auth, consultation, doctor = await _ready(app, http)
+    browser = http()
+    await login(browser, app.url, doctor)
+    call_url = f"{app.url}/consultations/{consultation['id']}"
+    async with browser.get(call_url) as r:
+        page = await r.text()
+    assert 'id="writer"' in page and '"render_url": "/consultations/' in page
+    assert 'id="identity"' not in page
+    patient = http()
+    async with patient.get(consultation["patient_url"]) as r:
+        csrf = csrf_from(await r.text())
+    async with patient.post(consultation["patient_url"] + "/knock",
+                            data={"display_name": "Zoé", "consent": "yes", "csrf_token": csrf}) as r:
+        waiting = await r.text()
+    assert 'id="identity"' in waiting and 'id="writer"' not in waiting and "render_url" not in waiting
+    async with client.post(f"{app.url}/api/consultations/{consultation['id']}/end", headers=auth) as r:
+        assert r.status == 200
+    async with browser.get(call_url) as r:
+        ended = await r.text()
+    assert 'id="writer"' not in ended and '"writer": null' in ended

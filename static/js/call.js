@@ -1,32 +1,40 @@
 // The clinician's call page: embeds Jitsi as moderator, ends the consultation.
-import { pageData, getJSON, postJSON } from "./page.js";
-import { embedCall } from "./jitsi.js";
+import { pageData, postJSON } from "./page.js";
+import { joinCall } from "./jitsi.js";
 import { mountDocuments } from "./documents.js";
+import { mountWriter } from "./writer.js";
 
 const data = pageData();
 const statusEl = document.getElementById("call-status");
+let call = null;
 
-async function start() {
+function showEnded() {
+  statusEl.textContent = data.i18n.ended;
+  document.getElementById("end-call").disabled = true;
+}
+
+function start() {
   if (data.consultation.status === "ended") {
-    statusEl.textContent = data.i18n.ended;
+    showEnded();
     return;
   }
-  try {
-    const access = await getJSON(data.call_url);
-    window.teleconsultCall = await embedCall(access, document.getElementById("jitsi"), "");
-    statusEl.textContent = data.i18n.in_call;
-  } catch (err) {
-    statusEl.textContent = data.i18n.error;
-  }
+  call = joinCall({
+    accessUrl: data.call_url,
+    parentNode: document.getElementById("jitsi"),
+    onOpen: () => { statusEl.textContent = data.i18n.in_call; },
+    onEnded: showEnded, // ended elsewhere (the patient's room, the maximum duration): no token any more
+    onFailed: () => { statusEl.textContent = data.i18n.error; },
+  });
 }
 
 document.getElementById("end-call").addEventListener("click", async () => {
   if (!window.confirm(data.i18n.confirm_end)) return;
   await postJSON(data.end_url, data.csrf);
-  if (window.teleconsultCall) window.teleconsultCall.dispose();
-  statusEl.textContent = data.i18n.ended;
-  document.getElementById("end-call").disabled = true;
+  if (call) call.stop();
+  showEnded();
 });
 
-mountDocuments(data.documents);
+let documents = null;
+const writer = mountWriter(data.writer, (file) => documents.send(file));
+documents = mountDocuments(data.documents, { onMessage: writer.onMessage });
 start();

@@ -1,24 +1,24 @@
-// The clinician's keys and consultation secrets in this browser (issue 13, docs/encryption.md
-// section 9). The one module that owns them:
+// The clinician's key pair in this browser (issue 13, docs/encryption.md section 9), owned here
+// and nowhere else; the consultation secrets themselves are static/js/consultation_secrets.js's,
+// which asks this module to seal and open them.
 //
 // - at login, before the form is sent, the wrapping key is derived from the password
 //   (PBKDF2, static/js/sealing.js) and kept in IndexedDB as a non-extractable CryptoKey;
 // - the first page that gets the clinician's wrapped key unwraps it once into a
 //   non-extractable private key (kept in IndexedDB for the session) and forgets the wrapping key;
-// - a consultation's secret S is opened from its sealed form with that key; localStorage only
-//   caches S (so that the browser that created a consultation still holds it after a password
-//   reset forgot the key, and seals it again to the new one), and everything is forgotten at
-//   logout (the server's Clear-Site-Data).
+// - a login forgets the keys; a logout too (static/js/logout.js, then the server's
+//   Clear-Site-Data). IndexedDB holds keys only, never a consultation secret.
 
 import * as sealing from "./sealing.js";
-import { b64urlDecode, b64urlEncode } from "./ece.js";
+import { b64urlDecode } from "./ece.js";
 
 const DB_NAME = "teleconsult-keys";
 const STORE = "keys";
 const WRAPPING = "wrapping-key";
 const CLINICIAN = "clinician-key";
-const SECRETS_CACHE = "teleconsult.consultationSecrets"; // localStorage: {consultation id: base64url(S)}
-const ID_BYTES = 16; // a consultation id drawn here: 22 base64url characters, like the server's
+// key id -> the promise of that key opened (or null): a page opens it once, even when many
+// secrets ask for it at the same time (the first unwrap forgets the wrapping key)
+const opening = new Map();
 
 function request(operation) {
   return new Promise((resolve, reject) => {
@@ -31,7 +31,9 @@ async function store(mode) {
   const open = indexedDB.open(DB_NAME, 1);
   open.onupgradeneeded = () => open.result.createObjectStore(STORE);
   const db = await request(open);
-  return db.transaction(STORE, mode).objectStore(STORE);
+  const transaction = db.transaction(STORE, mode);
+  db.close(); // once the transaction is done: no connection left open
+  return transaction.objectStore(STORE);
 }
 
 async function read(name) {
@@ -46,10 +48,11 @@ async function remove(name) {
   return request((await store("readwrite")).delete(name));
 }
 
-/** Forget the keys (at each login). The cache of secrets stays: after a host's password
- * reset, the browser that created a consultation seals its S again to the new key. A logout
- * clears both (Clear-Site-Data). */
+/** Forget the keys (at each login, and at logout). The secrets cached by
+ * consultation_secrets.js stay at a login: after a host's password reset, the browser that
+ * created a consultation seals its S again to the new key. */
 export async function forgetKeys() {
+  opening.clear();
   try {
     await request((await store("readwrite")).clear());
   } catch (err) {
@@ -78,10 +81,7 @@ export async function prepareLogin(form) {
   form.elements.new_wrapped_key.value = JSON.stringify(made.wrapped);
 }
 
-/** The clinician key ({privateKey, publicKey}) from the page's record ({public_key, key_id,
- * wrapped}, or null), or null when this browser cannot open it (not logged in here since). */
-export async function clinicianKey(record) {
-  if (!record) return null;
+async function unwrap(record) {
   try {
     const kept = await read(CLINICIAN);
     if (kept && kept.keyId === record.key_id) return { privateKey: kept.privateKey, publicKey: kept.publicKey };
@@ -98,41 +98,27 @@ export async function clinicianKey(record) {
   }
 }
 
-function cached() {
+/** The clinician key ({privateKey, publicKey}) from the page's record ({public_key, key_id,
+ * wrapped}, or null), or null when this browser cannot open it (not logged in here since). */
+export async function clinicianKey(record) {
+  if (!record) return null;
+  if (!opening.has(record.key_id)) opening.set(record.key_id, unwrap(record));
+  return opening.get(record.key_id);
+}
+
+/** S of consultation `consultationId` opened from its sealed form, or null when this browser
+ * does not hold the key it was sealed to (or it was sealed to a key a password reset forgot). */
+export async function openSealed(record, sealed, consultationId) {
+  const key = await clinicianKey(record);
+  if (!key || !sealed) return null;
   try {
-    return JSON.parse(localStorage.getItem(SECRETS_CACHE) || "{}");
+    return await sealing.openSecret(key, sealed, consultationId);
   } catch (err) {
-    return {};
+    return null; // SecretRejected, MalformedValue
   }
 }
 
-/** Keep S in this browser's cache (forgotten at logout). */
-export function cacheSecret(consultationId, secret) {
-  const all = cached();
-  all[consultationId] = b64urlEncode(secret);
-  localStorage.setItem(SECRETS_CACHE, JSON.stringify(all));
-}
-
-/** S of a consultation ({id, sealed_secret}): from the cache, or opened with the key; null
- * when neither holds it. */
-export async function consultationSecret(consultation, key) {
-  const text = cached()[consultation.id];
-  if (text) {
-    try { return b64urlDecode(text); } catch (err) { /* a damaged cache entry: open it again */ }
-  }
-  if (!consultation.sealed_secret || !key) return null;
-  try {
-    const secret = await sealing.openSecret(key, consultation.sealed_secret, consultation.id);
-    cacheSecret(consultation.id, secret);
-    return secret;
-  } catch (err) {
-    return null; // SecretRejected: sealed to a key a password reset forgot
-  }
-}
-
-/** A new consultation's id and secret, S sealed for it to the clinician's public key. */
-export async function newSealedSecret(publicKey) {
-  const id = b64urlEncode(crypto.getRandomValues(new Uint8Array(ID_BYTES)));
-  const secret = crypto.getRandomValues(new Uint8Array(sealing.SECRET_SIZE));
-  return { id, secret, sealed: await sealing.sealSecret(publicKey, secret, id) };
+/** S sealed for consultation `consultationId` to the clinician's public key (from the record). */
+export async function sealFor(record, secret, consultationId) {
+  return sealing.sealSecret(record.public_key, secret, consultationId);
 }

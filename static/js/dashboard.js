@@ -1,53 +1,30 @@
 // Clinician dashboard: live list of consultations and knocks, one-click creation.
-// The consultation secret S is drawn here and sealed to the clinician's key, so that every
-// device the clinician logs in on opens it (static/js/clinician_keys.js).
+// The consultation secret S is drawn, sealed to the clinician's key, opened and kept by
+// static/js/consultation_secrets.js, so that every device the clinician logs in on shows the link.
+//
+// Live: the whole state (/dashboard/state) is fetched only when the event stream (re)connects
+// ("hello"), after the hub dropped events for us ("resync"), or when an event names a
+// consultation this page does not hold. Every other event carries what changed (a consultation
+// created or ended, a knock, a decision, who is in the call) and updates that consultation.
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
-import { b64urlDecode, b64urlEncode } from "./ece.js";
-import { sealSecret } from "./sealing.js";
-import { cacheSecret, clinicianKey, consultationSecret, newSealedSecret } from "./clinician_keys.js";
+import { createWithSecret, keyOpensHere, patientLink, sealAgain } from "./consultation_secrets.js";
 
+const LIMIT = 50; // the state lists the 50 most recent consultations
+const NOBODY = { patient: false, clinician: false };
+const OPEN_KNOCKS = ["waiting", "admitted"];
 const data = pageData();
 const t = data.i18n;
 const list = document.getElementById("consultations");
 const badge = document.getElementById("knock-badge");
 const seenKnocks = new Set();
-const secrets = new Map(); // consultation id -> base64url(S), opened in this page
-let keyRecord = data.state.key;
-let key = await clinicianKey(keyRecord);
-
-function fullLink(consultation) {
-  const secret = secrets.get(consultation.id);
-  return secret ? `${consultation.patient_url}#${secret}` : null;
-}
-
-async function openSecrets(state) {
-  if (state.key?.key_id !== keyRecord?.key_id) {
-    keyRecord = state.key;
-    key = await clinicianKey(keyRecord);
-  }
-  for (const c of state.consultations) {
-    if (c.status === "ended") continue;
-    if (!secrets.has(c.id)) {
-      const secret = await consultationSecret(c, key);
-      if (secret) secrets.set(c.id, b64urlEncode(secret));
-    }
-    // a secret this browser still caches, sealed to a key a password reset forgot (or to none):
-    // seal it to the current key, so that every device opens it again
-    if (secrets.has(c.id) && key && keyRecord && (c.key_lost || !c.sealed_secret)) {
-      try {
-        const sealed = await sealSecret(keyRecord.public_key, b64urlDecode(secrets.get(c.id)), c.id);
-        Object.assign(c, await postJSON(`/consultations/${c.id}/sealed-secret`, data.csrf, { sealed_secret: sealed }),
-          { key_lost: false });
-      } catch (err) { /* the next refresh tries again */ }
-    }
-  }
-}
-
-function missingLinkNote(c) {
-  if (c.key_lost) return t.key_lost;
-  if (c.sealed_secret && !key) return t.key_unavailable;
-  return t.link_lost;
-}
+const links = new Map(); // consultation id -> its patient link shown here, or null
+const resealing = new Set(); // consultations sealed again since the state was fetched (once each)
+let keyRecord = data.state.key; // the clinician's key: {public_key, key_id, wrapped}, or null
+let keyHere = false; // whether this browser opens it
+let consultations = []; // newest first, as the state lists them; each one is shown in the list
+// events, answers and fetches change the list one after the other, in arrival order
+let chain = Promise.resolve();
+const later = (task) => { chain = chain.then(task).catch(() => {}); return chain; };
 
 function showLink(link) {
   const section = document.getElementById("new-link");
@@ -73,8 +50,7 @@ function knockItem(consultation, knock) {
     el("strong", {}, knock.display_name), ` ${label} `, actions);
 }
 
-function consultationItem(c) {
-  const link = fullLink(c);
+function consultationItem(c, link) {
   const item = el("li", { class: `consultation status-${c.status}`, "data-id": c.id },
     el("span", { class: "status" }, t[c.status] || c.status),
     el("span", { class: "muted" }, ` ${t.created_at} ${new Date(c.created_at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" })}`));
@@ -85,9 +61,9 @@ function consultationItem(c) {
       el("button", { type: "button", class: "danger", onclick: () => endConsultation(c.id) }, t.end));
     item.append(actions);
     if (!link) item.append(el("p", { class: "muted key-note" }, missingLinkNote(c)));
-    // who is in the call, from the Jitsi host's room events ("presence" events refresh this list)
-    const present = [c.presence && c.presence.patient ? t.patient_present : null,
-      c.presence && c.presence.clinician ? t.clinician_present : null].filter(Boolean);
+    // who is in the call, from the Jitsi host's room events ("presence" events update it)
+    const present = [c.presence.patient ? t.patient_present : null,
+      c.presence.clinician ? t.clinician_present : null].filter(Boolean);
     if (present.length) {
       item.append(el("p", { class: "presence", "data-presence": present.length === 2 ? "both"
         : (c.presence.patient ? "patient" : "clinician") }, present.join(" · ")));
@@ -97,7 +73,42 @@ function consultationItem(c) {
   return item;
 }
 
-function ring(waiting) {
+function missingLinkNote(c) {
+  if (c.key_lost) return t.key_lost;
+  if (c.sealed_secret && !keyHere) return t.key_unavailable;
+  return t.link_lost;
+}
+
+// A secret still in this browser's cache, sealed to a key a password reset forgot (or to none):
+// sealed again to the current key, so that every device opens it (once per state fetched).
+async function sealAgainIfLost(c) {
+  if (c.status === "ended" || resealing.has(c.id)) return;
+  resealing.add(c.id);
+  try {
+    const resealed = await sealAgain(c, keyRecord,
+      (sealed) => postJSON(`/consultations/${c.id}/sealed-secret`, data.csrf, { sealed_secret: sealed }));
+    if (resealed) Object.assign(c, resealed, { key_lost: false });
+  } catch (err) { /* the next state fetched tries again */ }
+}
+
+async function itemOf(c) {
+  const link = c.status === "ended" ? null : await patientLink(c, keyRecord);
+  if (link) await sealAgainIfLost(c);
+  links.set(c.id, link);
+  return consultationItem(c, link);
+}
+
+// After a host reset of the password: say which open consultations lost their key on new
+// devices; and whether this browser cannot open the clinician's key at all.
+function notices() {
+  const lost = consultations.filter((c) => c.status !== "ended" && c.key_lost && !links.get(c.id));
+  document.getElementById("key-notice").hidden = lost.length === 0;
+  document.getElementById("key-notice-count").textContent = `${t.key_notice} ${lost.length}`;
+  document.getElementById("key-unavailable").hidden = !keyRecord || keyHere;
+}
+
+function ring() {
+  const waiting = consultations.flatMap((c) => c.knocks.filter((k) => k.status === "waiting"));
   const fresh = waiting.filter((k) => !seenKnocks.has(k.id));
   fresh.forEach((k) => seenKnocks.add(k.id));
   badge.hidden = waiting.length === 0;
@@ -111,53 +122,124 @@ function ring(waiting) {
   }
 }
 
-function render(state) {
-  list.replaceChildren(...state.consultations.map(consultationItem));
-  document.getElementById("empty").hidden = state.consultations.length > 0;
-  // after a host reset of the password: say which open consultations lost their key on new devices
-  const lost = state.consultations.filter((c) => c.status !== "ended" && c.key_lost && !secrets.has(c.id));
-  const notice = document.getElementById("key-notice");
-  notice.hidden = lost.length === 0;
-  document.getElementById("key-notice-count").textContent = `${t.key_notice} ${lost.length}`;
-  document.getElementById("key-unavailable").hidden = !keyRecord || Boolean(key);
-  const waiting = state.consultations.flatMap((c) => c.knocks.filter((k) => k.status === "waiting"));
-  ring(waiting);
+function normal(c) {
+  const ended = c.status === "ended"; // an ended consultation has no open knock, nobody in its call
+  return { ...c, knocks: ended ? [] : (c.knocks || []), presence: ended ? NOBODY : (c.presence || NOBODY) };
+}
+
+async function render(state) {
+  keyRecord = state.key;
+  keyHere = await keyOpensHere(keyRecord);
+  resealing.clear();
+  links.clear();
+  consultations = state.consultations.map(normal);
+  list.replaceChildren(...await Promise.all(consultations.map(itemOf)));
+  document.getElementById("empty").hidden = consultations.length > 0;
+  ring();
+  notices();
+}
+
+// Draw one consultation again (or for the first time, at its place in the list).
+async function show(c) {
+  const item = await itemOf(c);
+  const old = [...list.children].find((node) => node.dataset.id === c.id);
+  if (old) old.replaceWith(item);
+  else list.insertBefore(item, list.children[consultations.indexOf(c)] || null);
+  document.getElementById("empty").hidden = consultations.length > 0;
+  ring();
+  notices();
+}
+
+function find(id) {
+  return consultations.find((c) => c.id === id);
 }
 
 async function refresh() {
-  try {
-    const state = await getJSON("/dashboard/state");
-    await openSecrets(state);
-    render(state);
-  } catch (err) { /* next event retries */ }
+  try { await render(await getJSON("/dashboard/state")); } catch (err) { /* the next hello retries */ }
+}
+
+// The consultation as it is now: `consultation` is its listing (created, or the answer to our
+// action); without it, only `status` is known.
+async function onConsultation({ consultation_id: id, status, consultation }) {
+  let c = find(id);
+  if (!c && !consultation) return refresh();
+  if (!c) {
+    c = normal(consultation);
+    consultations.unshift(c);
+    consultations.sort((a, b) => b.created_at - a.created_at);
+    for (const gone of consultations.splice(LIMIT)) {
+      [...list.children].find((node) => node.dataset.id === gone.id)?.remove();
+      links.delete(gone.id);
+    }
+  } else {
+    Object.assign(c, consultation || {}, { status });
+    Object.assign(c, normal(c));
+  }
+  if (consultations.includes(c)) await show(c);
+  return undefined;
+}
+
+function putKnock(c, knock) {
+  c.knocks = c.knocks.filter((k) => k.id !== knock.id);
+  if (OPEN_KNOCKS.includes(knock.status)) {
+    c.knocks.push(knock);
+    c.knocks.sort((a, b) => a.created_at - b.created_at);
+  }
+}
+
+async function onKnock({ consultation_id: id, status, knock }) {
+  const c = find(id);
+  if (!c || !knock) return refresh();
+  if (status) c.status = status;
+  putKnock(c, knock);
+  return show(c);
+}
+
+async function onPresence({ consultation_id: id, status, presence }) {
+  const c = find(id);
+  if (!c) return undefined; // a consultation past the listed ones: nothing shown changes
+  c.status = status || c.status;
+  c.presence = c.status === "ended" || !presence ? NOBODY : presence;
+  return show(c);
+}
+
+async function apply(event) {
+  switch (event.type) {
+    case "hello": case "resync": return refresh();
+    case "consultation": return onConsultation(event);
+    case "knock": return onKnock(event);
+    case "presence": return onPresence(event);
+    default: return undefined; // nothing this page shows
+  }
 }
 
 async function decide(consultationId, knockId, action) {
-  await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
-  await refresh();
+  try {
+    const knock = await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
+    later(async () => { // the consultation's status comes with the "knock" event
+      const c = find(consultationId);
+      if (c) { putKnock(c, knock); await show(c); }
+    });
+  } catch (err) {
+    later(refresh); // decided elsewhere meanwhile, or ended: show what is true now
+  }
 }
 
 async function endConsultation(id) {
-  await postJSON(`/consultations/${id}/end`, data.csrf);
-  await refresh();
+  try {
+    const ended = await postJSON(`/consultations/${id}/end`, data.csrf);
+    later(() => onConsultation({ consultation_id: id, status: ended.status, consultation: ended }));
+  } catch (err) {
+    later(refresh);
+  }
 }
 
 document.getElementById("new-consultation").addEventListener("click", async () => {
   try {
-    let consultation, secret;
-    if (keyRecord) {
-      const made = await newSealedSecret(keyRecord.public_key);
-      consultation = await postJSON("/consultations", data.csrf, { id: made.id, sealed_secret: made.sealed });
-      secret = made.secret;
-    } else {
-      // no key yet (it is made at login): S stays in this browser's cache only, as before
-      consultation = await postJSON("/consultations", data.csrf);
-      secret = crypto.getRandomValues(new Uint8Array(32));
-    }
-    cacheSecret(consultation.id, secret);
-    secrets.set(consultation.id, b64urlEncode(secret));
-    showLink(`${consultation.patient_url}#${b64urlEncode(secret)}`);
-    await refresh();
+    const { consultation, link } = await createWithSecret(
+      (body) => postJSON("/consultations", data.csrf, body), keyRecord);
+    showLink(link);
+    later(() => onConsultation({ consultation_id: consultation.id, status: consultation.status, consultation }));
     document.getElementById("new-link-url").focus();
   } catch (err) {
     window.alert(t.error);
@@ -177,6 +259,5 @@ notifyButton.addEventListener("click", async () => {
   notifyButton.hidden = true;
 });
 
-await openSecrets(data.state);
-render(data.state);
-listen("/dashboard/events", () => refresh());
+later(() => render(data.state));
+listen("/dashboard/events", (event) => later(() => apply(event)));

@@ -1,27 +1,19 @@
 // The documents panel of a consultation (clinician call page, patient page): lists the box,
 // sends a file encrypted in this browser, saves a file decrypted in this browser.
-// Keys come from the consultation secret S: the patient's link fragment, or, for the clinician,
-// S sealed to their key and opened in this browser (static/js/clinician_keys.js).
-import { b64urlDecode } from "./ece.js";
+// The key is the consultation secret S (static/js/consultation_secrets.js: the patient's link
+// fragment; for the clinician, S cached in this browser or sealed to their key and opened here).
+//
+// Live: the box's list is fetched whole only when the event stream (re)connects ("hello") or
+// after the hub dropped events for us ("resync"). Every other event says what changed (a
+// document added, with its listing; downloaded, with its count; deleted) and updates that item.
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
+import { panelSecret, rememberFromLink } from "./consultation_secrets.js";
 import { el } from "./page.js";
+import { isMessage } from "./box_messages.js";
 
-async function readSecret(cfg) {
-  try {
-    if (cfg.secret_source === "fragment") {
-      const text = window.location.hash.slice(1);
-      return text ? b64urlDecode(text) : null;
-    }
-    // the clinician's pages only: the patient's never load the key modules
-    const { clinicianKey, consultationSecret } = await import("./clinician_keys.js");
-    const key = await clinicianKey(cfg.key);
-    return await consultationSecret({ id: cfg.consultation_id, sealed_secret: cfg.sealed_secret }, key);
-  } catch (err) {
-    return null;
-  }
-}
-
-export function mountDocuments(cfg) {
+// hooks.onMessage(message): a message between the pages (static/js/box_messages.js), not a file:
+// not listed, handed over once with {id, type, from, created_at, read() -> Blob}.
+export function mountDocuments(cfg, hooks = {}) {
   const t = cfg.i18n;
   const root = document.getElementById("documents");
   const list = document.getElementById("documents-list");
@@ -29,8 +21,12 @@ export function mountDocuments(cfg) {
   const progress = document.getElementById("documents-progress");
   const input = document.getElementById("document-file");
   const endpoint = new DropEndpoint(cfg.base, cfg.csrf ? { "X-CSRF-Token": cfg.csrf } : {});
-  const known = new Map(); // id -> {doc, meta, deleted}
+  const known = new Map(); // id -> {doc, meta, deleted, node}; every entry is shown in the list
   let secret = null;
+  let loaded = false;
+  // events, answers and the first load change the list one after the other, in arrival order
+  let chain = Promise.resolve();
+  const later = (task) => { chain = chain.then(task).catch(() => {}); return chain; };
 
   function say(text, isError = false) {
     status.textContent = text;
@@ -43,24 +39,40 @@ export function mountDocuments(cfg) {
     return entry.doc.uploaded_by === cfg.role ? t.sent : t.received;
   }
 
-  function render() {
-    const items = [...known.values()].sort((a, b) => a.doc.created_at - b.doc.created_at);
-    list.replaceChildren(...items.map((entry) => {
-      const name = entry.meta ? entry.meta.name : t.unreadable;
-      const from = entry.doc.uploaded_by === cfg.role ? t.from_me : t.from_other;
-      const item = el("li", { class: `document${entry.deleted ? " deleted" : ""}`, "data-id": entry.doc.id },
-        el("span", { class: "document-name" }, name),
-        el("span", { class: "muted" }, ` ${from} · `),
-        el("span", { class: "document-state" }, stateLabel(entry)));
-      if (!entry.deleted && entry.meta) {
-        item.append(el("button", {
-          type: "button", class: "secondary save", "aria-label": `${t.save} ${name}`,
-          onclick: () => save(entry),
-        }, t.save));
-      }
-      return item;
-    }));
-    document.getElementById("documents-empty").hidden = items.length > 0;
+  function itemOf(entry) {
+    const name = entry.meta ? entry.meta.name : t.unreadable;
+    const from = entry.doc.uploaded_by === cfg.role ? t.from_me : t.from_other;
+    const item = el("li", { class: `document${entry.deleted ? " deleted" : ""}`, "data-id": entry.doc.id },
+      el("span", { class: "document-name" }, name),
+      el("span", { class: "muted" }, ` ${from} · `),
+      el("span", { class: "document-state" }, stateLabel(entry)));
+    if (!entry.deleted && entry.meta) {
+      item.append(el("button", {
+        type: "button", class: "secondary save", "aria-label": `${t.save} ${name}`,
+        onclick: () => save(entry),
+      }, t.save));
+    }
+    return item;
+  }
+
+  // Draw one document: replace its item, or insert it in upload order.
+  function show(entry) {
+    if (entry.meta && isMessage(entry.meta.type)) { // drawn while unreadable? it goes
+      entry.node?.remove();
+      entry.node = null;
+      deliver(entry);
+      return;
+    }
+    const item = itemOf(entry);
+    if (entry.node) {
+      entry.node.replaceWith(item);
+    } else {
+      const order = [...known.values()].sort((a, b) => a.doc.created_at - b.doc.created_at);
+      const next = order.slice(order.indexOf(entry) + 1).find((other) => other.node);
+      list.insertBefore(item, next ? next.node : null);
+    }
+    entry.node = item;
+    document.getElementById("documents-empty").hidden = [...known.values()].every((other) => other.message);
   }
 
   // On a phone the panel sits below the call: a new document from the other side is announced
@@ -75,24 +87,62 @@ export function mountDocuments(cfg) {
     banner.hidden = false;
   }
 
-  let loaded = false;
+  async function open(entry) {
+    if (entry.meta || !secret) return;
+    try { entry.meta = await endpoint.openMetadata(entry.doc, secret); } catch (err) { entry.meta = null; }
+  }
+
+  // One document as the box lists it (the list, the answer to our upload, an "added" event).
+  async function upsert(doc) {
+    let entry = known.get(doc.id);
+    const fresh = !entry;
+    if (fresh) {
+      entry = { doc, meta: null, deleted: false, node: null };
+      known.set(doc.id, entry);
+    } else {
+      // downloads only grow: an event may overtake the list that already counted it
+      entry.doc = { ...entry.doc, ...doc, downloads: Math.max(entry.doc.downloads || 0, doc.downloads || 0) };
+    }
+    await open(entry);
+    show(entry);
+    if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
+  }
+
   async function refresh() {
     let docs;
     try { docs = await endpoint.list(); } catch (err) { return; }
     const present = new Set(docs.map((d) => d.id));
-    for (const [id, entry] of known) if (!present.has(id)) entry.deleted = true;
-    for (const doc of docs) {
-      const fresh = !known.has(doc.id);
-      const entry = known.get(doc.id) || { doc, meta: null, deleted: false };
-      entry.doc = doc;
-      if (!entry.meta && secret) {
-        try { entry.meta = await endpoint.metadata(doc.id, secret); } catch (err) { entry.meta = null; }
+    for (const [id, entry] of known) {
+      if (!present.has(id) && !entry.deleted) {
+        entry.deleted = true;
+        show(entry);
       }
-      known.set(doc.id, entry);
-      if (fresh && loaded && doc.uploaded_by !== cfg.role) announce(entry);
     }
+    for (const doc of docs) await upsert(doc);
     loaded = true;
-    render();
+  }
+
+  async function apply(event) {
+    if (event.type === "hello" || event.type === "resync") return refresh();
+    if (event.type !== "document") return undefined; // nothing this panel shows
+    const entry = known.get(event.id);
+    if (event.action === "added") return event.document ? upsert(event.document) : refresh();
+    if (!entry) return event.action === "deleted" ? undefined : refresh();
+    if (event.action === "downloaded") {
+      entry.doc.downloads = typeof event.downloads === "number"
+        ? Math.max(entry.doc.downloads, event.downloads) : entry.doc.downloads + 1;
+    } else if (event.action === "deleted") {
+      entry.deleted = true;
+    }
+    show(entry);
+    return undefined;
+  }
+
+  function deliver(entry) {
+    if (entry.message) return;
+    entry.message = true;
+    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from: entry.doc.uploaded_by,
+      created_at: entry.doc.created_at, read: () => endpoint.download(entry.doc.id, secret, entry.meta.type) });
   }
 
   async function save(entry) {
@@ -106,26 +156,28 @@ export function mountDocuments(cfg) {
     } catch (err) {
       say(isDecryptionError(err) ? t.decryption_failed : t.transfer_failed, true);
     } finally {
-      progress.hidden = true;
-      refresh();
+      progress.hidden = true; // the "downloaded" event updates the item
     }
   }
 
+  // Resolves to true once `file` is in the box (a dropped file, a written document, a message).
   async function send(file) {
-    if (!secret) { say(t.no_key, true); return; }
-    if (file.size > cfg.max_bytes) { say(t.too_large, true); return; }
+    if (!secret) { say(t.no_key, true); return false; }
+    if (file.size > cfg.max_bytes) { say(t.too_large, true); return false; }
     progress.hidden = false;
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
     try {
-      await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
+      const done = await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
       say(`${t.sent_ok} ${file.name}`);
+      later(() => upsert(done)); // the answer is the listing; the "added" event may come first
+      return true;
     } catch (err) {
       say(err.status === 413 ? t.too_large : t.transfer_failed, true);
+      return false;
     } finally {
       progress.hidden = true;
-      input.value = "";
-      refresh();
+      if (input) input.value = "";
     }
   }
 
@@ -145,27 +197,30 @@ export function mountDocuments(cfg) {
   });
 
   const recover = document.getElementById("documents-recover");
-  const source = new EventSource(cfg.events);
-  source.onmessage = () => refresh();
-  readSecret(cfg).then((found) => {
-    secret = found;
-    if (!secret && recover) {
-      recover.hidden = false;
-      recover.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const link = document.getElementById("documents-recover-link").value.trim();
-        const [url, fragment] = link.split("#");
-        let pasted = null;
-        try { pasted = fragment ? b64urlDecode(fragment) : null; } catch (err) { pasted = null; }
-        if (url !== cfg.patient_url || !pasted) { say(t.wrong_link, true); return; }
-        (await import("./clinician_keys.js")).cacheSecret(cfg.consultation_id, pasted);
-        secret = pasted;
-        recover.hidden = true;
-        refresh();
-      });
-    }
-    if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
-    refresh();
+  recover?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const link = document.getElementById("documents-recover-link").value.trim();
+    later(async () => {
+      if (!await rememberFromLink(cfg.consultation_id, cfg.patient_url, link)) {
+        say(t.wrong_link, true);
+        return;
+      }
+      secret = await panelSecret(cfg);
+      recover.hidden = true;
+      say("");
+      for (const entry of known.values()) { // the listings carry the metadata: no request
+        await open(entry);
+        show(entry);
+      }
+    });
   });
-  return { refresh };
+
+  later(async () => {
+    secret = await panelSecret(cfg);
+    if (!secret && recover) recover.hidden = false;
+    if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
+  });
+  const source = new EventSource(cfg.events);
+  source.onmessage = (message) => later(() => apply(JSON.parse(message.data)));
+  return { refresh: () => later(refresh), send };
 }

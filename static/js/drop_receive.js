@@ -1,6 +1,7 @@
 // Standalone drop, recipient side: the secret is the link's fragment; nothing is saved
 // unless every record authenticated.
-import { b64urlDecode } from "./ece.js";
+import { MIN_SECRET_SIZE } from "./ece.js";
+import { fromFragment } from "./consultation_secrets.js";
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { pageData } from "./page.js";
 
@@ -17,9 +18,8 @@ function fail(text) {
 }
 
 async function main() {
-  let secret;
-  try { secret = b64urlDecode(window.location.hash.slice(1)); } catch (err) { secret = null; }
-  if (!secret || secret.length < 16) { fail(t.no_key); return; }
+  const secret = fromFragment(MIN_SECRET_SIZE);
+  if (!secret) { fail(t.no_key); return; }
   let meta;
   try {
     meta = await endpoint.metadata(data.id, secret);

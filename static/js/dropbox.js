@@ -2,7 +2,7 @@
 // in parts (a lost part is retried from the offset the server reports), download while
 // decrypting. Keys come from the secret and the document id (static/js/ece.js).
 import {
-  DecryptionError, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
+  DecryptionError, b64urlDecode, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
   encryptMetadata, encryptStream, paddedSize,
 } from "./ece.js";
 
@@ -132,12 +132,16 @@ export class DropEndpoint {
     return { ...done, owner_token: created.owner_token };
   }
 
-  // The decrypted metadata; the file name loses bidirectional controls (U+202E would show
-  // "fdp.exe" reversed as "exe.pdf"), as names typed in the waiting room do on the server.
   async metadata(id, secret) {
     const blob = new Uint8Array(await (await request(`${this.base}/${id}/metadata`, {}, this.headers)).arrayBuffer());
-    const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
-    return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
+    return openMetadataBlob(id, secret, blob);
+  }
+
+  // The metadata of a document as listed (the list, an "added" event): decrypted from the
+  // listing when it carries it (no request), fetched otherwise.
+  async openMetadata(doc, secret) {
+    if (!doc.metadata) return this.metadata(doc.id, secret);
+    return openMetadataBlob(doc.id, secret, b64urlDecode(doc.metadata));
   }
 
   // Download and decrypt; resolves to a Blob only when every record authenticated.
@@ -162,6 +166,13 @@ export class DropEndpoint {
     }
     return new Blob(parts, { type: type || "application/octet-stream" });
   }
+}
+
+// The decrypted metadata; the file name loses bidirectional controls (U+202E would show
+// "fdp.exe" reversed as "exe.pdf"), as names typed in the waiting room do on the server.
+async function openMetadataBlob(id, secret, blob) {
+  const meta = await decryptMetadata(await deriveMetadataKey(secret, id), blob);
+  return typeof meta.name === "string" ? { ...meta, name: meta.name.replace(BIDI_CONTROLS, "") } : meta;
 }
 
 export function isDecryptionError(err) {

@@ -1,12 +1,14 @@
-// Patient waiting room: follows our knock's status live; on admission, fetches the call access.
+// Patient waiting room: follows our knock's status live; on admission, joins the call, and rejoins
+// with a fresh token (no new knock) if Jitsi refuses a reconnect.
 import { pageData, getJSON, listen } from "./page.js";
-import { embedCall } from "./jitsi.js";
+import { joinCall } from "./jitsi.js";
 import { mountDocuments } from "./documents.js";
+import { mountIdentity } from "./identity.js";
 
 const data = pageData();
 const statusEl = document.getElementById("patient-status");
 let source = null;
-let inCall = false;
+let call = null;
 let documents = null;
 
 function show(status) {
@@ -14,19 +16,38 @@ function show(status) {
   document.body.dataset.status = status;
 }
 
-async function openCall() {
-  if (inCall) return;
-  inCall = true;
-  try {
-    const access = await getJSON(data.call_url);
-    document.getElementById("call").hidden = false;
-    document.getElementById("waiting").hidden = true;
-    if (!documents) documents = mountDocuments(data.documents);
-    window.teleconsultCall = await embedCall(access, document.getElementById("jitsi"), data.display_name);
-  } catch (err) {
-    inCall = false;
-    statusEl.textContent = data.i18n.error;
-  }
+function leaveCall() {
+  if (call) call.stop();
+  call = null;
+}
+
+function openCall() {
+  if (call) return;
+  call = joinCall({
+    accessUrl: data.call_url,
+    parentNode: document.getElementById("jitsi"),
+    displayName: data.display_name,
+    onOpen: () => {
+      document.getElementById("call").hidden = false;
+      document.getElementById("waiting").hidden = true;
+      if (!documents) {
+        const identity = mountIdentity(data.identity, (file) => documents.send(file));
+        documents = mountDocuments(data.documents, { onMessage: identity.onMessage });
+      }
+    },
+    // no access any more: declined, or the consultation is over (ended, or past its maximum duration
+    // and about to be ended): never "admitted" again from here, so no loop
+    onEnded: async () => {
+      call = null;
+      let status = "ended";
+      try { status = (await getJSON(data.status_url)).status; } catch (err) { /* ended it is */ }
+      onStatus(status === "declined" ? "declined" : "ended");
+    },
+    onFailed: () => {
+      leaveCall();
+      statusEl.textContent = data.i18n.error;
+    },
+  });
 }
 
 function onStatus(status) {
@@ -34,13 +55,13 @@ function onStatus(status) {
   if (status === "admitted") openCall();
   if (status === "ended" && documents) {
     // the call is over; the documents stay available until they are deleted: reload shows them
-    if (window.teleconsultCall) window.teleconsultCall.dispose();
+    leaveCall();
     window.location.reload();
     return;
   }
   if (status === "ended" || status === "declined") {
     if (source) source.close();
-    if (window.teleconsultCall) window.teleconsultCall.dispose();
+    leaveCall();
     document.getElementById("call").hidden = true;
     document.getElementById("waiting").hidden = false;
   }

@@ -1,19 +1,14 @@
 // "Tester mon équipement": camera, microphone, sound, then the network against our echo peer.
 //
-// The network test is one RTCPeerConnection to the aiortc echo peer behind precallOffer: the
-// page sends its camera and microphone for test_seconds, pings on a data channel every 250 ms
-// (which also keeps the session alive), and reads RTT, loss, jitter and upload from getStats.
-// Only STUN/TURN servers from the page data are used: none by default.
+// The network test (the echo peer) is static/js/precall_network.js.
 import { pageData } from "./page.js";
-import {
-  adviceFor, browserFamily, measure, mediaProblem, summarize, verdictOf, withStartBitrate,
-} from "./precall_logic.js";
+import { adviceFor, browserFamily, mediaProblem, verdictOf } from "./precall_logic.js";
+import { networkTest } from "./precall_network.js";
 
 const data = pageData();
 const t = data.i18n;
 const $ = (id) => document.getElementById(id);
 const lang = document.documentElement.lang || "fr";
-const PING_MS = 250;
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
 
 const state = {
@@ -28,8 +23,6 @@ const state = {
   running: false,
   lastResult: null,
 };
-
-const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // The return link and the language links keep ?back= and the fragment (on a patient's link,
 // the consultation secret: it stays in the browser, never in a request).
@@ -197,114 +190,6 @@ function answerTone(button) {
   if (state.lastResult) showVerdict(state.lastResult, false);
 }
 
-// ---- network --------------------------------------------------------------------------------
-
-function iceGathered(pc, timeoutMs) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs); // send the candidates we have
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc.iceGatheringState === "complete") {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-}
-
-function connected(pc, timeoutMs) {
-  return new Promise((resolve) => {
-    let timer;
-    const check = () => {
-      const s = pc.connectionState || pc.iceConnectionState;
-      if (s === "connected" || s === "completed") finish(true);
-      else if (s === "failed" || s === "closed") finish(false);
-    };
-    const finish = (ok) => {
-      clearTimeout(timer);
-      pc.removeEventListener("connectionstatechange", check);
-      pc.removeEventListener("iceconnectionstatechange", check);
-      resolve(ok);
-    };
-    timer = setTimeout(() => finish(false), timeoutMs);
-    pc.addEventListener("connectionstatechange", check);
-    pc.addEventListener("iceconnectionstatechange", check);
-    check();
-  });
-}
-
-async function networkTest() {
-  const status = $("network-status");
-  const progress = $("network-progress");
-  const result = { connected: false, busy: false, refused: false, m: null };
-  let pc = null;
-  let pings = 0;
-  try {
-    status.textContent = t.connecting;
-    pc = new RTCPeerConnection({ iceServers: data.ice_servers });
-    state.pc = pc;
-    const channel = pc.createDataChannel("precall");
-    if (state.stream) for (const track of state.stream.getTracks()) pc.addTrack(track, state.stream);
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGathered(pc, 5000);
-    const response = await fetch(data.offer_url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
-      credentials: "omit",
-    });
-    if (response.status === 400) {
-      result.refused = true;
-      status.textContent = t.server_error;
-      return result;
-    }
-    if (!response.ok) {
-      result.busy = true;
-      status.textContent = response.status === 503 || response.status === 429 ? t.busy : t.server_error;
-      return result;
-    }
-    const answer = await response.json();
-    const startKbps = Math.round(data.thresholds.good.upload_kbps * 1.25);
-    await pc.setRemoteDescription({ type: answer.type, sdp: withStartBitrate(answer.sdp, startKbps) });
-    result.connected = await connected(pc, 10000);
-    if (!result.connected) {
-      status.textContent = "";
-      return result;
-    }
-    status.textContent = t.measuring;
-    const rtts = [];
-    let seq = 0;
-    channel.addEventListener("message", (event) => {
-      try {
-        const echo = JSON.parse(event.data);
-        if (typeof echo.t === "number") rtts.push(performance.now() - echo.t);
-      } catch (ignored) { /* not one of our pings */ }
-    });
-    pings = setInterval(() => {
-      if (channel.readyState === "open") channel.send(JSON.stringify({ seq: seq++, t: performance.now() }));
-    }, PING_MS);
-    progress.value = 0;
-    progress.hidden = false;
-    const samples = [];
-    for (let second = 1; second <= data.test_seconds; second += 1) {
-      await wait(1000);
-      samples.push(summarize(await pc.getStats(), performance.now()));
-      progress.value = (100 * second) / data.test_seconds;
-    }
-    result.m = measure(samples, rtts);
-    status.textContent = "";
-  } catch (error) {
-    result.busy = !result.connected; // our server or the network hiccuped: try again
-    status.textContent = t.server_error;
-  } finally {
-    clearInterval(pings);
-    if (pc) pc.close();
-    state.pc = null;
-    progress.hidden = true;
-  }
-  return result;
-}
-
 // ---- verdict --------------------------------------------------------------------------------
 
 function formatNumber(value, digits) {
@@ -392,7 +277,10 @@ async function runTest() {
       }
       $("start-status").textContent = "";
     }
-    state.lastResult = await networkTest();
+    state.lastResult = await networkTest({
+      data, t, stream: state.stream, status: $("network-status"), progress: $("network-progress"),
+      onPeer: (pc) => { state.pc = pc; },
+    });
     showVerdict(state.lastResult);
   } finally {
     state.running = false;

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import accounts, clinician_keys, consultations, db, ids, sealing
 from . import drop
-from ..jitsi import config_check
+from ..jitsi import config_check, jicofo_check
 from ..web.app import create_app
 from ..errors import DomainError
 from ..resources import JITSI_FILES, jitsi_plugin_dir
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
     check.add_argument("--jitsi-config", metavar="FILE",
                        help="also check the Jitsi host's Prosody configuration file against these settings")
+    check.add_argument("--jicofo-config", metavar="FILE",
+                       help="also check the Jitsi host's jicofo.conf: jicofo must not make anyone moderator "
+                            "by itself")
 
     clinician = sub.add_parser("clinician", help="manage clinician accounts")
     clinician_sub = clinician.add_subparsers(dest="action", required=True)
@@ -161,14 +164,18 @@ def cmd_check(args) -> int:
         return True
     asyncio.run(_with_engine(settings, probe))
     print("OK: configuration valid, database reachable and migrated.")
+    checks = []
     if getattr(args, "jitsi_config", None):
-        findings = config_check.check_file(args.jitsi_config, settings)
-        print(f"Jitsi host ({args.jitsi_config}):")
+        checks.append((args.jitsi_config, config_check.check_file(args.jitsi_config, settings)))
+    if getattr(args, "jicofo_config", None):
+        checks.append((args.jicofo_config, jicofo_check.check_jicofo_file(args.jicofo_config)))
+    for path, findings in checks:
+        print(f"Jitsi host ({path}):")
         for finding in findings:
             print(finding.line())
-        if config_check.failed(findings):
-            print("NOT OK: the Jitsi host does not match these settings (see FAIL above).")
-            return 1
+    if any(config_check.failed(findings) for _, findings in checks):
+        print("NOT OK: the Jitsi host does not match these settings (see FAIL above).")
+        return 1
     return 0
 
 

@@ -1,6 +1,6 @@
 """`teleconsult drop send|get|delete`: the end-to-end encrypted drop box from a terminal
-(filedrop/client.py does the work). It talks to a running server over HTTP only; keys are
-made and used here and never sent.
+(filedrop/client/ does the work, at the places teleconsult/drop_links.py names). It talks to a
+running server over HTTP only; keys are made and used here and never sent.
 
 Errors are one line on stderr and a non-zero exit status (1; 2 for usage errors; 130 when
 interrupted), never a traceback."""
@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 from filedrop import client, ece
+
+from .. import drop_links
+from ..drop_links import ConsultationLink, DropLink, LinkError, parse_link
 
 TOKEN_ENV = "TELECONSULT_API_TOKEN"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
@@ -131,18 +134,18 @@ def _token(args, required: bool) -> str | None:
     return token
 
 
-def _consultation_link(text: str) -> client.ConsultationLink:
-    link = client.parse_link(text)
-    if not isinstance(link, client.ConsultationLink):
+def _consultation_link(text: str) -> ConsultationLink:
+    link = parse_link(text)
+    if not isinstance(link, ConsultationLink):
         raise UsageError("--consultation takes the patient link /j/TOKEN#SECRET, not a drop link")
     return link
 
 
-async def _consultation_box(session, args) -> tuple[client.Box, client.ConsultationLink]:
+async def _consultation_box(session, args) -> tuple[client.Box, ConsultationLink]:
     link = _consultation_link(args.consultation)
     token = _token(args, required=True)
-    consultation = await client.find_consultation(session, link, token)
-    return client.Box.consultation(link.server, token, consultation["id"]), link
+    consultation = await drop_links.find_consultation(session, link, token)
+    return drop_links.consultation_box(link.server, token, consultation["id"]), link
 
 
 # --- send -----------------------------------------------------------------------------
@@ -167,7 +170,7 @@ async def _send(args) -> int:
                 return 0
             if not args.server:
                 raise UsageError("--server URL is needed (or --consultation LINK)")
-            drop_link, sent = await client.send_drop(
+            drop_link, sent = await drop_links.send_drop(
                 session, args.server, _token(args, required=True), path,
                 expires_in=args.expires, max_downloads=args.downloads, progress=progress)
         finally:
@@ -206,10 +209,10 @@ async def _get_from_box(session, args) -> int:
         raise UsageError("give a document id or --all, not both")
     if args.target:
         try:
-            parsed = client.parse_link(args.target)
-        except client.LinkError:
+            parsed = parse_link(args.target)
+        except LinkError:
             parsed = None
-        doc_id = parsed.doc_id if isinstance(parsed, client.DropLink) else args.target
+        doc_id = parsed.doc_id if isinstance(parsed, DropLink) else args.target
         await _get_one(session, box, doc_id, link.secret, args, output=args.output)
         return 0
     documents = await client.list_box(session, box)
@@ -255,20 +258,20 @@ async def _get(args) -> int:
             raise UsageError("--all needs --consultation LINK")
         if not args.target:
             raise UsageError("give the drop link /d/ID#SECRET (quoted: # starts a comment in most shells)")
-        link = client.parse_link(args.target)
-        if isinstance(link, client.ConsultationLink):
+        link = parse_link(args.target)
+        if isinstance(link, ConsultationLink):
             raise UsageError("that is a patient link: use --consultation LINK --token TOKEN [--all | DOC_ID]")
-        box = client.Box.standalone_drops(link.server)
+        box = drop_links.standalone_box(link.server)
         await _get_one(session, box, link.doc_id, link.secret, args, output=args.output)
     return 0
 
 
 async def _delete(args) -> int:
-    link = client.parse_link(args.link, need_secret=False)
-    if not isinstance(link, client.DropLink):
+    link = parse_link(args.link, need_secret=False)
+    if not isinstance(link, DropLink):
         raise UsageError("only standalone drops (/d/ID links) are deleted this way")
     async with client.client_session() as session:
-        await client.delete_drop(session, link.server, link.doc_id, args.owner_token)
+        await client.delete_drop(session, drop_links.standalone_box(link.server), link.doc_id, args.owner_token)
     print(f"deleted {link.doc_id}", file=sys.stderr)
     return 0
 
@@ -289,7 +292,7 @@ def run(args) -> int:
     except UsageError as exc:
         print(f"teleconsult drop {args.action}: {exc}", file=sys.stderr)
         return 2
-    except (client.DropClientError, client.LinkError, ece.DecryptionError) as exc:
+    except (client.DropClientError, LinkError, ece.DecryptionError) as exc:
         print(f"teleconsult: {_message(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a file we could not read or write

@@ -8,8 +8,9 @@ Reads a Prosody configuration file (the Jitsi host's, e.g.
 - its MUC component loads mod_teleconsult_events with our events URL (public_url +
   /api/jitsi/events), the same secret (jitsi_events_secret) and the same bearer mode;
 - what stops every token holder from becoming moderator: token_verification and
-  token_affiliation on the MUC component, muc_allowners nowhere. Jicofo's auto-owner lives in
-  jicofo.conf, not here: it is printed as a reminder.
+  token_affiliation on the MUC component, muc_allowners nowhere, muc_wait_for_host nowhere unless
+  wait_for_host_disable_auto_owners = true. Jicofo's auto-owner and authentication live in
+  jicofo.conf, checked by jicofo_check.py (`--jicofo-config`).
 
 The configuration is read by prosody_config.py, never run. Secrets are compared in constant
 time and never printed.
@@ -163,10 +164,42 @@ def check_config(config: ProsodyConfig, settings: Settings) -> list[Finding]:
         if section.kind == "Component" and section.name.lower() != muc_name.lower() \
                 and "muc_allowners" in _strings(section.options.get("modules_enabled")):
             fail(f'Component "{section.name}" loads muc_allowners: every participant becomes moderator')
+    if not any("muc_allowners" in _loaded(config, section) for section in config.sections):
+        ok("muc_allowners is loaded nowhere")
+    _check_wait_for_host(config, findings)
 
-    findings.append(Finding(NOTE, "not in this file: Jicofo must not make everyone moderator, set "
-                                  "jicofo.conference.enable-auto-owner = false in /etc/jitsi/jicofo/jicofo.conf"))
+    findings.append(Finding(NOTE, "not in this file: jicofo must not make anyone owner by itself; check "
+                                  "/etc/jitsi/jicofo/jicofo.conf with --jicofo-config"))
     return findings
+
+
+def _loaded(config: ProsodyConfig, section: Section) -> set[str]:
+    """Modules a section loads (components do not load the global modules_enabled)."""
+    if section.kind == "VirtualHost":
+        return _host_modules(config, section)
+    if section.kind == "Component":
+        return set(_strings(section.options.get("modules_enabled")))
+    return set()
+
+
+def _check_wait_for_host(config: ProsodyConfig, findings: list[Finding]) -> None:
+    """Jitsi's muc_wait_for_host makes every occupant with a token owner, unless
+    wait_for_host_disable_auto_owners = true (its own option, read on the section that loads it)."""
+    loading = [s for s in config.sections if s.kind != "global" and "muc_wait_for_host" in _loaded(config, s)]
+    if not loading:
+        findings.append(Finding(OK, "muc_wait_for_host is not loaded (it would make every token holder owner)"))
+    for section in {(s.kind, s.name.lower()): s for s in loading}.values():
+        merged = config.find(section.kind, section.name) or section
+        kind = "VirtualHost" if section.kind == "VirtualHost" else "Component"
+        if merged.options.get("wait_for_host_disable_auto_owners",
+                              config.global_options.get("wait_for_host_disable_auto_owners")) is True:
+            findings.append(Finding(OK, f'{kind} "{section.name}": muc_wait_for_host with '
+                                        "wait_for_host_disable_auto_owners = true"))
+        else:
+            findings.append(Finding(FAIL, f'{kind} "{section.name}" loads muc_wait_for_host, which makes every '
+                                          "participant with a token owner (moderator), the patient too: set "
+                                          "wait_for_host_disable_auto_owners = true there, or remove "
+                                          '"muc_wait_for_host" from its modules_enabled'))
 
 
 def check_file(path: str | Path, settings: Settings) -> list[Finding]:

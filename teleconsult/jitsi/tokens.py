@@ -1,4 +1,10 @@
-"""Jitsi JWTs exactly as DESIGN section 3 says. Nothing about the patient but a display name."""
+"""Jitsi JWTs exactly as DESIGN section 3 says. Nothing about the patient but a display name.
+
+A token's `exp` is the expiry its caller gives: the consultation's maximum duration (consultations.py).
+Jitsi checks `exp` only when a client logs in, and its web client logs in again with the same token
+after a network blip, so a token must stay valid for as long as its holder may need to reconnect;
+it stops being handed out when the consultation ends (docs/threat-model.md, "Jitsi tokens").
+"""
 
 from __future__ import annotations
 
@@ -27,15 +33,18 @@ class CallAccess:
 
 
 def mint_token(settings: Settings, *, room: str, user_id: str, name: str, moderator: bool,
-               now: float | None = None) -> str:
+               expires_at: float, now: float | None = None) -> str:
+    """A token for `room` valid from 30 s ago until `expires_at` (Unix seconds, rounded down)."""
     now = int(time.time() if now is None else now)
+    if expires_at <= now:
+        raise ValueError("a Jitsi token must expire in the future")
     claims = {
         "iss": settings.jitsi_app_id,
         "aud": settings.jitsi_app_id,
         "sub": settings.jitsi_domain,
         "room": room,
         "nbf": now - NOT_BEFORE_SKEW_SECONDS,
-        "exp": now + settings.jitsi_token_ttl_seconds,
+        "exp": int(expires_at),
         "context": {
             "user": {
                 "id": user_id,
@@ -48,10 +57,12 @@ def mint_token(settings: Settings, *, room: str, user_id: str, name: str, modera
     return jwt.encode(claims, settings.jitsi_app_secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
-def call_access(settings: Settings, *, room: str, user_id: str, name: str, moderator: bool) -> CallAccess:
+def call_access(settings: Settings, *, room: str, user_id: str, name: str, moderator: bool,
+                expires_at: float, now: float | None = None) -> CallAccess:
     return CallAccess(
         domain=settings.jitsi_domain,
         room=room,
-        jwt=mint_token(settings, room=room, user_id=user_id, name=name, moderator=moderator),
+        jwt=mint_token(settings, room=room, user_id=user_id, name=name, moderator=moderator,
+                       expires_at=expires_at, now=now),
         external_api_url=f"{settings.jitsi_origin}/external_api.js",
     )

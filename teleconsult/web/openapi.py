@@ -6,6 +6,7 @@ schema layer; a dict that tests check against the route table is smaller and exa
 
 from __future__ import annotations
 
+from ..drop_links import CONSULTATION_API, STANDALONE_API
 from . import openapi_documents
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -78,7 +79,7 @@ PATHS = {
     "/api/consultations/{id}/join": {
         "post": {
             "operationId": "joinConsultation",
-            "summary": "The clinician's Jitsi domain, room and short-lived JWT, to embed the call",
+            "summary": "The clinician's Jitsi domain, room and JWT (valid until the maximum duration), to embed the call",
             "parameters": [ID_PARAM],
             "responses": _responses("200", {"$ref": "#/components/schemas/CallAccess"}, "Call access",
                                     errors=("401", "404", "409")),
@@ -303,10 +304,10 @@ SCHEMAS = {
 
 
 def _all_paths() -> dict:
-    from .views.documents import API_NAMES, API_STANDALONE_NAMES
+    from .routes import API_NAMES, API_STANDALONE_NAMES  # the route table imports the views, which import this
     return {**PATHS, **openapi_documents.PATHS,
-            **_drop_paths("/api/consultations/{id}/documents", [ID_PARAM], API_NAMES, owner=False),
-            **_drop_paths("/api/drop/files", [], API_STANDALONE_NAMES, owner=True)}
+            **_drop_paths(CONSULTATION_API, [ID_PARAM], API_NAMES, owner=False),
+            **_drop_paths(STANDALONE_API, [], API_STANDALONE_NAMES, owner=True)}
 
 
 def openapi_document(public_url: str) -> dict:

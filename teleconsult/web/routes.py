@@ -1,4 +1,7 @@
-"""The route table, flat: (method, path, handler, name). API route names are operationIds."""
+"""The route table, flat: (method, path, handler, name). API route names are operationIds.
+
+The drop box's rows are filedrop's (filedrop/http.py `routes`), mounted at the paths of
+teleconsult/drop_links.py with the `authorise` callbacks of views/documents.py."""
 
 from __future__ import annotations
 
@@ -6,7 +9,27 @@ from pathlib import Path
 
 from aiohttp import web
 
+from filedrop.http import routes as drop_routes
+
+from ..drop_links import CONSULTATION_API, CONSULTATION_FILES, PATIENT_FILES, STANDALONE_API, STANDALONE_FILES
 from .views import account, api, dashboard, documents, jitsi_events, login, metrics, patient, precall, profile, writing
+from .views.documents import api_box, clinician_box, drop_box, patient_box, standalone
+
+BOX_OPERATIONS = ("list", "create", "upload_state", "upload_part", "complete", "metadata", "download")
+API_NAMES = {"list": "listDocuments", "create": "createDocument", "upload_state": "getDocumentUpload",
+             "upload_part": "uploadDocumentPart", "complete": "completeDocument",
+             "metadata": "getDocumentMetadata", "download": "downloadDocument"}
+STANDALONE_NAMES = {"create": "drop_create", "upload_state": "drop_upload_state",
+                    "upload_part": "drop_upload_part", "complete": "drop_complete",
+                    "metadata": "drop_metadata", "download": "drop_download"}
+API_STANDALONE_NAMES = {"create": "createDrop", "upload_state": "getDropUpload", "upload_part": "uploadDropPart",
+                        "complete": "completeDrop", "metadata": "getDropMetadata", "download": "downloadDrop",
+                        "delete": "deleteDrop"}
+
+
+def _box_names(who: str) -> dict[str, str]:
+    return {op: f"{who}_documents_{op}" for op in BOX_OPERATIONS}
+
 
 ROUTES = [
     ("GET", "/healthz", api.healthz, "healthz"),
@@ -58,8 +81,19 @@ ROUTES = [
     # the clinician's profile (page and API) and documents written in the call (rendered PDFs)
     *profile.ROUTES,
     *writing.ROUTES,
-    # the drop box: consultation documents and standalone drops
-    *documents.ROUTES,
+    # the drop box: consultation documents and standalone drops. The two event streams come
+    # first: "/events" would otherwise match filedrop's "{doc}"
+    ("GET", CONSULTATION_FILES + "/events", documents.clinician_events, "clinician_documents_events"),
+    ("GET", PATIENT_FILES + "/events", documents.patient_events, "patient_documents_events"),
+    *drop_routes(CONSULTATION_FILES, clinician_box, drop_box, names=_box_names("clinician")),
+    *drop_routes(PATIENT_FILES, patient_box, drop_box, names=_box_names("patient")),
+    *drop_routes(CONSULTATION_API, api_box, drop_box, names=API_NAMES),
+    ("GET", "/d/", documents.drop_page, "drop_page"),
+    *drop_routes(STANDALONE_FILES, standalone, drop_box, standalone=True, names=STANDALONE_NAMES,
+                 on_gone=documents.count_miss),
+    *drop_routes(STANDALONE_API, standalone, drop_box, standalone=True, names=API_STANDALONE_NAMES,
+                 on_gone=documents.count_miss),
+    ("GET", "/d/{doc}", documents.drop_receive_page, "drop_receive"),
 ]
 
 

@@ -41,7 +41,15 @@ def client_address_middleware(networks: tuple[Network, ...], header: str):
     return middleware
 
 
-def content_security_policy(jitsi_origin: str) -> str:
+# Pages that show a PDF the clinician's browser holds (the writer's preview, static/js/writer.js)
+# in an iframe from a blob: URL. Only these frame blob: URLs; every other page frames Jitsi alone.
+# A blob: URL's document inherits this page's policy (no script of its own can run), and no
+# object-src is needed: Chromium's PDF viewer is a frame, not a plugin.
+PDF_PREVIEW_ROUTES = frozenset({"consultation_call"})
+
+
+def content_security_policy(jitsi_origin: str, *, pdf_preview: bool = False) -> str:
+    frames = f"{jitsi_origin} blob:" if pdf_preview else jitsi_origin
     return "; ".join([
         "default-src 'none'",
         f"script-src 'self' {jitsi_origin}",
@@ -49,7 +57,7 @@ def content_security_policy(jitsi_origin: str) -> str:
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
         "connect-src 'self'",
-        f"frame-src {jitsi_origin}",
+        f"frame-src {frames}",
         "worker-src 'self'",
         "font-src 'self'",
         "manifest-src 'self'",
@@ -63,7 +71,9 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """on_response_prepare: also covers static files, SSE streams and error pages."""
     settings = services_of(request).settings
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(settings.jitsi_origin)
+    route = request.match_info.route.name if request.match_info.route else None
+    headers["Content-Security-Policy"] = content_security_policy(
+        settings.jitsi_origin, pdf_preview=route in PDF_PREVIEW_ROUTES)
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"

@@ -14,6 +14,7 @@ from ..sse import stream
 from ..templating import render
 from .actions import ConsultationActions
 from .documents_panel import panel_config
+from .writer_panel import writer_config
 
 
 actions = ConsultationActions(require_clinician)
@@ -26,9 +27,7 @@ async def dashboard_state(request: web.Request, clinician) -> dict:
     listed = await cs.list_consultations(engine, clinician)
     knocks = await cs.open_knocks(engine, [c.id for c in listed if c.status != cs.ENDED])
     for consultation in listed:
-        item = consultation.public(public_url)
-        # sealed to a key a password reset forgot: only a browser that cached S still opens it
-        item["key_lost"] = consultation.sealed_to is not None and (key is None or consultation.sealed_to != key.key_id)
+        item = consultation.listing(public_url, key.key_id if key else None)
         item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
         # who is in the call, from Prosody's room events (presence.py)
         item["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
@@ -53,8 +52,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await stream(request, f"clinician:{clinician.id}", {"type": "hello"})
 
 
-
-
 async def reseal(request: web.Request) -> web.Response:
     """{"sealed_secret"}: S sealed to the current key by a browser that still caches it."""
     clinician, consultation = await actions.own(request)
@@ -67,19 +64,23 @@ async def reseal(request: web.Request) -> web.Response:
     key = await clinician_keys.get_key(engine, clinician.id)
     if key is None:
         raise Conflict("no clinician key yet: log in again")
-    resealed = await cs.reseal(engine, consultation, sealed, key.key_id)
-    return web.json_response(resealed.public(services_of(request).settings.public_url))
+    settings = services_of(request).settings
+    resealed = await cs.reseal(engine, settings, consultation, sealed, key.key_id, services_of(request).hub)
+    return web.json_response(resealed.listing(settings.public_url, key.key_id))
 
 
 async def call_page(request: web.Request) -> web.Response:
     clinician, consultation = await actions.own(request)
     public = consultation.public(services_of(request).settings.public_url)
     key = await clinician_keys.get_key(services_of(request).engine, clinician.id)
+    csrf = await csrf_token(request)
     return await render(request, "call.html", {
         "consultation": public,
         "documents_role": "clinician", "documents_can_send": consultation.status != cs.ENDED,
         "documents": panel_config(request, base=f"/consultations/{consultation.id}/documents", role="clinician",
                                   consultation_id=consultation.id, patient_url=public["patient_url"],
-                                  csrf=await csrf_token(request), sealed_secret=consultation.sealed_secret,
+                                  csrf=csrf, sealed_secret=consultation.sealed_secret,
                                   key=key.for_owner() if key else None),
+        "writer": writer_config(request, consultation_id=consultation.id, csrf=csrf)
+        if consultation.status != cs.ENDED else None,
     })

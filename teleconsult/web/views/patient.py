@@ -18,6 +18,7 @@ from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
 from .documents_panel import panel_config
+from .writer_panel import identity_config
 
 SESSION_KNOCKS = "knocks"
 SESSION_BROWSER = "browser"
@@ -71,7 +72,7 @@ async def join_page(request: web.Request) -> web.Response:
         return await render(request, "patient_join.html", {"token": request.match_info["token"], "error": error})
     return await render(request, "patient_wait.html", {
         "token": token, "knock": knock, "documents_role": "patient", "documents_can_send": True,
-        "documents": await _panel(request, token, consultation)})
+        "documents": await _panel(request, token, consultation), "identity": identity_config(request)})
 
 
 async def _panel(request: web.Request, token: str, consultation: cs.Consultation) -> dict:

@@ -1,0 +1,125 @@
+"""The drop box's deletion rules, and the sweep that applies them.
+
+A file goes when the first of these comes:
+- its box's deadline: the host schedules it (`schedule_box_deletion`: teleconsult at the end of
+  a consultation plus its grace period);
+- its hard expiry (`expires_at`, always set at creation);
+- its download limit: once used up it is kept USED_UP_GRACE_SECONDS for the transfer that used
+  it up (filedrop/store.py, `start_download`);
+- its owner's delete (standalone drops, with the owner token);
+- an upload left unfinished for `upload_ttl`.
+
+Deadlines live in the database, so a restart forgets none. The sweep marks a row `deleting`
+before it touches the disk, so a crash in between is finished by the next sweep; ciphertext on
+disk without a row (a crash before the row was written) is removed too. Deletion leaves only
+an audit line: what, when, which box, why; never a name or a size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import sqlalchemy as sa
+
+from .errors import Gone, NotOwner
+from .schema import DELETING, UPLOADING, audit, files
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_owner(stored_hash: str | None, box_id: str | None, owner_token: str) -> None:
+    """Only a standalone drop has an owner; the token is compared in constant time."""
+    if box_id is not None or not stored_hash:
+        raise Gone("no such file")
+    if not hmac.compare_digest(stored_hash, token_hash(owner_token)):
+        raise NotOwner("wrong owner token")
+
+
+class DeletionRules:
+    """The deletion half of filedrop.store.DropBox (which sets `engine`, `storage`, `config`,
+    `clock`, `notify`, `on_deadline` and the `_sweeping` lock)."""
+
+    async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
+        await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
+                                                 box_id=box_id, reason=reason))
+
+    async def delete_owned(self, file_id: str, owner_token: str) -> None:
+        """The sender deletes a standalone drop (even one past its deadline) with its owner token."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(files.c.owner_token_hash, files.c.box_id).where(
+                files.c.id == file_id))).first()
+        if row is None:
+            raise Gone("no such file")
+        check_owner(row.owner_token_hash, row.box_id, owner_token)
+        await self._delete(file_id, None, "owner")
+
+    async def schedule_box_deletion(self, box_id: str, at: float) -> int:
+        """The consultation ended: every document of the box is deleted at `at` (persisted)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(files.update().where(
+                files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(
+                delete_at=at))
+        if result.rowcount:
+            self.on_deadline(at)
+        return result.rowcount
+
+    async def _delete(self, file_id: str, box_id: str | None, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(state=DELETING))
+        self.storage.remove(file_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(files.delete().where(files.c.id == file_id))
+            await self._audit(conn, "deleted", file_id, box_id, reason)
+        self.notify(box_id, {"type": "document", "action": "deleted", "id": file_id})
+
+    async def next_deadline(self) -> float | None:
+        """The earliest moment :meth:`sweep` will have something to do (None: nothing stored).
+        A row already `deleting` (a crash mid-deletion) is due at once."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(
+                sa.func.min(files.c.expires_at), sa.func.min(files.c.delete_at),
+                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == UPLOADING).scalar_subquery(),
+                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == DELETING).scalar_subquery(),
+            ))).one()
+        expires, delete, oldest_upload, deleting = row
+        due = [expires, delete, deleting, oldest_upload + self.config.upload_ttl if oldest_upload is not None else None]
+        return min((at for at in due if at is not None), default=None)
+
+    async def sweep(self) -> dict[str, int]:
+        """Apply every deadline that has passed; remove orphans. Returns counts by reason."""
+        async with self._sweeping:
+            return await self._sweep()
+
+    async def _sweep(self) -> dict[str, int]:
+        now = self.clock()
+        counts: dict[str, int] = {}
+        # list the disk first: a row is always inserted before its file is created, so a file
+        # seen here with no row below is a true orphan, never an upload that has just begun
+        on_disk = self.storage.all_ids()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(
+                files.c.id, files.c.box_id, files.c.state, files.c.expires_at, files.c.delete_at,
+                files.c.created_at).where(sa.or_(
+                    files.c.state == DELETING,
+                    files.c.expires_at <= now,
+                    files.c.delete_at <= now,
+                    sa.and_(files.c.state == UPLOADING, files.c.created_at <= now - self.config.upload_ttl))))).all()
+            known = set((await conn.execute(sa.select(files.c.id))).scalars().all())
+        for row in rows:
+            if row.state == DELETING:
+                reason = "resumed"
+            elif row.delete_at is not None and row.delete_at <= now:
+                reason = "scheduled"
+            elif row.expires_at <= now:
+                reason = "expired"
+            else:
+                reason = "abandoned"
+            await self._delete(row.id, row.box_id, reason)
+            counts[reason] = counts.get(reason, 0) + 1
+        for orphan in on_disk - known:
+            self.storage.remove(orphan)
+            counts["orphan"] = counts.get("orphan", 0) + 1
+        return counts

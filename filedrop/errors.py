@@ -1,0 +1,28 @@
+"""The drop box's errors: what a request can do wrong, and one answer for every missing file.
+filedrop/http.py maps each to an HTTP status."""
+
+
+class DropError(Exception):
+    """Base of the drop box's errors."""
+
+
+class Gone(DropError):
+    """Unknown, expired, deleted or used up: deliberately one answer for all."""
+
+
+class TooBig(DropError):
+    pass
+
+
+class BadUpload(DropError):
+    pass
+
+
+class OffsetMismatch(DropError):
+    def __init__(self, expected: int):
+        super().__init__(f"upload offset must be at most {expected}")
+        self.expected = expected
+
+
+class NotOwner(DropError):
+    pass
