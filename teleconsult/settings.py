@@ -143,6 +143,23 @@ class Settings:
     documents_sweep_seconds: int = setting(10,
         "How often the sweeper applies deletion deadlines (also once at start-up). A consultation's "
         "documents do not wait for it: they are deleted when their grace period ends.", minimum=1)
+    documents_box_max_files: int = setting(30,
+        "Documents one consultation may hold at a time (both sides, unfinished uploads included); one "
+        "more is refused with 409 before anything is reserved.", minimum=1)
+    documents_box_max_mib: int = setting(500,
+        "MiB of ciphertext one consultation may hold at a time (declared sizes of its documents, "
+        "unfinished uploads included).", minimum=1)
+    documents_clinician_max_files: int = setting(300,
+        "Documents all of one clinician's consultations and standalone drops may hold at a time.", minimum=1)
+    documents_clinician_max_mib: int = setting(3000,
+        "MiB of ciphertext all of one clinician's consultations and standalone drops may hold at a time.",
+        minimum=1)
+    documents_upload_idle_minutes: int = setting(15,
+        "An unfinished upload that received no part for this long is removed (a phone that went away); "
+        "an upload still receiving parts goes on.", minimum=1, maximum=1440)
+    documents_min_free_mib: int = setting(1024,
+        "Free disk space kept under the documents directory: an upload that would go below it is refused "
+        "(507, \"the server is full\") before any byte is written; reading goes on.", minimum=0)
     drop_max_expiry_hours: int = setting(168,
         "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1)
     profile_image_max_kib: int = setting(2048,

@@ -44,6 +44,8 @@ OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2
 ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
+FILEDROP_NEWEST = "fd_0002"
+OLD_FILE_COLUMNS = 14  # drop_files as teleconsult's 0002 made it
 
 def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:
@@ -94,9 +96,12 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
     listed, stats = asyncio.run(scenario())
     after = _rows(path)
     assert _version(path, "alembic_version") == [NEWEST]
-    assert _version(path, filedrop.migrations.VERSION_TABLE) == ["fd_0001"]
+    assert _version(path, filedrop.migrations.VERSION_TABLE) == [FILEDROP_NEWEST]
     assert after["clinicians"] == before["clinicians"] and after["consultations"] == before["consultations"]
-    assert after["drop_files"] == [row for row in before["drop_files"] if row[0] != old.drop]
+    # later revisions add columns (fd_0002: owner, touched_at, empty on old rows): the old ones are kept
+    assert [row[:OLD_FILE_COLUMNS] for row in after["drop_files"]] == [
+        row for row in before["drop_files"] if row[0] != old.drop]
+    assert {row[OLD_FILE_COLUMNS:] for row in after["drop_files"]} == {(None, None)}
     assert after["drop_audit"][:8] == before["drop_audit"]
     assert [row[2:4] + row[5:] for row in after["drop_audit"][8:]] == [("deleted", old.drop, "owner")]
     assert [(f.id, f.uploaded_by, f.state) for f in listed] == [(old.published, "clinician", "ready")]
@@ -117,7 +122,9 @@ def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_ove
             await engine.dispose()
 
     asyncio.run(upgrade())
-    assert _rows(path) == before
+    after = _rows(path)
+    assert [row[:OLD_FILE_COLUMNS] for row in after.pop("drop_files")] == before.pop("drop_files")
+    assert after == before
     assert _tables(path) == ALL_TABLES
 
 
