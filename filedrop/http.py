@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import store
+from . import safejson, store
 from .storage import CHUNK_SIZE
 
 log = logging.getLogger("filedrop")
@@ -114,7 +114,7 @@ class DropHandlers:
     async def create(self, request: web.Request) -> web.Response:
         access = await self._grant(request, "create")
         try:
-            body = await request.json()
+            body = safejson.loads(await request.read())
             size = body["size"]  # a whole number: the store refuses 65557.5 rather than truncate it
             expires_in = float(body["expires_in"]) if self.standalone and body.get("expires_in") else None
             # absent or null: no limit; 0 is refused by the store (it never meant "unlimited")

@@ -8,6 +8,7 @@ from ... import accounts, credential_checks
 from ..auth import finish_login, require_clinician
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
+from ..forms import read_form
 from ..templating import render
 
 
@@ -22,7 +23,7 @@ async def account_page(request: web.Request) -> web.Response:
 
 async def password_submit(request: web.Request) -> web.Response:
     clinician = await require_clinician(request)
-    form = await request.post()
+    form = await read_form(request)
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
     if new != str(form.get("confirm_password", "")):
         return await _page(request, clinician, "mismatch", status=400)

@@ -13,6 +13,7 @@ from ... import accounts, credential_checks
 from ..auth import finish_login, pending_clinician, start_login
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
+from ..forms import read_form
 from ..templating import render
 from ..trusted_device import remember_device, trusted_device
 
@@ -24,7 +25,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login_submit(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     email = str(form.get("email", "")).strip().lower()
     password = str(form.get("password", ""))
     services = services_of(request)
@@ -64,7 +65,7 @@ async def enrol_submit(request: web.Request) -> web.Response:
     secret = session.get(ENROL_SECRET)
     if not secret or clinician.totp_enabled:
         raise web.HTTPSeeOther("/login")
-    form = await request.post()
+    form = await read_form(request)
     try:
         await credential_checks.check_enrolment(services_of(request), clinician, secret, str(form.get("code", "")))
     except (AuthenticationFailed, RateLimited) as exc:
@@ -82,7 +83,7 @@ async def totp_page(request: web.Request) -> web.Response:
 
 async def totp_submit(request: web.Request) -> web.Response:
     clinician = await pending_clinician(request)
-    form = await request.post()
+    form = await read_form(request)
     try:
         await credential_checks.check_totp(services_of(request), clinician, str(form.get("code", "")))
     except RateLimited:
