@@ -9,7 +9,7 @@ import secrets
 from aiohttp import web
 from aiohttp_session import get_session
 
-from .forms import read_form
+from .bodies import read_form
 
 log = logging.getLogger("teleconsult.security")
 

@@ -8,7 +8,7 @@ from ... import accounts, credential_checks
 from ..auth import finish_login, require_clinician
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
-from ..forms import read_form
+from ..bodies import read_form
 from ..templating import render
 
 

@@ -13,7 +13,7 @@ from ... import accounts, credential_checks
 from ..auth import finish_login, pending_clinician, start_login
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
-from ..forms import read_form
+from ..bodies import read_form
 from ..templating import render
 from ..trusted_device import remember_device, trusted_device
 

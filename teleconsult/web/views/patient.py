@@ -14,7 +14,7 @@ from aiohttp_session import get_session
 from ... import consultations as cs
 from ...errors import Forbidden, InvalidInput, NotFound
 from ..appkeys import services_of
-from ..forms import read_form
+from ..bodies import read_form
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
