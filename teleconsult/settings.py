@@ -96,6 +96,24 @@ class Settings:
     session_secret: str = setting(REQUIRED,
         "Secret (at least 32 characters) that encrypts the session cookie. No default: generate one with "
         "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.", secret=True)
+    session_idle_minutes: int = setting(30,
+        "A clinician's login session ends after this many minutes without a request (an open "
+        "dashboard or call page keeps it alive: its live stream checks in every minute). It also "
+        "ends 12 hours after login whatever the activity, at logout, and on every device at a "
+        "password change or a TOTP reset.", minimum=1, maximum=720)
+    http_header_timeout_seconds: int = setting(15,
+        "A client must send a whole request head (request line and headers) within this many seconds "
+        "of connecting, or of the previous response on a kept-alive connection; otherwise the "
+        "connection is closed. Also how long an idle kept-alive connection stays open.",
+        minimum=1, maximum=600)
+    http_body_timeout_seconds: int = setting(30,
+        "While a request body is being received, a client that sends no byte for this many seconds "
+        "gets 408 and its connection is closed (a slow upload that keeps sending is not cut).",
+        minimum=1, maximum=600)
+    http_max_connections_per_address: int = setting(64,
+        "Simultaneous connections one peer address may hold; one more is answered 503 and closed. "
+        "Peers in trusted_proxies are not capped (the proxy caps each client: limit_conn, see "
+        "docs/operations.md). 0: no cap.", minimum=0, maximum=100_000)
     jitsi_domain: str = setting(REQUIRED,
         "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.")
     jitsi_scheme: str = setting("https",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ... import consultations as cs
-from ..auth import require_clinician
+from ..auth import require_clinician, session_still_valid
 from ..appkeys import services_of
 from ..csrf import csrf_token
 from ..sse import stream
@@ -45,7 +45,7 @@ async def state(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     clinician = await require_clinician(request)
-    return await stream(request, f"clinician:{clinician.id}", {"type": "hello"})
+    return await stream(request, f"clinician:{clinician.id}", {"type": "hello"}, session_still_valid(request))
 
 
 

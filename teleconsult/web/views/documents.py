@@ -10,7 +10,7 @@ from aiohttp import web
 from filedrop.http import Access
 
 from ... import consultations as cs
-from ..auth import api_clinician, require_clinician
+from ..auth import api_clinician, require_clinician, session_still_valid
 from ...errors import Conflict, Forbidden
 from ..appkeys import services_of
 from ..sse import stream
@@ -76,7 +76,7 @@ async def standalone(request: web.Request, operation: str) -> Access:
 
 async def clinician_events(request: web.Request) -> web.StreamResponse:
     access = await clinician_box(request, "events")
-    return await stream(request, f"box:{access.box_id}", {"type": "hello"})
+    return await stream(request, f"box:{access.box_id}", {"type": "hello"}, session_still_valid(request))
 
 
 async def patient_events(request: web.Request) -> web.StreamResponse:

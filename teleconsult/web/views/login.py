@@ -10,7 +10,7 @@ from aiohttp_session import get_session
 from markupsafe import Markup
 
 from ... import accounts, credential_checks
-from ..auth import finish_login, pending_clinician, start_login
+from ..auth import end_login, finish_login, pending_clinician, start_login
 from ...errors import AuthenticationFailed, RateLimited
 from ..appkeys import services_of
 from ..bodies import read_form
@@ -102,6 +102,6 @@ async def _logged_in(request: web.Request, clinician) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    session = await get_session(request)
-    session.invalidate()
+    """Ends the session on the server: a copy of the cookie made before is worth nothing after."""
+    await end_login(request)
     raise web.HTTPSeeOther("/login")
