@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .db import sessions
 
 MAX_AGE_SECONDS = 12 * 3600  # absolute lifetime, whatever the activity
-TOUCH_SECONDS = 60  # last_seen_at is written at most this often per session
+TOUCH_SECONDS = 60  # last_seen_at is written at most this often per session (a quarter of the idle
+# timeout when that is shorter)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ async def check_session(engine: AsyncEngine, token: str, *, idle_seconds: float,
     if row.created_at <= now - MAX_AGE_SECONDS or row.last_seen_at <= now - idle_seconds:
         await end_session(engine, token)
         return None
-    if now - row.last_seen_at >= TOUCH_SECONDS:
+    if now - row.last_seen_at >= min(TOUCH_SECONDS, idle_seconds / 4):  # short timeouts stay exact
         async with engine.begin() as conn:  # conditional: concurrent requests write once
             await conn.execute(sessions.update().where(
                 sessions.c.token_hash == token_hash, sessions.c.last_seen_at == row.last_seen_at
