@@ -17,6 +17,7 @@ from ..settings import Settings
 from .appkeys import services_key
 from .csrf import csrf_middleware
 from .routes import setup_routes
+from .slow_clients import body_timeout_middleware
 from .security import add_security_headers, client_address_middleware, error_middleware
 from .templating import setup_templates
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     # error pages (so they can set cookies), errors wrap CSRF.
     app.middlewares.insert(0, client_address_middleware(settings.trusted_proxy_networks, settings.forwarded_header))
     app.middlewares.append(error_middleware)
+    app.middlewares.append(body_timeout_middleware)  # turns a stalled body into 408, also in CSRF
     app.middlewares.append(csrf_middleware)
     setup_templates(app, templates_dir())
     app.on_response_prepare.append(add_security_headers)
