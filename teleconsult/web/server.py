@@ -20,6 +20,9 @@ from .access_log import RouteAccessLogger
 from .slow_clients import CappedSite, ConnectionCap
 
 
+BACKLOG = 1024  # connections the kernel queues before the app accepts them (nginx: 511)
+
+
 class ServerLog(logging.LoggerAdapter):
     """aiohttp's server log, minus the raw bytes: a malformed request (bad request line, a header
     with bytes 0x80-0xff, a head too long) is logged as one line naming the kind of error; its
@@ -43,7 +46,7 @@ async def start(app: web.Application, settings: Settings) -> tuple[web.AppRunner
     runner = make_runner(app, settings)
     await runner.setup()
     cap = ConnectionCap(settings.http_max_connections_per_address, settings.trusted_proxy_networks)
-    site = CappedSite(runner, settings.host, settings.port, cap)
+    site = CappedSite(runner, settings.host, settings.port, cap, backlog=BACKLOG)
     await site.start()
     return runner, site
 

@@ -38,8 +38,9 @@ REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-Afte
            b"Too many connections from one address")
 
 
-class SlowBody(Exception):
-    """No byte of the request body arrived within the body timeout."""
+class SlowBody(TimeoutError):
+    """No byte of the request body arrived within the body timeout. A TimeoutError: after the
+    408, aiohttp's own reading of the rest of the body stops on it quietly and closes."""
 
 
 async def _watch(content: StreamReader, timeout: float) -> None:
