@@ -7,7 +7,7 @@ A file goes when the first of these comes:
 - its download limit: once used up it is kept USED_UP_GRACE_SECONDS for the transfer that used
   it up (filedrop/store.py, `start_download`);
 - its owner's delete (standalone drops, with the owner token);
-- an upload left unfinished for `upload_ttl`.
+- an upload that received no part for `upload_ttl` (minutes: a phone that went away).
 
 Deadlines live in the database, so a restart forgets none. The sweep marks a row `deleting`
 before it touches the disk, so a crash in between is finished by the next sweep; ciphertext on
@@ -24,6 +24,11 @@ import sqlalchemy as sa
 
 from .errors import Gone, NotOwner
 from .schema import DELETING, UPLOADING, audit, files
+
+
+def _last_activity():
+    """When an unfinished upload last moved: its last part, or its creation."""
+    return sa.func.coalesce(files.c.touched_at, files.c.created_at)
 
 
 def token_hash(token: str) -> str:
@@ -81,7 +86,7 @@ class DeletionRules:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(
                 sa.func.min(files.c.expires_at), sa.func.min(files.c.delete_at),
-                sa.select(sa.func.min(files.c.created_at)).where(files.c.state == UPLOADING).scalar_subquery(),
+                sa.select(sa.func.min(_last_activity())).where(files.c.state == UPLOADING).scalar_subquery(),
                 sa.select(sa.func.min(files.c.created_at)).where(files.c.state == DELETING).scalar_subquery(),
             ))).one()
         expires, delete, oldest_upload, deleting = row
@@ -106,7 +111,7 @@ class DeletionRules:
                     files.c.state == DELETING,
                     files.c.expires_at <= now,
                     files.c.delete_at <= now,
-                    sa.and_(files.c.state == UPLOADING, files.c.created_at <= now - self.config.upload_ttl))))).all()
+                    sa.and_(files.c.state == UPLOADING, _last_activity() <= now - self.config.upload_ttl))))).all()
             known = set((await conn.execute(sa.select(files.c.id))).scalars().all())
         for row in rows:
             if row.state == DELETING:

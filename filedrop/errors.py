@@ -26,3 +26,11 @@ class OffsetMismatch(DropError):
 
 class NotOwner(DropError):
     pass
+
+
+class OverQuota(DropError):
+    """The box or the owner holds as many files or bytes as it may: nothing was reserved."""
+
+
+class StorageFull(DropError):
+    """The disk would go under the free-space floor: nothing was written past it."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import store
+from . import safejson, store
 from .storage import CHUNK_SIZE
 
 log = logging.getLogger("filedrop")
@@ -48,6 +48,7 @@ STANDALONE_OPERATIONS = tuple(op for op in OPERATIONS if op != "list")  # nobody
 class Access:
     box_id: str | None  # None: a standalone drop
     role: str  # the host's name for the caller (stored as uploaded_by); unused by a standalone mount
+    owner: str | None = None  # who new files count against for quotas (an opaque key of the host's)
 
 
 Authorise = Callable[[web.Request, str], Awaitable[Access]]
@@ -55,7 +56,7 @@ BoxGetter = Callable[[web.Request], store.DropBox]
 Route = tuple[str, str, Callable, str]
 
 STATUS = {store.Gone: 404, store.TooBig: 413, store.BadUpload: 400, store.OffsetMismatch: 409,
-          store.NotOwner: 403}
+          store.NotOwner: 403, store.OverQuota: 409, store.StorageFull: 507}
 
 
 class DropHTTPError(web.HTTPClientError):
@@ -113,15 +114,16 @@ class DropHandlers:
     async def create(self, request: web.Request) -> web.Response:
         access = await self._grant(request, "create")
         try:
-            body = await request.json()
-            size = int(body["size"])
+            body = safejson.loads(await request.read())
+            size = body["size"]  # a whole number: the store refuses 65557.5 rather than truncate it
             expires_in = float(body["expires_in"]) if self.standalone and body.get("expires_in") else None
-            max_downloads = int(body["max_downloads"]) if self.standalone and body.get("max_downloads") else None
-        except (ValueError, KeyError, TypeError):
+            # absent or null: no limit; 0 is refused by the store (it never meant "unlimited")
+            max_downloads = body.get("max_downloads") if self.standalone else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise _bad_request('expected JSON {"size": n}') from None
         created, owner_token = await self._call(request, self.get_box(request).create(
             size=size, uploaded_by=access.role if not self.standalone else store.STANDALONE,
-            box_id=access.box_id, expires_in=expires_in, max_downloads=max_downloads))
+            box_id=access.box_id, owner=access.owner, expires_in=expires_in, max_downloads=max_downloads))
         answer = {**created.public(), "offset": 0}
         if owner_token:
             answer["owner_token"] = owner_token

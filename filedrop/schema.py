@@ -26,6 +26,9 @@ files = sa.Table(
     sa.Column("completed_at", sa.Float, nullable=True),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),  # hard expiry, always set
     sa.Column("delete_at", sa.Float, nullable=True, index=True),  # end of consultation + grace, limit reached
+    # who the file counts against for quotas: an opaque key given by the host (NULL: nobody)
+    sa.Column("owner", sa.String(64), nullable=True, index=True),
+    sa.Column("touched_at", sa.Float, nullable=True),  # last part received (unfinished uploads idle out)
 )
 
 # What remains after deletion: what, when, which box. No name, no size, no address.

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -103,6 +104,10 @@ class Storage:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def free_bytes(self) -> int:
+        """Free space on the disk that holds the documents (for the free-space floor)."""
+        return shutil.disk_usage(self.root).free
 
     def size(self, file_id: str) -> int:
         return self.partial_path(file_id).stat().st_size

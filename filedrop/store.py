@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ece
 from .deletion import DeletionRules, check_owner, token_hash
-from .errors import BadUpload, DropError, Gone, NotOwner, OffsetMismatch, TooBig
+from .errors import BadUpload, DropError, Gone, NotOwner, OffsetMismatch, OverQuota, StorageFull, TooBig
 from .schema import DELETING, READY, STATES, UPLOADING, audit, files
 from .storage import Storage, TooLarge
 
 __all__ = ["BadUpload", "DELETING", "DropBox", "DropConfig", "DropError", "DropFile", "DropStats", "Gone",
-           "NotOwner", "OffsetMismatch", "READY", "STANDALONE", "TooBig", "UPLOADING", "typeable_token"]
+           "NotOwner", "OffsetMismatch", "OverQuota", "Quota", "READY", "STANDALONE", "StorageFull", "TooBig",
+           "UPLOADING", "typeable_token"]
 
 ID_BYTES = 16  # 128 random bits, URL-safe
 STANDALONE = "standalone"  # uploaded_by of a drop outside any box
@@ -48,9 +49,19 @@ def typeable_token(nbytes: int, draw: Callable[[int], str] = secrets.token_urlsa
 
 
 @dataclass(frozen=True)
+class Quota:
+    """At most `files` files and `bytes` ciphertext bytes (reserved: declared sizes) at a time."""
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class DropConfig:
     max_size: int  # ciphertext bytes
-    upload_ttl: float = 6 * 3600  # an unfinished upload is removed after this long
+    upload_ttl: float = 30 * 60  # an unfinished upload that received no part for this long is removed
+    box_quota: Quota | None = None  # per box (a consultation)
+    owner_quota: Quota | None = None  # per owner key given at creation (a clinician)
+    min_free_bytes: int = 0  # refuse to reserve or write past this much free disk (StorageFull)
     box_file_ttl: float = 24 * 3600  # hard expiry of a consultation document, whatever happens
     max_expiry: float = 7 * 86400  # longest a standalone drop may live
 
@@ -109,20 +120,23 @@ class DropBox(DeletionRules):
 
     # -- creation and upload -------------------------------------------------------------
 
-    async def create(self, *, size: int, uploaded_by: str, box_id: str | None = None,
+    async def create(self, *, size: int, uploaded_by: str, box_id: str | None = None, owner: str | None = None,
                      expires_in: float | None = None, max_downloads: int | None = None) -> tuple[DropFile, str | None]:
-        """Reserve an id for `size` ciphertext bytes. Returns the file and, for a standalone
-        drop, its owner token (shown once, stored hashed)."""
+        """Reserve an id for `size` ciphertext bytes, counted against the box's quota and the
+        `owner`'s (an opaque key of the host's). Returns the file and, for a standalone drop,
+        its owner token (shown once, stored hashed)."""
         if not isinstance(uploaded_by, str) or not ROLE.fullmatch(uploaded_by):
             raise BadUpload("unknown role")
-        if not isinstance(size, int) or size <= 0:
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise BadUpload("size must be a positive whole number")
         if size > self.config.max_size:
             raise TooBig(f"larger than {self.config.max_size} bytes")
         if not ece.is_padded_size(size):
             raise BadUpload("size is not a padded ciphertext size")
-        if max_downloads is not None and not 1 <= max_downloads <= 1000:
-            raise BadUpload("max_downloads must be between 1 and 1000")
+        if max_downloads is not None and (isinstance(max_downloads, bool) or not isinstance(max_downloads, int)
+                                          or not 1 <= max_downloads <= 1000):
+            raise BadUpload("max_downloads must be a whole number between 1 and 1000 (leave it out: no limit)")
+        self._check_free_space(size)
         now = self.clock()
         ttl = self.config.box_file_ttl if box_id else (expires_in or self.config.max_expiry)
         if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):
@@ -134,12 +148,49 @@ class DropBox(DeletionRules):
                       max_downloads=max_downloads, downloads=0, created_at=now, completed_at=None,
                       expires_at=now + ttl, delete_at=None)
         async with self.engine.begin() as conn:
-            await conn.execute(files.insert().values(**values))
+            # one statement: the quotas are read and the row written together, so requests sent
+            # at once cannot all pass (SQLite runs one writing statement at a time)
+            columns = [*values, "owner", "touched_at"]
+            row = sa.select(*(sa.literal(v, type_=files.c[k].type) for k, v in values.items()),
+                            sa.literal(owner, type_=files.c.owner.type), sa.literal(now, type_=sa.Float))
+            result = await conn.execute(files.insert().from_select(columns, row.where(*self._room_for(size, box_id, owner))))
+            if result.rowcount != 1:
+                raise await self._over_quota(conn, box_id, owner)
             await self._audit(conn, "created", file_id, box_id)
         self.storage.create(file_id)
         self.on_deadline(values["expires_at"])
         values.pop("owner_token_hash")
         return DropFile(**values), owner_token
+
+    def _held(self, column: sa.Column, key: str):
+        """(files, reserved bytes) a box or an owner holds now: uploads count at their declared size."""
+        where = sa.and_(column == key, files.c.state != DELETING)
+        return (sa.select(sa.func.count()).select_from(files).where(where).scalar_subquery(),
+                sa.select(sa.func.coalesce(sa.func.sum(files.c.size), 0)).where(where).scalar_subquery())
+
+    def _room_for(self, size: int, box_id: str | None, owner: str | None) -> list:
+        conditions = []
+        for quota, column, key in ((self.config.box_quota, files.c.box_id, box_id),
+                                   (self.config.owner_quota, files.c.owner, owner)):
+            if quota is not None and key is not None:
+                count, held = self._held(column, key)
+                conditions += [count < quota.files, held + size <= quota.bytes]
+        return conditions
+
+    async def _over_quota(self, conn, box_id: str | None, owner: str | None) -> OverQuota:
+        for quota, column, key, whose in ((self.config.box_quota, files.c.box_id, box_id, "this box"),
+                                          (self.config.owner_quota, files.c.owner, owner, "its owner")):
+            if quota is None or key is None:
+                continue
+            count, held = (await conn.execute(sa.select(*self._held(column, key)))).one()
+            if count >= quota.files:
+                return OverQuota(f"{whose} already holds {quota.files} documents, its limit")
+            return OverQuota(f"{whose} would hold more than {quota.bytes // (1024 * 1024)} MiB, its limit")
+        return OverQuota("over quota")
+
+    def _check_free_space(self, needed: int) -> None:
+        if self.config.min_free_bytes and self.storage.free_bytes() - needed < self.config.min_free_bytes:
+            raise StorageFull("the server's disk is nearly full: nothing was saved")
 
     async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False,
                   owner_token: str | None = None) -> DropFile:
@@ -179,6 +230,7 @@ class DropBox(DeletionRules):
                 raise OffsetMismatch(found.received)
             if length is not None and offset + length > found.size:
                 raise TooBig("part goes past the declared size")
+            self._check_free_space(found.size - offset)
             try:
                 received = await self.storage.write_at(file_id, offset, chunks, found.size)
             except TooLarge:
@@ -212,7 +264,8 @@ class DropBox(DeletionRules):
 
     async def _set_received(self, file_id: str, received: int) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(received=received))
+            await conn.execute(files.update().where(files.c.id == file_id).values(
+                received=received, touched_at=self.clock()))
 
     async def complete(self, file_id: str, box_id: str | None, meta: bytes,
                        owner_token: str | None = None) -> DropFile:

@@ -1,7 +1,7 @@
 """Clinician accounts: argon2 passwords, TOTP second factor, API tokens.
 
-A password change or a TOTP reset bumps the clinician's session epoch: every session holding an
-older epoch is signed out (see auth.py)."""
+A password change or a TOTP reset ends every login session of the clinician (sessions.py), in the
+same transaction as the change."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import clinician_keys, ids
 from .text import without_bidi_controls
 from .db import clinicians
+from .sessions import end_all_sessions
 from .errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from .sealing import WrappedKey
 
@@ -45,12 +46,10 @@ class Clinician:
     email: str
     name: str
     totp_enabled: bool
-    session_epoch: int = 0
 
 
 def _row_to_clinician(row) -> Clinician:
-    return Clinician(id=row.id, email=row.email, name=row.name, totp_enabled=bool(row.totp_enabled),
-                     session_epoch=row.session_epoch)
+    return Clinician(id=row.id, email=row.email, name=row.name, totp_enabled=bool(row.totp_enabled))
 
 
 def generate_password() -> str:
@@ -114,12 +113,12 @@ async def list_clinicians(engine: AsyncEngine) -> list[Clinician]:
 
 
 async def _update_and_sign_out(engine: AsyncEngine, clinician_id: str, **values) -> Clinician:
-    """Apply `values` to the clinician and bump its session epoch (signs out its sessions)."""
+    """Apply `values` to the clinician and end every one of its sessions."""
     async with engine.begin() as conn:
-        updated = await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(
-            session_epoch=clinicians.c.session_epoch + 1, **values))
+        updated = await conn.execute(clinicians.update().where(clinicians.c.id == clinician_id).values(**values))
         if updated.rowcount != 1:
             raise NotFound("no such clinician")
+        await end_all_sessions(conn, clinician_id)
         row = (await conn.execute(sa.select(clinicians).where(clinicians.c.id == clinician_id))).one()
     return _row_to_clinician(row)
 

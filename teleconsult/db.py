@@ -28,14 +28,25 @@ clinicians = sa.Table(
     sa.Column("totp_last_counter", sa.Integer, nullable=True),
     sa.Column("api_token_hash", sa.String(64), nullable=True, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
-    # bumped by a password change or a TOTP reset: sessions holding an older value are signed out
-    sa.Column("session_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
     # the clinician's key pair (docs/encryption.md section 9): the public key in clear, the private
     # key only wrapped under the password, with its PBKDF2 salt and iteration count beside it
     sa.Column("public_key", sa.String(100), nullable=True),
     sa.Column("wrapped_key", sa.String(240), nullable=True),
     sa.Column("key_salt", sa.String(32), nullable=True),
     sa.Column("key_iterations", sa.Integer, nullable=True),
+)
+
+# Clinicians' login sessions, checked on every authenticated request (sessions.py): logout deletes
+# one, a password change or a TOTP reset deletes all of a clinician's. The cookie holds the token;
+# only its hash is stored.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("clinician_id", sa.String(32), sa.ForeignKey("clinicians.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("verified", sa.Boolean, nullable=False),  # False: password given, second factor due
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False, index=True),
 )
 
 consultations = sa.Table(

@@ -17,7 +17,7 @@ from babel.support import Translations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedrop.storage import Storage
-from filedrop.store import DropBox, DropConfig
+from filedrop.store import DropBox, DropConfig, Quota
 
 from . import db, ending
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
@@ -81,8 +81,14 @@ class Services:
 
 
 def _drop_config(settings: Settings) -> DropConfig:
-    return DropConfig(max_size=settings.documents_max_mib * 1024 * 1024,
-                      max_expiry=settings.drop_max_expiry_hours * 3600)
+    mib = 1024 * 1024
+    return DropConfig(max_size=settings.documents_max_mib * mib,
+                      max_expiry=settings.drop_max_expiry_hours * 3600,
+                      upload_ttl=settings.documents_upload_idle_minutes * 60,
+                      box_quota=Quota(settings.documents_box_max_files, settings.documents_box_max_mib * mib),
+                      owner_quota=Quota(settings.documents_clinician_max_files,
+                                        settings.documents_clinician_max_mib * mib),
+                      min_free_bytes=settings.documents_min_free_mib * mib)
 
 
 @contextlib.asynccontextmanager

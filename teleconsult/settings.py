@@ -96,6 +96,24 @@ class Settings:
     session_secret: str = setting(REQUIRED,
         "Secret (at least 32 characters) that encrypts the session cookie. No default: generate one with "
         "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.", secret=True)
+    session_idle_minutes: int = setting(30,
+        "A clinician's login session ends after this many minutes without a request (an open "
+        "dashboard or call page keeps it alive: its live stream checks in every minute). It also "
+        "ends 12 hours after login whatever the activity, at logout, and on every device at a "
+        "password change or a TOTP reset.", minimum=1, maximum=720)
+    http_header_timeout_seconds: int = setting(15,
+        "A client must send a whole request head (request line and headers) within this many seconds "
+        "of connecting, or of the previous response on a kept-alive connection; otherwise the "
+        "connection is closed. Also how long an idle kept-alive connection stays open.",
+        minimum=1, maximum=600)
+    http_body_timeout_seconds: int = setting(30,
+        "While a request body is being received, a client that sends no byte for this many seconds "
+        "gets 408 and its connection is closed (a slow upload that keeps sending is not cut).",
+        minimum=1, maximum=600)
+    http_max_connections_per_address: int = setting(64,
+        "Simultaneous connections one peer address may hold; one more is answered 503 and closed. "
+        "Peers in trusted_proxies are not capped (the proxy caps each client: limit_conn, see "
+        "docs/operations.md). 0: no cap.", minimum=0, maximum=100_000)
     jitsi_domain: str = setting(REQUIRED,
         "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.")
     jitsi_scheme: str = setting("https",
@@ -143,6 +161,23 @@ class Settings:
     documents_sweep_seconds: int = setting(10,
         "How often the sweeper applies deletion deadlines (also once at start-up). A consultation's "
         "documents do not wait for it: they are deleted when their grace period ends.", minimum=1)
+    documents_box_max_files: int = setting(30,
+        "Documents one consultation may hold at a time (both sides, unfinished uploads included); one "
+        "more is refused with 409 before anything is reserved.", minimum=1)
+    documents_box_max_mib: int = setting(500,
+        "MiB of ciphertext one consultation may hold at a time (declared sizes of its documents, "
+        "unfinished uploads included).", minimum=1)
+    documents_clinician_max_files: int = setting(300,
+        "Documents all of one clinician's consultations and standalone drops may hold at a time.", minimum=1)
+    documents_clinician_max_mib: int = setting(3000,
+        "MiB of ciphertext all of one clinician's consultations and standalone drops may hold at a time.",
+        minimum=1)
+    documents_upload_idle_minutes: int = setting(15,
+        "An unfinished upload that received no part for this long is removed (a phone that went away); "
+        "an upload still receiving parts goes on.", minimum=1, maximum=1440)
+    documents_min_free_mib: int = setting(1024,
+        "Free disk space kept under the documents directory: an upload that would go below it is refused "
+        "(507, \"the server is full\") before any byte is written; reading goes on.", minimum=0)
     drop_max_expiry_hours: int = setting(168,
         "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1)
     profile_image_max_kib: int = setting(2048,

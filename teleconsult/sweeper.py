@@ -74,8 +74,12 @@ class Sweeper:
         while True:
             self._due.clear()
             await self._run_step()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+            # arrives as the event is set (a deadline announced at shutdown), and the app's
+            # cleanup then waited for this task forever
             try:
-                await asyncio.wait_for(self._due.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._due.wait()
             except TimeoutError:
                 pass
 

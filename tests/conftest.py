@@ -73,7 +73,8 @@ async def live(tmp_path):
 
     async def start(**overrides) -> Live:
         port = free_port()
-        settings = make_settings(tmp_path / f"data-{port}", host="127.0.0.1", port=port,
+        data_dir = overrides.pop("data_dir", tmp_path / f"data-{port}")  # another app's: the same data
+        settings = make_settings(data_dir, host="127.0.0.1", port=port,
                                  public_url=f"http://127.0.0.1:{port}", **overrides)
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1", port=port)

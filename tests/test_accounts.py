@@ -1,7 +1,8 @@
 """Clinician account self-service: the host's commands (password, reset-totp, list) run as the
 installed console script against a running app's data directory, and the /account page.
 
-A password change or a TOTP reset signs out every other session of the account."""
+A password change or a TOTP reset signs out every other session of the account (test_sessions.py:
+copies of a cookie, logout, idle timeout)."""
 
 from __future__ import annotations
 
@@ -335,7 +336,7 @@ async def test_account_page_is_accessible_and_usable_on_a_phone(live):
         await accounts.verify_password(app.engine, doctor.email, PASSWORD)
 
 
-def test_upgrading_a_database_keeps_its_clinicians_and_starts_their_epoch_at_zero(tmp_path):
+def test_upgrading_a_database_keeps_its_clinicians_with_no_session_open(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
 
     async def scenario():
@@ -347,8 +348,10 @@ def test_upgrading_a_database_keeps_its_clinicians_and_starts_their_epoch_at_zer
                     "INSERT INTO clinicians (id, email, name, password_hash, totp_enabled, created_at) "
                     "VALUES ('c1', 'old@example.org', 'Dr Old', 'x', 0, 0)"))
             await db.migrate(engine)
-            return await accounts.get_clinician(engine, "c1")
+            async with engine.connect() as conn:
+                open_sessions = (await conn.execute(sa.select(db.sessions))).all()
+            return await accounts.get_clinician(engine, "c1"), open_sessions
         finally:
             await engine.dispose()
-    clinician = asyncio.run(scenario())
-    assert (clinician.email, clinician.session_epoch) == ("old@example.org", 0)
+    clinician, open_sessions = asyncio.run(scenario())
+    assert (clinician.email, clinician.name, open_sessions) == ("old@example.org", "Dr Old", [])

@@ -44,6 +44,10 @@ OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2
 ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
+FILEDROP_NEWEST = "fd_0002"
+# columns the dumps have that later teleconsult revisions drop (0005: the session epoch, replaced
+# by the sessions table)
+DROPPED = {"clinicians": {"session_epoch"}}
 
 def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:
@@ -55,12 +59,28 @@ def _columns(path: Path) -> dict[str, list[str]]:
         return {table: [row[1] for row in con.execute(f"PRAGMA table_info({table})")] for table in TABLES}
 
 
+def _old_columns(path: Path) -> dict[str, list[str]]:
+    """The columns of TABLES in the dumped database that the newest revisions keep."""
+    return {table: [c for c in names if c not in DROPPED.get(table, set())]
+            for table, names in _columns(path).items()}
+
+
 def _rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
-    """Every row of TABLES, in the columns the old database had: columns that later teleconsult
-    migrations add (e.g. 0005's clinician keys) are not what the old rows held."""
+    """Every row of TABLES, in the columns the old database had."""
     with sqlite3.connect(path) as con:
         return {table: sorted(con.execute(f"SELECT {', '.join(columns[table])} FROM {table}").fetchall())
                 for table in TABLES}
+
+
+def _added_values(path: Path, old: dict[str, list[str]]) -> set:
+    """Every value the old rows hold in the columns later revisions added (fd_0002: owner,
+    touched_at; 0006: the clinician key and the sealed secret)."""
+    found = set()
+    with sqlite3.connect(path) as con:
+        for table, names in _columns(path).items():
+            for column in set(names) - set(old[table]) - DROPPED.get(table, set()):
+                found |= {row[0] for row in con.execute(f"SELECT {column} FROM {table}")}
+    return found
 
 
 def _version(path: Path, table: str) -> list[str]:
@@ -83,7 +103,7 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
     path = tmp_path / "teleconsult.sqlite3"
     _load_dump(path, old)
     assert _version(path, "alembic_version") == [old.head]
-    columns = _columns(path)
+    columns = _old_columns(path)
     before = _rows(path, columns)
     assert len(before["drop_files"]) == 3 and len(before["drop_audit"]) == 8, "the dump holds the rows"
 
@@ -103,9 +123,11 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
     listed, stats = asyncio.run(scenario())
     after = _rows(path, columns)
     assert _version(path, "alembic_version") == [NEWEST]
-    assert _version(path, filedrop.migrations.VERSION_TABLE) == ["fd_0001"]
+    assert _version(path, filedrop.migrations.VERSION_TABLE) == [FILEDROP_NEWEST]
     assert after["clinicians"] == before["clinicians"] and after["consultations"] == before["consultations"]
+    # later revisions add columns, empty on old rows: the old ones are kept
     assert after["drop_files"] == [row for row in before["drop_files"] if row[0] != old.drop]
+    assert _added_values(path, columns) == {None}
     assert after["drop_audit"][:8] == before["drop_audit"]
     assert [row[2:4] + row[5:] for row in after["drop_audit"][8:]] == [("deleted", old.drop, "owner")]
     assert [(f.id, f.uploaded_by, f.state) for f in listed] == [(old.published, "clinician", "ready")]
@@ -116,7 +138,7 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
 def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_over(tmp_path, old):
     path = tmp_path / "teleconsult.sqlite3"
     _load_dump(path, old)
-    columns = _columns(path)
+    columns = _old_columns(path)
     before = _rows(path, columns)
 
     async def upgrade():
@@ -128,6 +150,7 @@ def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_ove
 
     asyncio.run(upgrade())
     assert _rows(path, columns) == before
+    assert _added_values(path, columns) == {None}
     assert _tables(path) == ALL_TABLES
 
 

@@ -173,7 +173,8 @@ export function mountDocuments(cfg, hooks = {}) {
       later(() => upsert(done)); // the answer is the listing; the "added" event may come first
       return true;
     } catch (err) {
-      say(err.status === 413 ? t.too_large : t.transfer_failed, true);
+      const reasons = { 413: t.too_large, 409: t.over_quota, 507: t.server_full };
+      say(reasons[err.status] || t.transfer_failed, true);
       return false;
     } finally {
       progress.hidden = true;

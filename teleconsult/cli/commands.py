@@ -11,7 +11,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from aiohttp import web
 
 from .. import accounts, clinician_keys, consultations, db, ids, sealing
 from . import drop
@@ -19,7 +18,8 @@ from ..jitsi import config_check, jicofo_check
 from ..web.app import create_app
 from ..errors import DomainError
 from ..resources import JITSI_FILES, jitsi_plugin_dir
-from ..web.access_log import RouteAccessLogger, setup_logging
+from ..web import server
+from ..web.access_log import setup_logging
 from ..settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsError, load_settings
 
 DEMO_EMAIL = "demo@teleconsult.invalid"
@@ -145,8 +145,7 @@ def cmd_serve(args) -> int:
     setup_logging()
     if settings.demo:
         asyncio.run(_ensure_demo_clinician(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log_class=RouteAccessLogger, print=lambda msg: print(msg, flush=True))
+    asyncio.run(server.serve(create_app(settings), settings, say=lambda msg: print(msg, flush=True)))
     return 0
 
 

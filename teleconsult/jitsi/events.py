@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from filedrop import safejson
 
 __all__ = [
     "TIMESTAMP_HEADER",
@@ -351,9 +352,7 @@ def parse_event(data: Mapping[str, Any]) -> RoomEvent:
 def load_event(body: bytes) -> RoomEvent:
     """Decode a (verified) request body and parse it. Raises BadEvent."""
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise BadEvent(f"body is not JSON: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise BadEvent("body is not UTF-8 JSON") from None
+        data = safejson.loads(body)
+    except safejson.BadJSON as exc:  # also nesting too deep, numbers too long, NaN
+        raise BadEvent(f"body: {exc}") from None
     return parse_event(data)

@@ -10,19 +10,20 @@ from aiohttp import web
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from .. import sessions
 from ..resources import static_dir, templates_dir
 from ..services import open_services
 from ..settings import Settings
 from .appkeys import services_key
 from .csrf import csrf_middleware
 from .routes import setup_routes
+from .slow_clients import body_timeout_middleware
 from .security import add_security_headers, client_address_middleware, error_middleware
 from .templating import setup_templates
 
 log = logging.getLogger("teleconsult")
 
 SESSION_COOKIE = "tc_session"
-SESSION_MAX_AGE = 12 * 3600
 
 
 def _session_key(settings: Settings) -> bytes:
@@ -49,11 +50,12 @@ def create_app(settings: Settings) -> web.Application:
         log.info("room events are off: jitsi_events_secret is not set (POST /api/jitsi/events answers 503)")
     setup_session(app, EncryptedCookieStorage(
         _session_key(settings), cookie_name=SESSION_COOKIE, httponly=True,
-        secure=settings.secure_cookies, samesite="Lax", max_age=SESSION_MAX_AGE))
+        secure=settings.secure_cookies, samesite="Lax", max_age=sessions.MAX_AGE_SECONDS))
     # Order matters: the client's address first (everything after sees it), the session wraps
     # error pages (so they can set cookies), errors wrap CSRF.
     app.middlewares.insert(0, client_address_middleware(settings.trusted_proxy_networks, settings.forwarded_header))
     app.middlewares.append(error_middleware)
+    app.middlewares.append(body_timeout_middleware)  # turns a stalled body into 408, also in CSRF
     app.middlewares.append(csrf_middleware)
     setup_templates(app, templates_dir())
     app.on_response_prepare.append(add_security_headers)

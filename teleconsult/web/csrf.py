@@ -9,6 +9,8 @@ import secrets
 from aiohttp import web
 from aiohttp_session import get_session
 
+from .bodies import read_form
+
 log = logging.getLogger("teleconsult.security")
 
 CSRF_FIELD = "csrf_token"
@@ -36,7 +38,7 @@ async def csrf_middleware(request: web.Request, handler):
     expected = session.get("csrf")
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        sent = (await request.post()).get(CSRF_FIELD)
+        sent = (await read_form(request)).get(CSRF_FIELD)
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(expected, sent):
         log.warning("csrf refused: %s %s", request.method, request.match_info.route.name or "?")
         raise web.HTTPForbidden(reason="CSRF token missing or wrong")

@@ -1,10 +1,16 @@
-"""Server-sent events: a stream of JSON events from a Hub topic, with heartbeats."""
+"""Server-sent events: a stream of JSON events from a Hub topic, with heartbeats.
+
+A stream opened by a login session asks `still_allowed` every HEARTBEAT_SECONDS: it ends when the
+session has ended (logout, password change, idle timeout), and while it runs it keeps the
+session alive (an open dashboard or call page is activity)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -13,15 +19,22 @@ from .appkeys import services_of
 HEARTBEAT_SECONDS = 15
 
 
-async def stream(request: web.Request, topic: str, first: dict) -> web.StreamResponse:
-    """Send `first`, then every event published on `topic`, until the client or the server leaves."""
+async def stream(request: web.Request, topic: str, first: dict,
+                 still_allowed: Callable[[], Awaitable[bool]] | None = None) -> web.StreamResponse:
+    """Send `first`, then every event published on `topic`, until the client or the server leaves
+    (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     stopping = services_of(request).stopping
     async with services_of(request).hub.subscribe(topic) as queue:
         await response.write(_frame(first))
+        checked = time.monotonic()
         while not stopping.is_set():
+            if still_allowed is not None and time.monotonic() - checked >= HEARTBEAT_SECONDS:
+                if not await still_allowed():
+                    break
+                checked = time.monotonic()
             getter = asyncio.ensure_future(queue.get())
             stopper = asyncio.ensure_future(stopping.wait())
             done, _ = await asyncio.wait({getter, stopper}, timeout=HEARTBEAT_SECONDS,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
+
+from filedrop import safejson
 
 from ... import accounts, clinician_keys, credential_checks, sealing
 from ...sealing import WrappedKey
 from ..auth import finish_login, require_clinician
 from ...errors import AuthenticationFailed, InvalidInput, RateLimited
 from ..appkeys import services_of
+from ..bodies import read_form
 from ..templating import render
 
 
@@ -25,7 +26,7 @@ def _browser_key(form) -> tuple[WrappedKey | None, tuple[str, WrappedKey] | None
     """What static/js/account.js put in the form: the clinician key re-wrapped under the new
     password (or, for an account without one, a new key pair). InvalidInput if malformed."""
     try:
-        wrapped = json.loads(str(form.get("new_wrapped_key") or "null"))
+        wrapped = safejson.loads(str(form.get("new_wrapped_key") or "null"))
     except ValueError:
         raise InvalidInput("the re-wrapped key is not JSON") from None
     if wrapped is None:
@@ -46,7 +47,7 @@ async def account_page(request: web.Request) -> web.Response:
 
 async def password_submit(request: web.Request) -> web.Response:
     clinician = await require_clinician(request)
-    form = await request.post()
+    form = await read_form(request)
     current, new = str(form.get("current_password", "")), str(form.get("new_password", ""))
     if new != str(form.get("confirm_password", "")):
         return await _page(request, clinician, "mismatch", status=400)

@@ -12,6 +12,7 @@ from ... import consultations as cs
 from ...accounts import Clinician
 from ...errors import Conflict, InvalidInput
 from ..appkeys import services_of
+from ..bodies import read_json
 
 Authenticate = Callable[[web.Request], Awaitable[Clinician]]
 
@@ -19,10 +20,7 @@ Authenticate = Callable[[web.Request], Awaitable[Clinician]]
 async def _sealed_creation(request: web.Request, engine, clinician: Clinician) -> dict:
     if not request.can_read_body:
         return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
+    body = await read_json(request)
     if not isinstance(body, dict) or set(body) - {"id", "sealed_secret"}:
         raise InvalidInput('the body is an object with "id" and "sealed_secret", or empty')
     if not body:

@@ -7,8 +7,9 @@ from aiohttp import web
 from ... import clinician_keys, sealing
 from ... import consultations as cs
 from ...errors import Conflict, InvalidInput
-from ..auth import require_clinician
+from ..auth import require_clinician, session_still_valid
 from ..appkeys import services_of
+from ..bodies import read_json
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
@@ -49,15 +50,15 @@ async def state(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     clinician = await require_clinician(request)
-    return await stream(request, f"clinician:{clinician.id}", {"type": "hello"})
+    return await stream(request, f"clinician:{clinician.id}", {"type": "hello"}, session_still_valid(request))
 
 
 async def reseal(request: web.Request) -> web.Response:
     """{"sealed_secret"}: S sealed to the current key by a browser that still caches it."""
     clinician, consultation = await actions.own(request)
     engine = services_of(request).engine
+    body = await read_json(request)
     try:
-        body = await request.json()
         sealed = sealing.check_sealed_secret(body["sealed_secret"])
     except (ValueError, TypeError, KeyError):
         raise InvalidInput('the body is {"sealed_secret": "sealed.v1.…"}') from None

@@ -10,7 +10,7 @@ from aiohttp import web
 from filedrop.http import Access
 
 from ... import consultations as cs
-from ..auth import api_clinician, require_clinician
+from ..auth import api_clinician, require_clinician, session_still_valid
 from ...errors import Conflict, Forbidden
 from ..appkeys import services_of
 from ..sse import stream
@@ -37,14 +37,14 @@ async def clinician_box(request: web.Request, operation: str) -> Access:
     clinician = await require_clinician(request)
     consultation = await cs.get_consultation(services_of(request).engine, request.match_info["id"], clinician)
     _check_open(consultation, operation)
-    return Access(box_id=consultation.id, role=CLINICIAN)
+    return Access(box_id=consultation.id, role=CLINICIAN, owner=consultation.clinician_id)
 
 
 async def api_box(request: web.Request, operation: str) -> Access:
     clinician = await api_clinician(request)
     consultation = await cs.get_consultation(services_of(request).engine, request.match_info["id"], clinician)
     _check_open(consultation, operation)
-    return Access(box_id=consultation.id, role=CLINICIAN)
+    return Access(box_id=consultation.id, role=CLINICIAN, owner=consultation.clinician_id)
 
 
 async def patient_box(request: web.Request, operation: str) -> Access:
@@ -55,7 +55,7 @@ async def patient_box(request: web.Request, operation: str) -> Access:
     if not was_admitted:
         raise Forbidden("not admitted")
     _check_open(consultation, operation)
-    return Access(box_id=consultation.id, role=PATIENT)
+    return Access(box_id=consultation.id, role=PATIENT, owner=consultation.clinician_id)
 
 
 def count_miss(request: web.Request) -> None:
@@ -69,16 +69,14 @@ async def standalone(request: web.Request, operation: str) -> Access:
     uploading its parts and deleting it need its owner token (filedrop checks it); fetching it
     needs only the link."""
     if operation == "create":
-        if request.path.startswith("/api/"):
-            await api_clinician(request)
-        else:
-            await require_clinician(request)
+        clinician = await (api_clinician(request) if request.path.startswith("/api/") else require_clinician(request))
+        return Access(box_id=None, role="standalone", owner=clinician.id)
     return Access(box_id=None, role="standalone")
 
 
 async def clinician_events(request: web.Request) -> web.StreamResponse:
     access = await clinician_box(request, "events")
-    return await stream(request, f"box:{access.box_id}", {"type": "hello"})
+    return await stream(request, f"box:{access.box_id}", {"type": "hello"}, session_still_valid(request))
 
 
 async def patient_events(request: web.Request) -> web.StreamResponse:

@@ -32,6 +32,8 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
                                    "Nothing was saved."),
             "transfer_failed": _("The transfer failed. Check your connection and try again."),
             "too_large": _("This file is too large for this server."),
+            "over_quota": _("This consultation holds as many documents as it may. Nothing was sent."),
+            "server_full": _("The server is full: nothing was sent. Tell the person who runs this service."),
             "no_key": _("The key of the documents is missing from this page's address. Open the link "
                         "exactly as you received it."),
             "wrong_link": _("This is not the link of this consultation."),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
-import json
 
 import segno
 from aiohttp import web
 from aiohttp_session import get_session
 from markupsafe import Markup
 
+from filedrop import safejson
+
 from ... import accounts, clinician_keys, credential_checks
 from ...sealing import WrappedKey
-from ..auth import finish_login, pending_clinician, start_login
+from ..auth import end_login, finish_login, pending_clinician, start_login
 from ...errors import AuthenticationFailed, InvalidInput, RateLimited
 from ..appkeys import services_of
+from ..bodies import read_form, read_json
 from ..templating import render
 from ..trusted_device import remember_device, trusted_device
 
@@ -29,10 +31,7 @@ async def login_page(request: web.Request) -> web.Response:
 async def key_parameters(request: web.Request) -> web.Response:
     """{salt, iterations} of the clinician key's wrapping, for the login page to derive the
     wrapping key before the form is sent; the same shape for any email (clinician_keys.py)."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
+    body = await read_json(request)
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str) or not email.strip() or len(email) > 320:
         raise InvalidInput("an email is required")
@@ -46,14 +45,14 @@ def _proposed_key(form) -> dict | None:
     kept in the session until the second factor is passed; a malformed one is ignored."""
     try:
         public_key, wrapped = clinician_keys.proposed_key(
-            str(form.get("new_public_key", "")), json.loads(str(form.get("new_wrapped_key", "null"))))
+            str(form.get("new_public_key", "")), safejson.loads(str(form.get("new_wrapped_key", "null"))))
     except (InvalidInput, ValueError):
         return None
     return {"public_key": public_key, "wrapped": wrapped.as_dict()}
 
 
 async def login_submit(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     email = str(form.get("email", "")).strip().lower()
     password = str(form.get("password", ""))
     services = services_of(request)
@@ -95,7 +94,7 @@ async def enrol_submit(request: web.Request) -> web.Response:
     secret = session.get(ENROL_SECRET)
     if not secret or clinician.totp_enabled:
         raise web.HTTPSeeOther("/login")
-    form = await request.post()
+    form = await read_form(request)
     try:
         await credential_checks.check_enrolment(services_of(request), clinician, secret, str(form.get("code", "")))
     except (AuthenticationFailed, RateLimited) as exc:
@@ -113,7 +112,7 @@ async def totp_page(request: web.Request) -> web.Response:
 
 async def totp_submit(request: web.Request) -> web.Response:
     clinician = await pending_clinician(request)
-    form = await request.post()
+    form = await read_form(request)
     try:
         await credential_checks.check_totp(services_of(request), clinician, str(form.get("code", "")))
     except RateLimited:
@@ -137,8 +136,8 @@ async def _logged_in(request: web.Request, clinician) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    session = await get_session(request)
-    session.invalidate()
-    # the browser forgets the clinician key and any cached consultation secret (IndexedDB,
-    # localStorage); static/js/login.js forgets the keys at each login anyway
+    """Ends the session on the server: a copy of the cookie made before is worth nothing after.
+    The browser forgets the clinician key and any cached consultation secret (IndexedDB,
+    localStorage): static/js/logout.js does it before the form is sent, Clear-Site-Data again."""
+    await end_login(request)
     raise web.HTTPSeeOther("/login", headers={"Clear-Site-Data": '"storage"'})

@@ -14,6 +14,7 @@ from aiohttp_session import get_session
 from ... import consultations as cs
 from ...errors import Forbidden, InvalidInput, NotFound
 from ..appkeys import services_of
+from ..bodies import read_form
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
@@ -82,7 +83,7 @@ async def _panel(request: web.Request, token: str, consultation: cs.Consultation
 
 async def knock(request: web.Request) -> web.Response:
     consultation = await _consultation(request)
-    form = await request.post()
+    form = await read_form(request)
     token = request.match_info["token"]
     if form.get("consent") != "yes":
         return await render(request, "patient_join.html", {"token": token, "error": "consent"}, status=400)

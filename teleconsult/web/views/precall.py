@@ -8,10 +8,11 @@ number and duration of sessions are bounded by `EchoPeers`.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
+
+from filedrop import safejson
 
 from ..appkeys import services_of
 from ...precall.peer import BadOffer, PeersBusy
@@ -43,8 +44,8 @@ async def precall_offer(request: web.Request) -> web.Response:
     """POST {sdp, type: "offer"} -> {sdp, type: "answer"} of an echo peer."""
     services_of(request).limiters.precall.attempt(request.remote or "unknown")  # 429 + Retry-After
     try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
+        body = safejson.loads(await request.read())
+    except safejson.BadJSON:
         return _error(400, "the body must be a JSON object {sdp, type}")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object {sdp, type}")

@@ -6,16 +6,16 @@ hint: libmagic decides), read up to profile_image_max_kib and not one byte furth
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from aiohttp import web
 
 from ...documents.forms import FormInvalid, Problem, _
 from ...documents.profile import IMAGE_KINDS, ImageLimits, Profile, get_profile, set_image, update_profile
-from ...errors import InvalidInput, NotFound
+from ...errors import NotFound
 from ..appkeys import services_of
 from ..auth import api_clinician, require_clinician
+from ..bodies import read_form, read_json
 from ..templating import render, translator
 from .writing import invalid_response
 
@@ -69,7 +69,7 @@ async def profile_page(request: web.Request) -> web.Response:
 
 async def profile_submit(request: web.Request) -> web.Response:
     clinician = await require_clinician(request)
-    form = await request.post()
+    form = await read_form(request)
     fields = {key: str(form.get(key, "")) for key in
               ("name", "qualification", "rpps", "address", "phone", "email")}
     engine = services_of(request).engine
@@ -122,10 +122,7 @@ async def api_get(request: web.Request) -> web.Response:
 
 async def api_update(request: web.Request) -> web.Response:
     clinician = await api_clinician(request)
-    try:
-        fields = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("the body must be JSON") from None
+    fields = await read_json(request)
     try:
         profile = await update_profile(services_of(request).engine, clinician.id, fields)
     except FormInvalid as exc:

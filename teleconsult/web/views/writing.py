@@ -9,7 +9,6 @@ is read.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta, timezone
 
 from aiohttp import web
@@ -18,9 +17,10 @@ from ... import consultations as cs
 from ...documents.forms import FormInvalid, parse_document, parse_language
 from ...documents.profile import ProfileIncomplete, get_profile
 from ...documents.render import render_document
-from ...errors import Conflict, InvalidInput
+from ...errors import Conflict
 from ..appkeys import services_of
 from ..auth import api_clinician, require_clinician
+from ..bodies import read_json
 from ..templating import translator
 
 FILE_NAMES = {"prescription": "ordonnance", "report": "compte-rendu", "certificate": "certificat",
@@ -43,19 +43,12 @@ def invalid_response(request: web.Request, exc: FormInvalid) -> web.Response:
     return web.json_response(body, status=400)
 
 
-async def _read_json(request: web.Request):
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("the body must be JSON") from None
-
-
 async def _render(request: web.Request, clinician) -> web.Response:
     services = services_of(request)
     consultation = await cs.get_consultation(services.engine, request.match_info["id"], clinician)
     if consultation.status == cs.ENDED:
         raise Conflict("consultation has ended")
-    data = await _read_json(request)
+    data = await read_json(request)
     try:
         if isinstance(data, dict) and not data.get("date"):
             data = {**data, "date": date.today().isoformat()}

@@ -2,14 +2,14 @@
 the public key, the private key wrapped under the password with its PBKDF2 salt and iteration
 count; each consultation's secret sealed to that public key, and which key it was sealed to.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
