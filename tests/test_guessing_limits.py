@@ -56,7 +56,9 @@ async def _burst(client: aiohttp.ClientSession, url: str, forms: list[dict]) -> 
 
 
 async def test_200_concurrent_wrong_passwords_verify_at_most_the_limit_and_the_server_memory_stays_bounded(tmp_path):
-    server = ServeProcess(tmp_path)
+    # the per-address connection cap would turn most of the burst away first: lift it so that
+    # every request reaches the guessing limit, which is what is tested here
+    server = ServeProcess(tmp_path, http_max_connections_per_address=1000)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
             await wait_until_up(client, server.url)
@@ -76,7 +78,7 @@ async def test_200_concurrent_wrong_passwords_verify_at_most_the_limit_and_the_s
 
 
 async def test_60_concurrent_wrong_totp_codes_verify_at_most_the_limit(tmp_path):
-    server = ServeProcess(tmp_path)
+    server = ServeProcess(tmp_path, http_max_connections_per_address=1000)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
             await wait_until_up(client, server.url)
