@@ -233,7 +233,7 @@ class Settings:
     direct_leave_grace_seconds: int = setting(120,
         "Direct call: once the patient has joined, the consultation ends when neither the clinician's nor "
         "the patient's call page has been connected for this long (a reload or a network change comes "
-        "back well within it).", minimum=5)
+        "back well within it).", minimum=1)
     metrics_token: str = setting("",
         "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
         "aggregate counts only (consultations by status, waiting patients, documents stored and deleted, "
