@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ids
 from .jitsi import tokens
+from .direct_access import DirectAccess
 from .text import without_bidi_controls
 from .accounts import Clinician
 from .db import consultations, knocks, used_rooms
@@ -137,6 +138,15 @@ async def consultation_by_join_token(engine: AsyncEngine, join_token: str) -> Co
             consultations.c.join_token == join_token))).first()
     if row is None:
         raise NotFound("no such link")
+    return _consultation(row)
+
+
+async def consultation_by_id(engine: AsyncEngine, consultation_id: str) -> Consultation:
+    """Any clinician's consultation, for the app's own triggers (not for a request: see get_consultation)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(consultations).where(consultations.c.id == consultation_id))).first()
+    if row is None:
+        raise NotFound("no such consultation")
     return _consultation(row)
 
 
@@ -284,18 +294,21 @@ def _callable(consultation: Consultation, now: float) -> None:
 
 
 def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician,
-                       now: float | None = None) -> tokens.CallAccess:
-    """The clinician's room and owner token, valid until the consultation's maximum duration."""
+                       now: float | None = None) -> tokens.CallAccess | DirectAccess:
+    """The clinician's room and owner token, valid until the consultation's maximum duration (with
+    Jitsi), or the ICE servers of the direct call (without)."""
     if consultation.clinician_id != clinician.id:
         raise NotFound("no such consultation")
     now = time.time() if now is None else now
     _callable(consultation, now)
+    if settings.call_engine == "direct":
+        return DirectAccess(settings.direct_ice_server_list, role="clinician")
     return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id,
                              name=clinician.name, moderator=True, expires_at=consultation.deadline_at, now=now)
 
 
 def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock,
-                     now: float | None = None) -> tokens.CallAccess:
+                     now: float | None = None) -> tokens.CallAccess | DirectAccess:
     """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
 
     The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
@@ -304,6 +317,8 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
         raise Forbidden("not admitted")
+    if settings.call_engine == "direct":
+        return DirectAccess(settings.direct_ice_server_list, role="patient")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
                              name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
                              now=now)

@@ -1,6 +1,8 @@
-// The clinician's call page: embeds Jitsi as moderator, ends the consultation.
+// The clinician's call page: embeds Jitsi as moderator (or, without Jitsi, the direct call), ends the
+// consultation.
 import { pageData, postJSON } from "./page.js";
 import { joinCall } from "./jitsi.js";
+import { joinDirectCall } from "./direct_call.js";
 import { mountDocuments } from "./documents.js";
 import { mountWriter } from "./writer.js";
 
@@ -18,7 +20,8 @@ function start() {
     showEnded();
     return;
   }
-  call = joinCall({
+  const join = data.direct ? (options) => joinDirectCall(data.direct, options) : joinCall; // no Jitsi: direct
+  call = join({
     accessUrl: data.call_url,
     parentNode: document.getElementById("jitsi"),
     onOpen: () => { statusEl.textContent = data.i18n.in_call; },

@@ -2,6 +2,7 @@
 // with a fresh token (no new knock) if Jitsi refuses a reconnect.
 import { pageData, getJSON, listen } from "./page.js";
 import { joinCall } from "./jitsi.js";
+import { joinDirectCall } from "./direct_call.js";
 import { mountDocuments } from "./documents.js";
 import { mountIdentity } from "./identity.js";
 
@@ -23,7 +24,8 @@ function leaveCall() {
 
 function openCall() {
   if (call) return;
-  call = joinCall({
+  const join = data.direct ? (options) => joinDirectCall(data.direct, options) : joinCall; // no Jitsi: direct
+  call = join({
     accessUrl: data.call_url,
     parentNode: document.getElementById("jitsi"),
     displayName: data.display_name,
