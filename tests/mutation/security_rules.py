@@ -1,0 +1,448 @@
+"""Remove each security rule once and see which test fails (a tool, not a test).
+
+Not collected by pytest: the file name does not start with ``test_``. Run it by hand from the
+repository root, with the project's interpreter:
+
+    python tests/mutation/security_rules.py              # every rule (about 15 minutes)
+    python tests/mutation/security_rules.py csrf-check   # some rules, by id
+    python tests/mutation/security_rules.py --list       # the rules, nothing run
+    python tests/mutation/security_rules.py --check      # is each rule's code still where it was?
+
+For each rule it copies the checkout (tracked and untracked files, as they are on disk) into a
+temporary directory once, replaces the rule's code there by a version without the rule, runs
+the rule's test files with ``pytest -x`` on that copy, and puts the file back. Your checkout is
+never touched. A rule is CAUGHT when a test fails, SURVIVED when every test passes (a missing
+test: write one), and STALE when its code is no longer found where the table says (the code
+moved: update the entry). The exit status is 1 when any rule survived or is stale.
+
+docs/security-rules.md is the table this tool checks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    what: str
+    file: str
+    old: str  # must occur exactly once in `file`
+    new: str  # the code without the rule
+    tests: tuple[str, ...]  # test files (or node ids) that should catch its removal
+
+
+RULES: tuple[Rule, ...] = (
+    # --- web: CSRF, sessions, headers -------------------------------------------------------
+    Rule("csrf-check", "CSRF token required on every cookie-authenticated state-changing request",
+         "teleconsult/web/csrf.py",
+         "if not expected or not isinstance(sent, str) or not secrets.compare_digest(expected, sent):",
+         "if False:", ("tests/test_security.py",)),
+    Rule("csrf-constant-time", "CSRF token compared in constant time",
+         "teleconsult/web/csrf.py", "not secrets.compare_digest(expected, sent)", "expected != sent",
+         ("tests/test_constant_time.py",)),
+    Rule("csrf-exempt-only-api", "CSRF exemption only for /api/ (Bearer or HMAC, no cookie)",
+         "teleconsult/web/csrf.py", 'CSRF_EXEMPT_PREFIXES = ("/api/",)',
+         'CSRF_EXEMPT_PREFIXES = ("/api/", "/consultations", "/j/", "/d/")', ("tests/test_security.py",)),
+    Rule("session-required", "dashboard pages and actions need a logged-in clinician",
+         "teleconsult/web/auth.py", "    if clinician is None:\n        if request.method",
+         "    if clinician is None:\n        clinician = (await accounts.list_clinicians(services_of(request).engine))[0]\n"
+         "    if clinician is None:\n        if request.method", ("tests/test_security.py", "tests/test_patient_admission.py")),
+    Rule("session-epoch", "a password change or TOTP reset signs out older sessions",
+         "teleconsult/web/auth.py",
+         "if clinician is None or session.get(SESSION_EPOCH) != clinician.session_epoch:",
+         "if clinician is None:", ("tests/test_accounts.py",)),
+    Rule("pending-epoch", "a password reset between the password and the code restarts the login",
+         "teleconsult/web/auth.py",
+         "    if session.get(SESSION_EPOCH) != clinician.session_epoch:  # password or TOTP reset meanwhile",
+         "    if False:", ("tests/test_login_rules.py",)),
+    Rule("api-token-required", "the integrators' API needs a Bearer token",
+         "teleconsult/web/auth.py", '        raise AuthenticationFailed("Bearer API token required")\n',
+         '        return (await accounts.list_clinicians(services_of(request).engine))[0]\n', ("tests/test_api.py",)),
+    Rule("cookie-httponly", "session cookie HttpOnly", "teleconsult/web/app.py",
+         "cookie_name=SESSION_COOKIE, httponly=True,", "cookie_name=SESSION_COOKIE, httponly=False,",
+         ("tests/test_security.py",)),
+    Rule("cookie-secure", "session cookie Secure behind https", "teleconsult/web/app.py",
+         "secure=settings.secure_cookies, samesite", "secure=False, samesite", ("tests/test_security.py",)),
+    Rule("cookie-samesite", "session cookie SameSite=Lax", "teleconsult/web/app.py",
+         'samesite="Lax", max_age', "samesite=None, max_age", ("tests/test_security.py",)),
+    Rule("csp-header", "Content-Security-Policy on every response", "teleconsult/web/security.py",
+         '    headers["Content-Security-Policy"] = content_security_policy(settings.jitsi_origin)\n', "",
+         ("tests/test_security.py",)),
+    Rule("csp-connect-self", "CSP: pages connect only to our origin", "teleconsult/web/security.py",
+         '"connect-src \'self\'",', '"connect-src *",', ("tests/test_security.py",)),
+    Rule("csp-frame-src", "CSP: frames only from the Jitsi origin", "teleconsult/web/security.py",
+         'f"frame-src {jitsi_origin}",', '"frame-src *",', ("tests/test_security.py",)),
+    Rule("csp-form-action", "CSP: forms post only to our origin", "teleconsult/web/security.py",
+         '"form-action \'self\'",', "", ("tests/test_security.py",)),
+    Rule("csp-base-uri", "CSP: base-uri 'none'", "teleconsult/web/security.py",
+         '"base-uri \'none\'",', "", ("tests/test_security.py",)),
+    Rule("csp-no-inline-script", "CSP: no inline script", "teleconsult/web/security.py",
+         "f\"script-src 'self' {jitsi_origin}\",", "f\"script-src 'self' 'unsafe-inline' {jitsi_origin}\",",
+         ("tests/test_security.py",)),
+    Rule("referrer-policy", "Referrer-Policy: no-referrer (the secret is in the fragment)",
+         "teleconsult/web/security.py", '    headers["Referrer-Policy"] = "no-referrer"\n', "",
+         ("tests/test_security.py",)),
+    Rule("referrer-meta", "<meta name=referrer content=no-referrer> in every page", "templates/base.html",
+         '<meta name="referrer" content="no-referrer">\n', "", ("tests/test_security.py",)),
+    Rule("nosniff", "X-Content-Type-Options: nosniff", "teleconsult/web/security.py",
+         '    headers["X-Content-Type-Options"] = "nosniff"\n', "", ("tests/test_security.py",)),
+    Rule("frame-options", "X-Frame-Options: DENY", "teleconsult/web/security.py",
+         '    headers["X-Frame-Options"] = "DENY"\n', "", ("tests/test_security.py",)),
+    Rule("coop", "Cross-Origin-Opener-Policy: same-origin", "teleconsult/web/security.py",
+         '    headers["Cross-Origin-Opener-Policy"] = "same-origin"\n', "", ("tests/test_security.py",)),
+    Rule("permissions-policy", "Permissions-Policy: camera/microphone for us and Jitsi only, no geolocation",
+         "teleconsult/web/security.py", "geolocation=(), interest-cohort=()", "interest-cohort=()",
+         ("tests/test_security.py",)),
+    Rule("hsts", "Strict-Transport-Security behind https", "teleconsult/web/security.py",
+         '        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"\n',
+         "        pass\n", ("tests/test_security.py",)),
+    Rule("no-store", "Cache-Control: no-store on pages and API answers", "teleconsult/web/security.py",
+         '        headers["Cache-Control"] = "no-store"\n', "        pass\n", ("tests/test_security.py",)),
+    Rule("no-stack-trace", "an unexpected error shows no stack trace", "teleconsult/web/security.py",
+         "    except Exception:\n        log.exception", "    except ZeroDivisionError:\n        log.exception",
+         ("tests/test_security.py",)),
+    Rule("autoescape", "pages escape what users typed (HTML autoescape)", "teleconsult/web/templating.py",
+         "extensions=[\"jinja2.ext.i18n\"], undefined=jinja2.StrictUndefined,",
+         "extensions=[\"jinja2.ext.i18n\"], undefined=jinja2.StrictUndefined, autoescape=False,",
+         ("tests/test_security.py",)),
+    Rule("json-data-escape", "page data blocks cannot close their <script> tag", "teleconsult/web/templating.py",
+         '.replace("<", "\\\\u003c")', "", ("tests/test_security.py",)),
+    Rule("templates-no-inline-script", "no template holds an inline script", "templates/account.html",
+         '<section class="card narrow" aria-labelledby="account-title">',
+         '<script>document.title = "x";</script><section class="card narrow" aria-labelledby="account-title">',
+         ("tests/test_security.py",)),
+    Rule("access-log-no-path", "access log names the route, never the path", "teleconsult/web/access_log.py",
+         "request.method, route or \"-\", response.status", "request.method, request.path_qs, response.status",
+         ("tests/test_logs_privacy.py",)),
+    # --- login, TOTP, accounts -------------------------------------------------------------
+    Rule("login-throttle", "failed logins are throttled", "teleconsult/web/views/login.py",
+         "        for key in keys:\n            limiter.check(key)", "        for key in keys:\n            pass",
+         ("tests/test_security.py",)),
+    Rule("login-throttle-per-address", "failed logins are throttled per address too (many accounts)",
+         "teleconsult/web/views/login.py", 'keys = (f"addr:{_client_address(request)}", f"email:{email}")',
+         'keys = (f"email:{email}",)', ("tests/test_login_rules.py",)),
+    Rule("login-throttle-per-account", "failed logins are throttled per account too (many addresses)",
+         "teleconsult/web/views/login.py", 'keys = (f"addr:{_client_address(request)}", f"email:{email}")',
+         'keys = (f"addr:{_client_address(request)}",)', ("tests/test_security.py",)),
+    Rule("totp-required", "the password alone opens nothing: TOTP second factor", "teleconsult/web/views/login.py",
+         "    await start_login(request, clinician)\n    raise", "    await finish_login(request, clinician)\n    raise",
+         ("tests/test_security.py",)),
+    Rule("totp-throttle", "wrong TOTP codes are throttled", "teleconsult/web/views/login.py",
+         '        limiter.check(f"totp:{clinician.id}")\n    except RateLimited:\n        return await render(request, "totp.html"',
+         '        pass\n    except RateLimited:\n        return await render(request, "totp.html"',
+         ("tests/test_login_rules.py",)),
+    Rule("totp-enrol-throttle", "wrong enrolment codes are throttled", "teleconsult/web/views/login.py",
+         '    limiter.check(f"totp:{clinician.id}")\n    try:\n        await accounts.enable_totp',
+         '    try:\n        await accounts.enable_totp', ("tests/test_login_rules.py",)),
+    Rule("totp-enrol-once", "a second factor already enrolled cannot be replaced with the password alone",
+         "teleconsult/web/views/login.py", "    if not secret or clinician.totp_enabled:",
+         "    if not secret:", ("tests/test_login_rules.py",)),
+    Rule("totp-no-replay", "a TOTP code is accepted once", "teleconsult/accounts.py",
+         "if counter is None or (row.totp_last_counter is not None and counter <= row.totp_last_counter):",
+         "if counter is None:", ("tests/test_security.py",)),
+    Rule("totp-constant-time", "TOTP codes compared in constant time", "teleconsult/accounts.py",
+         "if secrets.compare_digest(totp.generate_otp(base + offset), code):",
+         "if totp.generate_otp(base + offset) == code:", ("tests/test_constant_time.py",)),
+    Rule("login-unknown-email-same-cost", "an unknown email costs one password hash like a known one",
+         "teleconsult/accounts.py",
+         "    stored = row.password_hash if row is not None else await asyncio.to_thread(_dummy_hash)\n",
+         "    if row is None:\n        raise AuthenticationFailed(\"wrong email or password\")\n"
+         "    stored = row.password_hash\n", ("tests/test_login_rules.py",)),
+    Rule("password-min-length", "passwords have at least 12 characters", "teleconsult/accounts.py",
+         "    if len(password) < MIN_PASSWORD_LENGTH:\n        raise InvalidInput", "    if False:\n        raise InvalidInput",
+         ("tests/test_accounts.py",)),
+    Rule("password-change-proves-current", "changing one's password needs the current one", "teleconsult/accounts.py",
+         "    if not await _password_matches(stored, current):\n", "    if False:\n", ("tests/test_accounts.py",)),
+    Rule("password-change-throttle", "wrong current passwords are throttled", "teleconsult/web/views/account.py",
+         "        limiter.check(key)\n", "        pass\n", ("tests/test_accounts.py",)),
+    Rule("password-change-signs-out", "a password change bumps the session epoch", "teleconsult/accounts.py",
+         "            session_epoch=clinicians.c.session_epoch + 1, **values))",
+         "            **values))", ("tests/test_accounts.py",)),
+    Rule("api-token-hashed", "API tokens are stored hashed", "teleconsult/ids.py",
+         '    return hashlib.sha256(token.encode("utf-8")).hexdigest()', "    return token",
+         ("tests/test_accounts.py", "tests/test_api.py")),
+    # --- consultations, admission ------------------------------------------------------------
+    Rule("clinician-owns-consultation", "a clinician reaches only their own consultations",
+         "teleconsult/consultations.py",
+         "            consultations.c.id == consultation_id,\n            consultations.c.clinician_id == clinician.id))).first()",
+         "            consultations.c.id == consultation_id))).first()",
+         ("tests/test_api.py", "tests/test_rooms_and_tokens.py")),
+    Rule("clinician-lists-own", "a clinician lists only their own consultations", "teleconsult/consultations.py",
+         "                                   .where(consultations.c.clinician_id == clinician.id)\n", "",
+         ("tests/test_api.py", "tests/test_login_rules.py")),
+    Rule("knock-of-this-consultation", "a knock is decided only through its own consultation",
+         "teleconsult/consultations.py",
+         "            knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id,\n            knocks.c.status",
+         "            knocks.c.id == knock_id,\n            knocks.c.status", ("tests/test_login_rules.py",)),
+    Rule("no-admission-after-end", "no knock is decided after the end", "teleconsult/consultations.py",
+         '    if consultation.status == ENDED:\n        raise Conflict("consultation has ended")\n    now = time.time() if now is None else now\n    status',
+         "    now = time.time() if now is None else now\n    status", ("tests/test_login_rules.py",)),
+    Rule("no-knock-after-end", "no knock after the end", "teleconsult/consultations.py",
+         '    if consultation.status == ENDED:\n        raise Conflict("consultation has ended")\n    name = clean_display_name',
+         "    name = clean_display_name", ("tests/test_login_rules.py",)),
+    Rule("patient-admitted-for-token", "only an admitted patient gets the room and a token",
+         "teleconsult/consultations.py",
+         "    if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:\n",
+         "    if False:\n", ("tests/test_patient_admission.py",)),
+    Rule("patient-no-token-after-end", "no Jitsi token after the end (patient)", "teleconsult/consultations.py",
+         '    if consultation.status == ENDED:\n        raise Conflict("consultation has ended")\n    if knock_',
+         "    if knock_", ("tests/test_patient_admission.py",)),
+    Rule("clinician-no-token-after-end", "no Jitsi token after the end (clinician)", "teleconsult/consultations.py",
+         '    if consultation.status == ENDED:\n        raise Conflict("consultation has ended")\n    return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id',
+         "    return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id",
+         ("tests/test_patient_admission.py",)),
+    Rule("room-name-never-public", "the room name is never in the dashboard or API answers",
+         "teleconsult/consultations.py", '            "id": self.id,\n            "status"',
+         '            "id": self.id, "room": self.room_name,\n            "status"',
+         ("tests/test_patient_admission.py",)),
+    Rule("knock-consent", "a patient knocks only after consenting", "teleconsult/web/views/patient.py",
+         '    if form.get("consent") != "yes":\n', "    if False:\n", ("tests/test_patient_admission.py",)),
+    Rule("knock-throttle", "knocks are throttled per browser and consultation", "teleconsult/web/views/patient.py",
+         '    services_of(request).limiters.knock.hit_and_check(f"{consultation.id}:{request.remote}")\n', "",
+         ("tests/test_patient_admission.py",)),
+    Rule("link-guess-throttle", "guessing patient links is throttled", "teleconsult/web/views/patient.py",
+         "    limiter.check(address)\n    try:", "    try:", ("tests/test_patient_admission.py",)),
+    Rule("patient-own-knock", "a patient acts only through the knock of their own browser",
+         "teleconsult/web/views/patient.py", '    if own is None:\n        raise Forbidden("no knock from this browser")\n',
+         "", ("tests/test_patient_admission.py",)),
+    # --- Jitsi tokens ---------------------------------------------------------------------------
+    Rule("jwt-audience", "Jitsi token: aud = app id", "teleconsult/jitsi/tokens.py",
+         '"aud": settings.jitsi_app_id,', '"aud": "*",', ("tests/test_rooms_and_tokens.py",)),
+    Rule("jwt-room", "Jitsi token: for its own room only", "teleconsult/jitsi/tokens.py",
+         '"room": room,', '"room": "*",', ("tests/test_rooms_and_tokens.py",)),
+    Rule("jwt-expiry", "Jitsi token: short expiry", "teleconsult/jitsi/tokens.py",
+         '"exp": now + settings.jitsi_token_ttl_seconds,', '"exp": now + 365 * 86400,',
+         ("tests/test_rooms_and_tokens.py",)),
+    Rule("jwt-patient-member", "Jitsi token: the patient is a member, not a moderator", "teleconsult/jitsi/tokens.py",
+         '"moderator": moderator,', '"moderator": True,', ("tests/test_rooms_and_tokens.py", "tests/test_patient_admission.py")),
+    Rule("room-name-bits", "room names carry at least 160 random bits", "teleconsult/ids.py",
+         "ROOM_NAME_BITS = 200", "ROOM_NAME_BITS = 80", ("tests/test_rooms_and_tokens.py",)),
+    # --- room events from Prosody ------------------------------------------------------------------
+    Rule("events-hmac", "room events: HMAC signature checked", "teleconsult/jitsi/events.py",
+         '    if not hmac.compare_digest(expected.encode("ascii"), given.encode("ascii")):\n        raise BadSignature("signature does not match")\n',
+         "", ("tests/test_jitsi_events_http.py", "tests/test_room_events.py")),
+    Rule("events-hmac-constant-time", "room events: signature compared in constant time", "teleconsult/jitsi/events.py",
+         'if not hmac.compare_digest(expected.encode("ascii"), given.encode("ascii")):',
+         "if expected != given:", ("tests/test_constant_time.py",)),
+    Rule("events-timestamp", "room events: stale or future timestamps refused", "teleconsult/jitsi/events.py",
+         "    if abs(now - timestamp) > window_seconds:\n", "    if False:\n",
+         ("tests/test_jitsi_events_http.py", "tests/test_room_events.py")),
+    Rule("events-hmac-before-clock", "room events: the signature is checked before the clock (no clock oracle)",
+         "teleconsult/jitsi/events.py",
+         "    expected = _mac(secret, timestamp_header, body)\n",
+         "    if abs(now - int(timestamp_header)) > window_seconds:\n        raise StaleTimestamp(\"stale\")\n"
+         "    expected = _mac(secret, timestamp_header, body)\n",
+         ("tests/test_jitsi_events_http.py", "tests/test_room_events.py")),
+    Rule("events-replay", "room events: a signed request is accepted once", "teleconsult/web/views/jitsi_events.py",
+         "    services_of(request).room_events.signatures.check(signature.lower(), now)\n", "",
+         ("tests/test_jitsi_events_http.py",)),
+    Rule("events-bearer", "room events in bearer mode: the token is checked", "teleconsult/jitsi/events.py",
+         '    if not hmac.compare_digest(token.strip().encode("utf-8"), secret):\n        raise BadSignature("bearer token does not match")\n',
+         "", ("tests/test_jitsi_events_http.py", "tests/test_room_events.py")),
+    Rule("events-bearer-constant-time", "room events in bearer mode: compared in constant time",
+         "teleconsult/jitsi/events.py", 'if not hmac.compare_digest(token.strip().encode("utf-8"), secret):',
+         'if token.strip().encode("utf-8") != secret:', ("tests/test_constant_time.py",)),
+    Rule("events-off-without-secret", "room events: 503 when no secret is set", "teleconsult/web/views/jitsi_events.py",
+         "    if not secret:\n        log.error", "    if False:\n        log.error", ("tests/test_jitsi_events_http.py",)),
+    Rule("events-size-declared", "room events: a body declared larger than 1 MiB is refused (413)",
+         "teleconsult/web/views/jitsi_events.py", "    if (request.content_length or 0) > MAX_BODY:\n        return None\n",
+         "", ("tests/test_jitsi_events_http.py",)),
+    Rule("events-size-streamed", "room events: a chunked body growing past 1 MiB is refused (413)",
+         "teleconsult/web/views/jitsi_events.py", "        if size > MAX_BODY:\n            return None\n", "",
+         ("tests/test_jitsi_events_http.py",)),
+    Rule("events-dedupe", "room events: an event id is applied once", "teleconsult/web/views/jitsi_events.py",
+         "    if seen.seen(event.event_id, now):", "    if False:", ("tests/test_jitsi_events_http.py",)),
+    # --- documents (drop box) --------------------------------------------------------------------------
+    Rule("no-write-after-end", "no upload after the consultation ends", "teleconsult/web/views/documents.py",
+         "    if consultation.status == cs.ENDED and request.method in WRITE_METHODS:\n",
+         "    if False:\n", ("tests/test_documents_rules.py",)),
+    Rule("no-write-after-end-clinician", "no upload after the end: the clinician's box", "teleconsult/web/views/documents.py",
+         "    _check_open(consultation, request)\n    return Access(box_id=consultation.id, role=\"clinician\")\n\n\nasync def api_box",
+         "    return Access(box_id=consultation.id, role=\"clinician\")\n\n\nasync def api_box",
+         ("tests/test_documents_rules.py",)),
+    Rule("no-write-after-end-api", "no upload after the end: the API's box", "teleconsult/web/views/documents.py",
+         "    _check_open(consultation, request)\n    return Access(box_id=consultation.id, role=\"clinician\")\n\n\nasync def patient_box",
+         "    return Access(box_id=consultation.id, role=\"clinician\")\n\n\nasync def patient_box",
+         ("tests/test_documents_rules.py",)),
+    Rule("no-write-after-end-patient", "no upload after the end: the patient's box", "teleconsult/web/views/documents.py",
+         "    _check_open(consultation, request)\n    return Access(box_id=consultation.id, role=\"patient\")",
+         "    return Access(box_id=consultation.id, role=\"patient\")", ("tests/test_documents_rules.py",)),
+    Rule("no-write-after-end-patch", "no upload after the end: parts (PATCH) too", "teleconsult/web/views/documents.py",
+         'WRITE_METHODS = ("POST", "PATCH", "DELETE")', 'WRITE_METHODS = ("POST", "DELETE")',
+         ("tests/test_documents_rules.py",)),
+    Rule("patient-box-admitted", "only an admitted patient reaches the documents", "teleconsult/web/views/documents.py",
+         "    if not was_admitted:\n", "    if False:\n", ("tests/test_documents_rules.py",)),
+    Rule("clinician-box-owner", "a clinician reaches only their own consultation's documents",
+         "teleconsult/web/views/documents.py",
+         "    clinician = await require_clinician(request)\n    consultation = await cs.get_consultation(services_of(request).engine, request.match_info[\"id\"], clinician)",
+         "    clinician = await require_clinician(request)\n"
+         "    import dataclasses, sqlalchemy as _sa\n    from ...db import consultations as _t\n"
+         "    async with services_of(request).engine.connect() as _c:\n"
+         "        _owner = await _c.scalar(_sa.select(_t.c.clinician_id).where(_t.c.id == request.match_info[\"id\"]))\n"
+         "    clinician = dataclasses.replace(clinician, id=_owner or clinician.id)\n"
+         "    consultation = await cs.get_consultation(services_of(request).engine, request.match_info[\"id\"], clinician)",
+         ("tests/test_documents_rules.py",)),
+    Rule("document-in-its-box", "a document is reached only through its own box", "filedrop/store.py",
+         "        if (found.box_id != box_id or found.state == DELETING", "        if (found.state == DELETING",
+         ("tests/test_documents_rules.py", "tests/test_documents_http.py")),
+    Rule("drop-create-needs-clinician", "creating a standalone drop needs a clinician (session or API)",
+         "teleconsult/web/views/documents.py",
+         '    if request.method == "POST" and request.match_info.route.name in ("drop_create", "createDrop"):',
+         "    if False:", ("tests/test_documents_http.py", "tests/test_documents_rules.py")),
+    Rule("drop-page-needs-clinician", "the standalone sender's page needs a clinician", "teleconsult/web/views/documents.py",
+         '    await require_clinician(request)\n    return await render(request, "drop_send.html")',
+         '    return await render(request, "drop_send.html")', ("tests/test_documents_rules.py",)),
+    Rule("drop-owner-token-upload", "uploading a standalone drop's parts needs its owner token", "filedrop/http.py",
+         '        return request.headers.get(OWNER_HEADER, "") if self.standalone else None', "        return None",
+         ("tests/test_documents_rules.py",)),
+    Rule("drop-owner-token-delete", "deleting a standalone drop needs its owner token", "filedrop/store.py",
+         "    if not hmac.compare_digest(stored_hash, _token_hash(owner_token)):\n        raise NotOwner(\"wrong owner token\")\n",
+         "", ("tests/test_documents_http.py",)),
+    Rule("drop-owner-constant-time", "owner tokens compared in constant time", "filedrop/store.py",
+         "if not hmac.compare_digest(stored_hash, _token_hash(owner_token)):",
+         "if stored_hash != _token_hash(owner_token):", ("tests/test_constant_time.py",)),
+    Rule("drop-guess-throttle", "guessing standalone drop ids is throttled", "teleconsult/web/views/documents.py",
+         "    services_of(request).limiters.link.check(_guessing_address(request))\n", "",
+         ("tests/test_documents_http.py",)),
+    Rule("drop-download-limit", "a standalone drop is downloaded at most max_downloads times", "filedrop/store.py",
+         "                condition.append(files.c.downloads < files.c.max_downloads)\n", "                pass\n",
+         ("tests/test_documents_http.py",)),
+    Rule("drop-max-expiry", "a standalone drop lives at most drop_max_expiry_hours", "filedrop/store.py",
+         "        if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):",
+         "        if not 60 <= ttl:", ("tests/test_documents_rules.py",)),
+    Rule("size-limit-declared", "a document declared larger than documents_max_mib is refused (413)",
+         "filedrop/store.py", "        if size > self.config.max_size:\n", "        if False:\n",
+         ("tests/test_documents_http.py",)),
+    Rule("size-limit-streamed", "a part going past the declared size is refused while streaming (413)",
+         "filedrop/storage.py", "                    if position + len(chunk) > limit:\n", "                    if False:\n",
+         ("tests/test_documents_http.py", "tests/test_documents_rules.py")),
+    Rule("same-answer-for-gone", "unknown, expired and deleted documents get one answer", "filedrop/store.py",
+         "        if (found.box_id != box_id or found.state == DELETING or found.expires_at <= now\n",
+         "        if found.expires_at <= now:\n            raise BadUpload(\"expired\")\n        if (found.box_id != box_id or found.state == DELETING\n",
+         ("tests/test_documents_http.py",)),
+    Rule("delete-after-grace", "documents are deleted when the grace period after the end has passed",
+         "teleconsult/ending.py", "    await services.drops.schedule_box_deletion(\n",
+         "    0 and await services.drops.schedule_box_deletion(\n", ("tests/test_documents_http.py",)),
+    Rule("download-attachment", "downloads are attachments, never rendered", "filedrop/http.py",
+         '"Content-Disposition": "attachment", ', "", ("tests/test_documents_rules.py",)),
+    Rule("storage-safe-ids", "stored file names are checked ids (no path outside the store)", "filedrop/storage.py",
+         "        if not SAFE_ID.match(file_id):\n", "        if False:\n", ("tests/test_documents_rules.py",)),
+    Rule("storage-private-files", "ciphertext files are readable by the app's user only", "filedrop/storage.py",
+         "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)", "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
+         ("tests/test_documents_rules.py",)),
+    # --- end-to-end encryption ------------------------------------------------------------------------------
+    Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece.py",
+         "        if self._last is None:\n            raise TruncatedStream(", "        if False:\n            raise TruncatedStream(",
+         ("tests/test_ece.py",)),
+    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece.js",
+         "          if (!last && final) {", "          if (false) {", ("tests/test_ece_browser.py",)),
+    # --- metrics, settings, pre-call -------------------------------------------------------------------------
+    Rule("metrics-off-by-default", "/metrics answers 404 without a token set", "teleconsult/web/views/metrics.py",
+         "    if not expected:\n        raise web.HTTPNotFound()", "    if False:\n        raise web.HTTPNotFound()",
+         ("tests/test_metrics.py",)),
+    Rule("metrics-token", "/metrics needs its Bearer token", "teleconsult/web/views/metrics.py",
+         "    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):", "    if False:",
+         ("tests/test_metrics.py",)),
+    Rule("metrics-constant-time", "/metrics token compared in constant time", "teleconsult/web/views/metrics.py",
+         "not hmac.compare_digest(given.encode(), expected.encode())", "given != expected",
+         ("tests/test_constant_time.py",)),
+    Rule("secret-min-length", "every secret setting has at least 32 characters", "teleconsult/settings.py",
+         "        if setting.secret and value and len(value) < MIN_SECRET_LENGTH:", "        if False:",
+         ("tests/test_settings.py", "tests/test_metrics.py")),
+    Rule("secret-no-default", "secrets have no default: start-up fails without them", "teleconsult/settings.py",
+         '    Setting("session_secret", str, None,', '    Setting("session_secret", str, "x" * 40,',
+         ("tests/test_settings.py",)),
+    Rule("secrets-masked", "`check` prints secrets masked", "teleconsult/settings.py",
+         '("***" if s.secret and getattr(self, s.name) else getattr(self, s.name))', "getattr(self, s.name)",
+         ("tests/test_jitsi_events_http.py", "tests/test_cli.py")),
+    Rule("demo-secrets-private", "demo secrets file readable by its owner only", "teleconsult/settings.py",
+         "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)", "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
+         ("tests/test_settings.py",)),
+    Rule("precall-throttle", "pre-call offers are throttled per address", "teleconsult/web/views/precall.py",
+         '    services_of(request).limiters.precall.hit_and_check(request.remote or "unknown")  # 429 + Retry-After\n',
+         "", ("tests/test_precall_http.py",)),
+    Rule("precall-back-same-origin", "the pre-call page links back only to a path of ours", "teleconsult/web/views/precall.py",
+         '    if not value.startswith("/") or value.startswith("//") or "\\\\" in value:\n        return None\n', "",
+         ("tests/test_precall_http.py",)),
+)
+
+
+def _copy_checkout(into: Path) -> None:
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if "node_modules" in source.parts or not source.is_file():
+            continue
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    modules = ROOT / "tests" / "js" / "node_modules"
+    if not modules.exists():
+        modules = Path("/work/main/tests/js/node_modules")
+    if modules.exists():
+        (into / "tests" / "js").mkdir(parents=True, exist_ok=True)
+        os.symlink(modules, into / "tests" / "js" / "node_modules")
+
+
+def _run(rule: Rule, copy: Path) -> tuple[str, str]:
+    path = copy / rule.file
+    original = path.read_text(encoding="utf-8")
+    if original.count(rule.old) != 1:
+        return "STALE", f"{original.count(rule.old)} occurrences of the rule's code in {rule.file}"
+    path.write_text(original.replace(rule.old, rule.new), encoding="utf-8")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(copy)}
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *rule.tests], cwd=copy, env=env,
+                              capture_output=True, text=True, timeout=900)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.M)
+    if done.returncode == 0:
+        return "SURVIVED", "every test passed"
+    if failed:
+        return "CAUGHT", failed[0]
+    return "BROKEN", (done.stdout + done.stderr).strip().splitlines()[-1:][0] if (done.stdout + done.stderr).strip() else "?"
+
+
+def main(argv: list[str]) -> int:
+    chosen = [r for r in RULES if not argv or r.id in argv]
+    if "--check" in argv:
+        stale = [r.id for r in RULES if (ROOT / r.file).read_text(encoding="utf-8").count(r.old) != 1]
+        print("stale:", ", ".join(stale) or "none")
+        return 1 if stale else 0
+    if "--list" in argv:
+        for rule in RULES:
+            print(f"{rule.id:36} {rule.file:40} {rule.what}")
+        return 0
+    unknown = set(argv) - {r.id for r in RULES}
+    if unknown:
+        print("unknown rule ids:", ", ".join(sorted(unknown)))
+        return 2
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="teleconsult-mutants-") as tmp:
+        copy = Path(tmp)
+        _copy_checkout(copy)
+        for rule in chosen:
+            started = time.monotonic()
+            verdict, detail = _run(rule, copy)
+            bad += verdict in ("SURVIVED", "STALE", "BROKEN")
+            print(f"{verdict:8} {rule.id:36} {time.monotonic() - started:5.0f}s  {detail}", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
