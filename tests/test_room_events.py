@@ -183,8 +183,10 @@ def test_replay_guard_purges_expired_entries():
 
 def test_replay_guards_are_independent():
     a, b = ReplayGuard(), ReplayGuard()
-    a.check("k", NOW)
-    b.check("k", NOW)
+    assert a.seen("k", NOW) is False
+    assert b.seen("k", NOW) is False, "a key seen by one guard was refused by another"
+    assert a.seen("k", NOW) is True and b.seen("k", NOW) is True  # each remembers its own
+    assert len(a) == len(b) == 1
 
 
 def test_replay_guard_refuses_bad_settings():

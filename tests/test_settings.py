@@ -129,6 +129,7 @@ def test_settings_are_frozen(tmp_path):
     settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1
+    assert settings.port == 8080
 
 
 def test_readme_opens_with_the_start_and_test_commands():
