@@ -139,7 +139,7 @@ class DropBox(DeletionRules):
         self._check_free_space(size)
         now = self.clock()
         ttl = self.config.box_file_ttl if box_id else (expires_in or self.config.max_expiry)
-        if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):
+        if not 60 <= ttl <= (self.config.box_file_ttl if box_id else self.config.max_expiry):
             raise BadUpload("expiry out of range")
         owner_token = None if box_id else typeable_token(24)
         file_id = typeable_token(ID_BYTES)

@@ -321,7 +321,7 @@ RULES: tuple[Rule, ...] = (
          "                condition.append(files.c.downloads < files.c.max_downloads)\n", "                pass\n",
          ("tests/test_documents_http.py",)),
     Rule("drop-max-expiry", "a standalone drop lives at most drop_max_expiry_hours", "filedrop/store.py",
-         "        if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):",
+         "        if not 60 <= ttl <= (self.config.box_file_ttl if box_id else self.config.max_expiry):",
          "        if not 60 <= ttl:", ("tests/test_documents_rules.py",)),
     Rule("size-limit-declared", "a document declared larger than documents_max_mib is refused (413)",
          "filedrop/store.py", "        if size > self.config.max_size:\n", "        if False:\n",
