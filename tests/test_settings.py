@@ -253,3 +253,9 @@ def test_documented_app_secrets_use_only_characters_jitsis_installer_accepts(tmp
                               "jitsi_domain": "m.example.org", "jitsi_app_id": "a",
                               "jitsi_app_secret": "Ab-_09" * 8}, environ={})
     assert ok.jitsi_app_secret == "Ab-_09" * 8
+
+
+def test_the_demo_secrets_file_is_readable_by_its_owner_only(tmp_path):
+    load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    from teleconsult.settings import DEMO_SECRETS_FILE
+    assert (tmp_path / DEMO_SECRETS_FILE).stat().st_mode & 0o777 == 0o600
