@@ -87,3 +87,13 @@ async def test_the_metrics_token_is_compared_in_constant_time(live, http, compar
     async with http().get(app.url + "/metrics", headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200
     assert _went_through(compared, token), compared
+
+
+def test_device_cookie_signatures_are_compared_in_constant_time(settings_factory, compared):
+    from aiohttp.test_utils import make_mocked_request
+    from teleconsult.web import trusted_device
+    settings = settings_factory()
+    signature = trusted_device._signature(settings, "dr@example.org", "device-1")
+    request = make_mocked_request("POST", "/login", headers={"Cookie": f"tc_device=device-1.{signature}"})
+    assert trusted_device.trusted_device(request, settings, "dr@example.org") == "device-1"
+    assert _went_through(compared, signature), compared
