@@ -243,6 +243,20 @@ async def test_what_a_patient_typed_is_escaped_in_every_page_and_data_block(live
         assert parser.inline_scripts == 0
 
 
+async def test_what_someone_typed_is_shown_escaped_on_the_page(live, http):
+    app = await live()
+    client = http()
+    typed = 'x"><script>alert(1)</script>@example.org'
+    async with client.get(app.url + "/login") as r:
+        csrf = csrf_from(await r.text())
+    async with client.post(app.url + "/login", data={"email": typed, "password": "wrong password!",
+                                                     "csrf_token": csrf}) as r:
+        assert r.status == 401
+        page = await r.text()
+    assert "<script>alert(1)</script>" not in page
+    assert 'value="x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;@example.org"' in page
+
+
 def test_no_template_holds_an_inline_script_style_or_event_handler():
     """Every template, also those no test renders: the CSP would block them, and data goes in
     <script type="application/json"> blocks (DESIGN section on pages)."""

@@ -7,6 +7,7 @@ repository root, with the project's interpreter:
     python tests/mutation/security_rules.py csrf-check   # some rules, by id
     python tests/mutation/security_rules.py --list       # the rules, nothing run
     python tests/mutation/security_rules.py --check      # is each rule's code still where it was?
+    python tests/mutation/security_rules.py --markdown   # the table of docs/security-rules.md
 
 For each rule it copies the checkout (tracked and untracked files, as they are on disk) into a
 temporary directory once, replaces the rule's code there by a version without the rule, runs
@@ -94,7 +95,7 @@ RULES: tuple[Rule, ...] = (
     Rule("referrer-policy", "Referrer-Policy: no-referrer (the secret is in the fragment)",
          "teleconsult/web/security.py", '    headers["Referrer-Policy"] = "no-referrer"\n', "",
          ("tests/test_security.py::test_every_page_sends_strict_security_headers",)),
-    Rule("referrer-meta", "<meta name=referrer content=no-referrer> in every page", "templates/base.html",
+    Rule("referrer-meta", "every page carries the no-referrer meta tag (base.html)", "templates/base.html",
          '<meta name="referrer" content="no-referrer">\n', "", ("tests/test_security.py::test_every_page_tells_the_browser_to_send_no_referrer_even_without_the_header",)),
     Rule("nosniff", "X-Content-Type-Options: nosniff", "teleconsult/web/security.py",
          '    headers["X-Content-Type-Options"] = "nosniff"\n', "", ("tests/test_security.py::test_every_page_sends_strict_security_headers",)),
@@ -116,9 +117,9 @@ RULES: tuple[Rule, ...] = (
     Rule("autoescape", "pages escape what users typed (HTML autoescape)", "teleconsult/web/templating.py",
          "extensions=[\"jinja2.ext.i18n\"], undefined=jinja2.StrictUndefined,",
          "extensions=[\"jinja2.ext.i18n\"], undefined=jinja2.StrictUndefined, autoescape=False,",
-         ("tests/test_security.py::test_what_a_patient_typed_is_escaped_in_every_page_and_data_block",)),
-    Rule("json-data-escape", "page data blocks cannot close their <script> tag", "teleconsult/web/templating.py",
-         '.replace("<", "\\\\u003c")', "", ("tests/test_security.py::test_what_a_patient_typed_is_escaped_in_every_page_and_data_block",)),
+         ("tests/test_security.py::test_what_someone_typed_is_shown_escaped_on_the_page",)),
+    Rule("json-data-escape", "page data blocks cannot close their script tag", "teleconsult/web/templating.py",
+         '.replace("<", "\\\\u003c").replace(">", "\\\\u003e")', "", ("tests/test_security.py::test_what_a_patient_typed_is_escaped_in_every_page_and_data_block",)),
     Rule("templates-no-inline-script", "no template holds an inline script", "templates/account.html",
          '<section class="card narrow" aria-labelledby="account-title">',
          '<script>document.title = "x";</script><section class="card narrow" aria-labelledby="account-title">',
@@ -453,7 +454,33 @@ def _run(rule: Rule, copy: Path) -> tuple[str, str]:
     return "BROKEN", (done.stdout + done.stderr).strip().splitlines()[-1:][0] if (done.stdout + done.stderr).strip() else "?"
 
 
+def where(rule: Rule) -> str:
+    """file:function enclosing the rule's code (file alone for templates and scripts)."""
+    text = (ROOT / rule.file).read_text(encoding="utf-8")
+    if not rule.file.endswith(".py") or rule.old not in text:
+        return rule.file
+    before = text[:text.index(rule.old)].splitlines()
+    names = [re.match(r"\s*(?:async )?def (\w+)|\s*class (\w+)", line) for line in reversed(before)]
+    found = next((m.group(1) or m.group(2) for m in names if m), None)
+    if found is None:  # module level: the name it assigns
+        assigned = re.match(r"\s*(\w+)\s*=", rule.old) or re.match(r"\s*(\w+)\s*=", before[-1] if before else "")
+        found = assigned.group(1) if assigned else None
+    return f"{rule.file}:{found}" if found else rule.file
+
+
+def markdown() -> str:
+    rows = ["| rule | where (file:function) | the test that fails when it is removed |", "| --- | --- | --- |"]
+    for rule in RULES:
+        tests = "<br>".join(f"`{t.split('::')[0].removeprefix('tests/')}::{t.split('::')[1]}`" if "::" in t
+                            else f"`{t.removeprefix('tests/')}`" for t in rule.tests)
+        rows.append(f"| {rule.what} (`{rule.id}`) | `{where(rule)}` | {tests} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str]) -> int:
+    if "--markdown" in argv:
+        print(markdown(), end="")
+        return 0
     chosen = [r for r in RULES if not argv or r.id in argv]
     if "--check" in argv:
         stale = [r.id for r in RULES if (ROOT / r.file).read_text(encoding="utf-8").count(r.old) != 1]
