@@ -185,7 +185,7 @@ RULES: tuple[Rule, ...] = (
          ("tests/test_constant_time.py::test_device_cookie_signatures_are_compared_in_constant_time",)),
     Rule("forwarded-only-from-trusted-proxies", "X-Forwarded-For / Forwarded read only from a trusted proxy",
          "teleconsult/client_address.py", "    if not _trusted(peer_address, networks):\n        return str(peer_address)\n", "",
-         ("tests/test_guessing_limits.py::test_behind_a_trusted_proxy_each_client_has_its_own_allowance_and_others_cannot_spoof_one",)),
+         ("tests/test_guessing_limits.py::test_the_client_address_is_the_rightmost_address_that_is_not_a_trusted_proxy",)),
     # --- consultations, admission ------------------------------------------------------------
     Rule("clinician-owns-consultation", "a clinician reaches only their own consultations",
          "teleconsult/consultations.py",
