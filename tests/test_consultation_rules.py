@@ -85,3 +85,42 @@ async def test_no_patient_can_knock_after_the_end(live, http):
         assert r.status == 409
         assert "Traceback" not in await r.text()
     assert await _knocks(app, client, auth, consultation) == []
+
+
+async def _room_of(app, consultation_id):
+    import sqlalchemy as sa
+    from teleconsult.db import consultations
+    async with app.engine.connect() as conn:
+        return await conn.scalar(sa.select(consultations.c.room_name).where(consultations.c.id == consultation_id))
+
+
+async def test_the_api_and_the_dashboard_never_show_the_room_name(live, http):
+    """The room leaves the server only with a token, through the join endpoints."""
+    app = await live()
+    client, auth = await _clinician(app, http, "a@example.org")
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        created = await r.text()
+    consultation_id = __import__("json").loads(created)["id"]
+    room = await _room_of(app, consultation_id)
+    answers = [created]
+    for path in ("/api/consultations", f"/api/consultations/{consultation_id}"):
+        async with client.get(app.url + path, headers=auth) as r:
+            answers.append(await r.text())
+    assert all(room not in answer for answer in answers)
+
+
+async def test_another_browser_with_the_same_link_cannot_use_the_admitted_patients_admission(live, http):
+    app = await live()
+    client, auth = await _clinician(app, http, "a@example.org")
+    consultation = await _create(app, client, auth)
+    patient, _ = await _knock(http, consultation)
+    (knock,) = await _knocks(app, client, auth, consultation)
+    async with client.post(app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
+                           headers=auth) as r:
+        assert r.status == 200
+    async with patient.get(consultation["patient_url"] + "/call") as r:
+        assert r.status == 200  # the admitted browser
+    forwarded_to = http()  # the link, forwarded or overheard: the admission stays with the browser
+    for suffix in ("/call", "/status", "/documents"):
+        async with forwarded_to.get(consultation["patient_url"] + suffix) as r:
+            assert r.status == 403, (suffix, r.status)

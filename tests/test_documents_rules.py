@@ -3,9 +3,11 @@ has ended (through any of its three doors), only an admitted patient and the own
 reach a box, a document only through its own box, standalone drops only with their owner
 token and within the host's maximum life; files on disk are private and named safely."""
 
+import asyncio
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,32 @@ async def test_ciphertext_files_and_their_folders_are_private_to_the_apps_user(l
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for folder in (root / "partial", root / "ready"):
         assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0, folder
+
+
+async def test_a_drop_allowed_one_download_gives_it_once_when_asked_ten_times_at_once(live, http):
+    app = await live()
+    _, api, auth = await _api_clinician(app, http)
+    sent = await upload(api, app.url, "/api/drop/files", secrets.token_bytes(16), os.urandom(300_000), "x.pdf",
+                        "standalone", headers=auth, body_extra={"max_downloads": 1})
+    clients = [http() for _ in range(10)]
+
+    async def fetch(client):
+        async with client.get(f"{app.url}/d/files/{sent['id']}") as r:
+            await r.read()
+            return r.status
+    statuses = await asyncio.gather(*(fetch(c) for c in clients))
+    assert sorted(statuses) == [200] + [404] * 9, statuses
+
+
+async def test_a_document_past_its_expiry_answers_like_an_unknown_one_before_the_sweeper_removes_it(live, http):
+    app = await live()
+    _, api, auth = await _api_clinician(app, http)
+    sent = await upload(api, app.url, "/api/drop/files", secrets.token_bytes(16), b"note", "n.txt", "standalone",
+                        headers=auth, body_extra={"expires_in": 60})
+    drops = app.services.drops
+    drops.clock = lambda: time.time() + 120  # two minutes later; no sweep has run
+    answers = set()
+    for doc in (sent["id"], "U" * 22):
+        async with http().get(f"{app.url}/d/files/{doc}/metadata") as r:
+            answers.add((r.status, await r.text()))
+    assert len(answers) == 1 and answers.pop()[0] == 404, answers
