@@ -14,7 +14,7 @@ import pytest
 
 from filedrop import ece
 from filedrop.storage import Storage
-from conftest import add_api_clinician, add_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login
 from drop_client import upload
 
 
