@@ -3,7 +3,7 @@
 Not collected by pytest: the file name does not start with ``test_``. Run it by hand from the
 repository root, with the project's interpreter:
 
-    python tests/mutation/security_rules.py              # every rule (about 15 minutes)
+    python tests/mutation/security_rules.py              # every rule (15 to 30 minutes)
     python tests/mutation/security_rules.py csrf-check   # some rules, by id
     python tests/mutation/security_rules.py --list       # the rules, nothing run
     python tests/mutation/security_rules.py --check      # is each rule's code still where it was?
@@ -11,8 +11,8 @@ repository root, with the project's interpreter:
 
 For each rule it copies the checkout (tracked and untracked files, as they are on disk) into a
 temporary directory once, replaces the rule's code there by a version without the rule, runs
-the test that should catch the rule's removal with ``pytest -x`` on that copy, and puts the file back. Your checkout is
-never touched. A rule is CAUGHT when a test fails, SURVIVED when every test passes (a missing
+the test that should catch the rule's removal with ``pytest -x`` on that copy, and puts the
+file back. Your checkout is never touched. A rule is CAUGHT when a test fails, SURVIVED when every test passes (a missing
 test: write one), and STALE when its code is no longer found where the table says (the code
 moved: update the entry). The exit status is 1 when any rule survived or is stale.
 
