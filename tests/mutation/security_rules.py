@@ -83,7 +83,7 @@ RULES: tuple[Rule, ...] = (
          '', ("tests/test_security.py::test_every_page_sends_strict_security_headers",)),
     Rule("csp-connect-self", "CSP: pages connect only to our origin", "teleconsult/web/security.py",
          '"connect-src \'self\'",', '"connect-src *",', ("tests/test_security.py::test_the_content_security_policy_names_only_our_origin_and_jitsis_directive_by_directive",)),
-    Rule("csp-frame-src", "CSP: frames only from the Jitsi origin",
+    Rule("csp-frame-src", "CSP: frames only from the Jitsi origin (and blob: PDF previews on the call page)",
          'teleconsult/web/security.py', 'f"frame-src {frames}",',
          '"frame-src *",', ("tests/test_security.py::test_the_content_security_policy_names_only_our_origin_and_jitsis_directive_by_directive",)),
     Rule("csp-form-action", "CSP: forms post only to our origin", "teleconsult/web/security.py",
