@@ -9,10 +9,11 @@ and the latter only for an admitted knock of a consultation that has not ended.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import ids
 from .jitsi import tokens
@@ -165,8 +166,11 @@ async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultat
 
 
 async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
-                           hub: Hub | None = None, now: float | None = None) -> Consultation:
-    """End once; ending again is a no-op that returns the ended consultation (idempotent)."""
+                           hub: Hub | None = None, now: float | None = None,
+                           also: Callable[[AsyncConnection, float], Awaitable[object]] | None = None) -> Consultation:
+    """End once; ending again is a no-op that returns the ended consultation (idempotent).
+    `also(conn, ended_at)` writes what goes with the end in the same transaction (the
+    documents' deadline): both are committed, or neither."""
     now = time.time() if now is None else now
     async with engine.begin() as conn:
         result = await conn.execute(consultations.update().where(
@@ -179,6 +183,8 @@ async def end_consultation(engine: AsyncEngine, consultation: Consultation, reas
             consultations.c.id == consultation.id))).first()
         knock_ids = (await conn.execute(sa.select(knocks.c.id).where(
             knocks.c.consultation_id == consultation.id))).scalars().all()
+        if also is not None:
+            await also(conn, row.ended_at)
     ended = _consultation(row)
     if result.rowcount and hub is not None:
         _notify(hub, ended, "consultation")
@@ -194,6 +200,14 @@ async def overdue(engine: AsyncEngine, now: float | None = None) -> list[Consult
         rows = (await conn.execute(sa.select(consultations).where(
             consultations.c.status != ENDED, consultations.c.deadline_at <= now))).all()
     return [_consultation(r) for r in rows]
+
+
+async def ended_at_of(engine: AsyncEngine, ids_: list[str]) -> dict[str, float]:
+    """When each of these consultations ended, for those that have (id -> ended_at)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(consultations.c.id, consultations.c.ended_at).where(
+            consultations.c.id.in_(ids_), consultations.c.status == ENDED))).all()
+    return {row.id: row.ended_at or 0 for row in rows}
 
 
 async def next_deadline(engine: AsyncEngine) -> float | None:
