@@ -1,4 +1,5 @@
 // Shared helpers for page scripts: read the JSON data block, call our own endpoints.
+import { HttpError, retryAfterOf } from "./retry.js";
 
 export function pageData() {
   const el = document.getElementById("page-data");
@@ -11,13 +12,13 @@ export async function postJSON(url, csrf) {
     headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
     credentials: "same-origin",
   });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new HttpError(`HTTP ${response.status}`, response.status, retryAfterOf(response));
   return response.json();
 }
 
 export async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new HttpError(`HTTP ${response.status}`, response.status, retryAfterOf(response));
   return response.json();
 }
 

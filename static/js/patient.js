@@ -1,5 +1,6 @@
 // Patient waiting room: follows our knock's status live; on admission, joins the call, and rejoins
-// with a fresh token (no new knock) if Jitsi refuses a reconnect.
+// with a fresh token (no new knock) if Jitsi refuses a reconnect. Admitted while offline (or while
+// the server restarts), it keeps asking for the call and enters it when the network returns.
 import { pageData, getJSON, listen } from "./page.js";
 import { joinCall } from "./jitsi.js";
 import { joinDirectCall } from "./direct_call.js";
@@ -45,9 +46,10 @@ function openCall() {
       try { status = (await getJSON(data.status_url)).status; } catch (err) { /* ended it is */ }
       onStatus(status === "declined" ? "declined" : "ended");
     },
+    onWaiting: () => { statusEl.textContent = data.i18n.error; }, // asked again by itself
     onFailed: () => {
       leaveCall();
-      statusEl.textContent = data.i18n.error;
+      statusEl.textContent = data.i18n.failed;
     },
   });
 }

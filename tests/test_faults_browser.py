@@ -1,0 +1,103 @@
+"""Faults a patient on a phone meets every day, driven for real in Chromium: the network cut
+(Playwright's set_offline, and a loopback proxy that resets every open connection, event streams
+included), a request aborted on its way (page.route), a database locked by another process.
+Every page recovers by itself, and nothing is lost.
+
+Jitsi's web app cannot run here (no videobridge, no Jicofo): the stand-in external_api.js of
+tests/browser.py records what the page embeds."""
+
+import asyncio
+
+import sqlalchemy as sa
+
+from browser import PHONE, chromium, login_in_browser, stand_in_jitsi, wait_until
+from conftest import add_clinician
+from fault_proxy import FaultProxy
+from teleconsult import consultations as cs
+from teleconsult.db import knocks
+
+SLOW = 40.0  # generous: the machine running the tests is shared
+
+
+async def _knocked(browser, app, doctor, patient_base=None):
+    """A logged-in clinician's dashboard and a patient (phone) in the waiting room."""
+    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
+    patient_ctx = await browser.new_context(**PHONE)
+    clinician = await clinician_ctx.new_page()
+    patient = await patient_ctx.new_page()
+    await login_in_browser(clinician, app.url, doctor)
+    await clinician.click("#new-consultation")
+    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''", SLOW)
+    link = await clinician.input_value("#new-link-url")
+    if patient_base:
+        link = link.replace(app.url, patient_base)
+    await patient.goto(link)
+    await patient.fill("#display_name", "Camille")
+    await patient.check("#consent")
+    await patient.click("button[type=submit]")
+    await clinician.wait_for_selector("[data-action=admit]", timeout=SLOW * 1000)
+    await wait_until(patient, "document.body.dataset.status === 'waiting' || "
+                              "document.getElementById('patient-status') !== null", SLOW)
+    return clinician, patient
+
+
+async def _knock_is(app, status, timeout=SLOW):
+    async def read():
+        async with app.engine.connect() as conn:
+            return await conn.scalar(sa.select(knocks.c.status))
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (now := await read()) != status:
+        assert asyncio.get_running_loop().time() < deadline, f"the knock is {now}, not {status}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network_returns(live):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _knocked(browser, app, doctor)
+            await patient.context.set_offline(True)
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await wait_until(patient, "document.getElementById('patient-status').textContent"
+                                      " === 'Connexion perdue. Nouvelle tentative…'", SLOW)
+            await asyncio.sleep(3)  # offline for a while: a few attempts fail
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)  # no reload
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
+                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_once_it_gets_through(live):
+    """The waiting room's event stream stays open (as through set_offline, or a phone whose old
+    connection outlives its signal) but the call request gets no answer: it is asked again."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _knocked(browser, app, doctor)
+            aborted = []
+
+            async def no_answer(route):
+                aborted.append(route.request.url)
+                await route.abort("internetdisconnected")
+            await patient.route("**/call", no_answer)
+            await clinician.click("[data-action=admit]")
+            await wait_until(patient, "document.getElementById('patient-status').textContent"
+                                      " === 'Connexion perdue. Nouvelle tentative…'", SLOW)
+            await asyncio.sleep(3)
+            assert aborted and await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.unroute("**/call")
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)  # no reload
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+    finally:
+        await jitsi_server.close()
