@@ -101,3 +101,78 @@ async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_
             assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
     finally:
         await jitsi_server.close()
+
+
+async def _in_the_call(browser, app, doctor):
+    clinician, patient = await _knocked(browser, app, doctor)
+    await clinician.click("[data-action=admit]")
+    await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+    await clinician.click("a.button.primary")
+    await wait_until(clinician, "window.__jitsi !== undefined", SLOW)
+    return clinician, patient
+
+
+LISTED = "document.querySelectorAll('#documents-list .document-name').length"
+
+
+async def test_a_document_sent_while_the_patient_was_offline_appears_when_the_network_returns(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    pdf = tmp_path / "ordonnance.pdf"
+    pdf.write_bytes(b"%PDF-1.4 prescription")
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _in_the_call(browser, app, doctor)
+            await patient.context.set_offline(True)
+            await wait_until(patient, "!document.getElementById('documents-offline').hidden", SLOW)
+            assert await patient.is_visible("#documents-offline")  # on the call page, not the hidden waiting room
+            await clinician.set_input_files("#document-file", str(pdf))
+            await wait_until(clinician, f"{LISTED} === 1", SLOW)
+
+            # back online, the first list requests still get no answer: the panel asks again
+            failed = []
+
+            async def no_answer(route):
+                if route.request.method == "GET" and len(failed) < 2:
+                    failed.append(route.request.url)
+                    await route.abort("connectionreset")
+                else:
+                    await route.continue_()
+            await patient.route("**/j/*/documents", no_answer)
+            await patient.context.set_offline(False)
+            await wait_until(patient, "document.getElementById('documents-offline').hidden", SLOW)
+            assert len(failed) == 2  # the notice goes once the list came through
+            assert await patient.evaluate(LISTED) == 1
+            assert await patient.text_content("#documents-list .document-name") == "ordonnance.pdf"
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_document_sent_while_the_patients_connections_were_cut_appears_when_they_return(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    pdf = tmp_path / "compte-rendu.pdf"
+    pdf.write_bytes(b"%PDF-1.4 report")
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _knocked(browser, app, doctor, patient_base=proxy.url)
+            await clinician.click("[data-action=admit]")
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            await clinician.click("a.button.primary")
+            await wait_until(clinician, "window.__jitsi !== undefined", SLOW)
+            proxy.cut()
+            await wait_until(patient, "!document.getElementById('documents-offline').hidden", SLOW)
+            await clinician.set_input_files("#document-file", str(pdf))
+            await wait_until(clinician, f"{LISTED} === 1", SLOW)
+            await asyncio.sleep(8)  # long enough for the browser to give its event stream up
+            assert await patient.evaluate(LISTED) == 0 and proxy.refused > 0
+            proxy.restore()
+            await wait_until(patient, f"{LISTED} === 1", SLOW)
+            await wait_until(patient, "document.getElementById('documents-offline').hidden", SLOW)
+    finally:
+        await proxy.close()
+        await jitsi_server.close()

@@ -6,9 +6,12 @@
 // Live: the box's list is fetched whole only when the event stream (re)connects ("hello") or
 // after the hub dropped events for us ("resync"). Every other event says what changed (a
 // document added, with its listing; downloaded, with its count; deleted) and updates that item.
+// Offline (or the server restarting), the panel says so; when the stream is back, its hello
+// fetches the list again, and a list that cannot be fetched yet is asked again until it is.
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { panelSecret, rememberFromLink } from "./consultation_secrets.js";
-import { el } from "./page.js";
+import { el, listen } from "./page.js";
+import { retrying } from "./retry.js";
 import { isMessage } from "./box_messages.js";
 
 // hooks.onMessage(message): a message between the pages (static/js/box_messages.js), not a file:
@@ -108,9 +111,17 @@ export function mountDocuments(cfg, hooks = {}) {
     if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
   }
 
+  const offline = document.getElementById("documents-offline");
+  const connection = (up) => { offline.hidden = up; };
+
   async function refresh() {
     let docs;
-    try { docs = await endpoint.list(); } catch (err) { return; }
+    try {
+      docs = await retrying(() => endpoint.list(), { onWait: () => connection(false) });
+    } catch (err) {
+      return; // refused for good (the box is gone): nothing to show
+    }
+    connection(true);
     const present = new Set(docs.map((d) => d.id));
     for (const [id, entry] of known) {
       if (!present.has(id) && !entry.deleted) {
@@ -221,7 +232,8 @@ export function mountDocuments(cfg, hooks = {}) {
     if (!secret && recover) recover.hidden = false;
     if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
   });
-  const source = new EventSource(cfg.events);
-  source.onmessage = (message) => later(() => apply(JSON.parse(message.data)));
+  listen(cfg.events, (event) => later(() => apply(event)), { onDown: () => connection(false) });
+  window.addEventListener("offline", () => connection(false));
+  window.addEventListener("online", () => later(refresh)); // what the open stream may have missed
   return { refresh: () => later(refresh), send };
 }

@@ -73,9 +73,11 @@ function onStatus(status) {
 
 source = listen(data.events_url, (event) => {
   if (event.type === "status") onStatus(event.status);
+}, {
+  // The stream dropped (network change, server restart): ask once; the stream comes back by
+  // itself (static/js/page.js), and its first event is the knock's status.
+  onDown: async () => {
+    try { onStatus((await getJSON(data.status_url)).status); } catch (err) { statusEl.textContent = data.i18n.error; }
+  },
 });
-source.onerror = async () => {
-  // The stream dropped (network change, server restart): ask once, EventSource reconnects by itself.
-  try { onStatus((await getJSON(data.status_url)).status); } catch (err) { statusEl.textContent = data.i18n.error; }
-};
 show(data.status);
