@@ -269,8 +269,11 @@ class DropBox(DeletionRules):
 
     async def complete(self, file_id: str, box_id: str | None, meta: bytes,
                        owner_token: str | None = None) -> DropFile:
-        """All bytes are in: attach the encrypted metadata and publish atomically."""
+        """All bytes are in: attach the encrypted metadata and publish atomically. Completing
+        again with the same metadata answers the published file (a retry); other metadata is refused."""
         found = await self.get(file_id, box_id, owner_token=owner_token)
+        if found.state == READY and found.meta == meta:
+            return found  # the same publication again (the sender's answer was lost): the same answer
         if found.state != UPLOADING:
             raise BadUpload("upload already complete")
         if not 0 < len(meta) <= ece.METADATA_MAX_SIZE:

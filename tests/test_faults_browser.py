@@ -7,12 +7,14 @@ Jitsi's web app cannot run here (no videobridge, no Jicofo): the stand-in extern
 tests/browser.py records what the page embeds."""
 
 import asyncio
+import os
 
 import sqlalchemy as sa
 
 from browser import PHONE, chromium, login_in_browser, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from fault_proxy import FaultProxy
+from filedrop.schema import files
 from teleconsult import consultations as cs
 from teleconsult.db import knocks
 
@@ -173,6 +175,70 @@ async def test_a_document_sent_while_the_patients_connections_were_cut_appears_w
             proxy.restore()
             await wait_until(patient, f"{LISTED} === 1", SLOW)
             await wait_until(patient, "document.getElementById('documents-offline').hidden", SLOW)
+    finally:
+        await proxy.close()
+        await jitsi_server.close()
+
+
+async def test_an_upload_whose_last_request_gets_no_answer_is_published_all_the_same(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    scan = tmp_path / "scanner.bin"
+    scan.write_bytes(os.urandom(9 * 1024 * 1024))  # three parts
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _in_the_call(browser, app, doctor)
+            aborted = []
+
+            async def first_lost(route):
+                if not aborted:
+                    aborted.append(route.request.url)
+                    await route.abort("connectionreset")
+                else:
+                    await route.continue_()
+            await clinician.route("**/complete", first_lost)
+            await clinician.set_input_files("#document-file", str(scan))
+            await wait_until(clinician, "document.getElementById('documents-status').textContent"
+                                        " === 'Envoyé : scanner.bin'", SLOW)
+            await wait_until(patient, f"{LISTED} === 1", SLOW)
+            assert len(aborted) == 1 and await clinician.evaluate(LISTED) == 1
+    finally:
+        await jitsi_server.close()
+
+
+async def test_an_upload_cut_for_half_a_minute_resumes_when_the_network_returns(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    photo = tmp_path / "radio.bin"
+    photo.write_bytes(os.urandom(9 * 1024 * 1024))
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _knocked(browser, app, doctor, patient_base=proxy.url)
+            await clinician.click("[data-action=admit]")
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            parts = []
+
+            async def cut_at_the_second_part(route):
+                if route.request.method == "PATCH":
+                    parts.append(route.request.headers.get("upload-offset"))
+                    if len(parts) == 2:
+                        proxy.cut()  # this part, and everything after it, gets no answer
+                await route.continue_()
+            await patient.route("**/upload", cut_at_the_second_part)
+            await patient.set_input_files("#document-file", str(photo))
+            await wait_until(patient, "document.getElementById('documents-status').textContent.startsWith("
+                                      "'Connexion perdue')", SLOW)
+            await asyncio.sleep(30)  # longer than the old ~25 s of retries
+            proxy.restore()
+            await wait_until(patient, "document.getElementById('documents-status').textContent"
+                                      " === 'Envoyé : radio.bin'", 60)
+            async with app.engine.connect() as conn:
+                stored = (await conn.execute(sa.select(files.c.state, files.c.received, files.c.size))).all()
+            assert [row.state for row in stored] == ["ready"] and stored[0].received == stored[0].size
     finally:
         await proxy.close()
         await jitsi_server.close()

@@ -27,6 +27,7 @@ export function mountDocuments(cfg, hooks = {}) {
   const known = new Map(); // id -> {doc, meta, deleted, node}; every entry is shown in the list
   let secret = null;
   let loaded = false;
+  let sending = 0; // uploads under way: leaving the page would lose them
   // events, answers and the first load change the list one after the other, in arrival order
   let chain = Promise.resolve();
   const later = (task) => { chain = chain.then(task).catch(() => {}); return chain; };
@@ -178,8 +179,13 @@ export function mountDocuments(cfg, hooks = {}) {
     progress.hidden = false;
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
+    sending += 1;
     try {
-      const done = await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
+      const done = await endpoint.upload(file, secret, cfg.role, {
+        onProgress: (f) => { progress.value = f; say(`${t.sending} ${file.name}`); },
+        onWaiting: () => say(t.waiting_network, true),
+        idleMs: cfg.upload_idle_ms,
+      });
       say(`${t.sent_ok} ${file.name}`);
       later(() => upsert(done)); // the answer is the listing; the "added" event may come first
       return true;
@@ -188,11 +194,17 @@ export function mountDocuments(cfg, hooks = {}) {
       say(reasons[err.status] || t.transfer_failed, true);
       return false;
     } finally {
+      sending -= 1;
       progress.hidden = true;
       if (input) input.value = "";
     }
   }
 
+  window.addEventListener("beforeunload", (event) => {
+    if (!sending) return;
+    event.preventDefault(); // the browser asks "leave this page?"
+    event.returnValue = "";
+  });
   const banner = document.getElementById("documents-new");
   banner.addEventListener("click", () => { banner.hidden = true; });
   // the banner goes away as soon as the list is in view (it must never cover a Save button)

@@ -19,6 +19,8 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
         "consultation_id": consultation_id, "patient_url": patient_url,
         "secret_source": "fragment" if role == "patient" else "local",
         "max_bytes": settings.documents_max_mib * 1024 * 1024 * 8 // 9,  # padding may add up to 1/8
+        # how long an interrupted upload may wait for the network: the server keeps it that long
+        "upload_idle_ms": settings.documents_upload_idle_minutes * 60_000,
         "i18n": {
             "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),
             "deleted": _("Deleted"), "from_me": _("from you"),
@@ -36,5 +38,6 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
             "wrong_link": _("This is not the link of this consultation."),
             "unreadable": _("(unreadable document)"),
             "new_document": _("New document:"),
+            "waiting_network": _("Connection lost: sending goes on by itself when it returns. Keep this page open."),
         },
     }
