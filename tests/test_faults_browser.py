@@ -242,3 +242,28 @@ async def test_an_upload_cut_for_half_a_minute_resumes_when_the_network_returns(
     finally:
         await proxy.close()
         await jitsi_server.close()
+
+
+async def test_an_admit_refused_by_a_locked_database_is_tried_again_said_and_the_patient_gets_in(live):
+    from test_database_busy import HOLD_SECONDS, hold_exclusive_lock
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _knocked(browser, app, doctor)
+            answers = []
+            clinician.on("response", lambda r: answers.append(r.status) if r.url.endswith("/admit") else None)
+            holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+            try:
+                await clinician.click("[data-action=admit]")
+                await wait_until(clinician, "document.getElementById('dashboard-status').textContent"
+                                            " === 'Le serveur est occupé ou injoignable : nouvel essai…'", SLOW)
+            finally:
+                holder.wait(timeout=SLOW)
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)  # no second click
+            await wait_until(clinician, "document.getElementById('dashboard-status').textContent === ''", SLOW)
+            assert answers[0] == 503 and answers[-1] == 200, answers
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+    finally:
+        await jitsi_server.close()

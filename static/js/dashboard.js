@@ -7,7 +7,9 @@
 // created or ended, a knock, a decision, who is in the call) and updates that consultation.
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
 import { newPatientLink, patientLink } from "./consultation_secrets.js";
+import { isPassing, retrying } from "./retry.js";
 
+const ACTION_PATIENCE_MS = 60_000; // an admit or an end is tried again this long, then the page says so
 const LIMIT = 50; // the state lists the 50 most recent consultations
 const NOBODY = { patient: false, clinician: false };
 const OPEN_KNOCKS = ["waiting", "admitted"];
@@ -171,9 +173,31 @@ async function apply(event) {
   }
 }
 
+function tell(text, isError = false) {
+  const status = document.getElementById("dashboard-status");
+  status.textContent = text;
+  status.classList.toggle("error", isError);
+}
+
+// A POST that a busy database (503 + Retry-After) or a lost connection does not lose: tried
+// again, saying so, and a clear message if it never went through. `safe`: which failures may be
+// sent again (an admit or an end changes nothing the second time; a creation only when refused
+// unwritten, 503).
+async function act(url, safe = isPassing) {
+  try {
+    const answer = await retrying(() => postJSON(url, data.csrf),
+      { isTransient: safe, until: Date.now() + ACTION_PATIENCE_MS, onWait: () => tell(t.busy, true) });
+    tell("");
+    return answer;
+  } catch (err) {
+    tell(safe(err) || isPassing(err) ? t.not_done : "", true);
+    throw err;
+  }
+}
+
 async function decide(consultationId, knockId, action) {
   try {
-    const knock = await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
+    const knock = await act(`/consultations/${consultationId}/knocks/${knockId}/${action}`);
     later(async () => { // the consultation's status comes with the "knock" event
       const c = find(consultationId);
       if (c) { putKnock(c, knock); await show(c); }
@@ -185,7 +209,7 @@ async function decide(consultationId, knockId, action) {
 
 async function endConsultation(id) {
   try {
-    const ended = await postJSON(`/consultations/${id}/end`, data.csrf);
+    const ended = await act(`/consultations/${id}/end`);
     later(() => onConsultation({ consultation_id: id, status: ended.status, consultation: ended }));
   } catch (err) {
     later(refresh);
@@ -194,12 +218,12 @@ async function endConsultation(id) {
 
 document.getElementById("new-consultation").addEventListener("click", async () => {
   try {
-    const consultation = await postJSON("/consultations", data.csrf);
+    const consultation = await act("/consultations", (err) => err.status === 503);
     showLink(await newPatientLink(consultation));
     later(() => onConsultation({ consultation_id: consultation.id, status: consultation.status, consultation }));
     document.getElementById("new-link-url").focus();
   } catch (err) {
-    window.alert(t.error);
+    if (!isPassing(err)) window.alert(t.error);
   }
 });
 
