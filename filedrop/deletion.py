@@ -61,15 +61,26 @@ class DeletionRules:
         check_owner(row.owner_token_hash, row.box_id, owner_token)
         await self._delete(file_id, None, "owner")
 
-    async def schedule_box_deletion(self, box_id: str, at: float) -> int:
-        """The consultation ended: every document of the box is deleted at `at` (persisted)."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(files.update().where(
-                files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(
-                delete_at=at))
+    async def schedule_box_deletion(self, box_id: str, at: float, conn=None) -> int:
+        """The box's owner is done with it: every document of the box is deleted at `at`
+        (persisted). With `conn` (an open transaction of the host's, on this engine), the deadline
+        is written inside it, so that it is committed with the host's own write or not at all;
+        the host then calls `on_deadline(at)` once it has committed."""
+        statement = files.update().where(
+            files.c.box_id == box_id, sa.or_(files.c.delete_at.is_(None), files.c.delete_at > at)).values(delete_at=at)
+        if conn is not None:
+            return (await conn.execute(statement)).rowcount
+        async with self.engine.begin() as own:
+            result = await own.execute(statement)
         if result.rowcount:
             self.on_deadline(at)
         return result.rowcount
+
+    async def unscheduled_boxes(self) -> list[str]:
+        """Boxes holding a document with no box deadline yet (the host checks which are done)."""
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(sa.select(files.c.box_id).where(
+                files.c.box_id.is_not(None), files.c.delete_at.is_(None)).distinct())).scalars().all())
 
     async def _delete(self, file_id: str, box_id: str | None, reason: str) -> None:
         async with self.engine.begin() as conn:

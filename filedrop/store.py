@@ -139,7 +139,7 @@ class DropBox(DeletionRules):
         self._check_free_space(size)
         now = self.clock()
         ttl = self.config.box_file_ttl if box_id else (expires_in or self.config.max_expiry)
-        if not 60 <= ttl <= max(self.config.max_expiry, self.config.box_file_ttl):
+        if not 60 <= ttl <= (self.config.box_file_ttl if box_id else self.config.max_expiry):
             raise BadUpload("expiry out of range")
         owner_token = None if box_id else typeable_token(24)
         file_id = typeable_token(ID_BYTES)
@@ -269,8 +269,11 @@ class DropBox(DeletionRules):
 
     async def complete(self, file_id: str, box_id: str | None, meta: bytes,
                        owner_token: str | None = None) -> DropFile:
-        """All bytes are in: attach the encrypted metadata and publish atomically."""
+        """All bytes are in: attach the encrypted metadata and publish atomically. Completing
+        again with the same metadata answers the published file (a retry); other metadata is refused."""
         found = await self.get(file_id, box_id, owner_token=owner_token)
+        if found.state == READY and found.meta == meta:
+            return found  # the same publication again (the sender's answer was lost): the same answer
         if found.state != UPLOADING:
             raise BadUpload("upload already complete")
         if not 0 < len(meta) <= ece.METADATA_MAX_SIZE:

@@ -9,13 +9,15 @@ and the latter only for an admitted knock of a consultation that has not ended.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import ids
 from .jitsi import tokens
+from .direct_access import DirectAccess
 from .text import without_bidi_controls
 from .accounts import Clinician
 from .db import consultations, knocks, used_rooms
@@ -181,6 +183,15 @@ async def consultation_by_join_token(engine: AsyncEngine, join_token: str) -> Co
     return _consultation(row)
 
 
+async def consultation_by_id(engine: AsyncEngine, consultation_id: str) -> Consultation:
+    """Any clinician's consultation, for the app's own triggers (not for a request: see get_consultation)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(consultations).where(consultations.c.id == consultation_id))).first()
+    if row is None:
+        raise NotFound("no such consultation")
+    return _consultation(row)
+
+
 async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultation:
     """The consultation of a Jitsi room (room events from Prosody); NotFound for any other room.
 
@@ -196,8 +207,11 @@ async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultat
 
 
 async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
-                           hub: Hub | None = None, now: float | None = None) -> Consultation:
-    """End once; ending again is a no-op that returns the ended consultation (idempotent)."""
+                           hub: Hub | None = None, now: float | None = None,
+                           also: Callable[[AsyncConnection, float], Awaitable[object]] | None = None) -> Consultation:
+    """End once; ending again is a no-op that returns the ended consultation (idempotent).
+    `also(conn, ended_at)` writes what goes with the end in the same transaction (the
+    documents' deadline): both are committed, or neither."""
     now = time.time() if now is None else now
     async with engine.begin() as conn:
         result = await conn.execute(consultations.update().where(
@@ -210,6 +224,8 @@ async def end_consultation(engine: AsyncEngine, consultation: Consultation, reas
             consultations.c.id == consultation.id))).first()
         knock_ids = (await conn.execute(sa.select(knocks.c.id).where(
             knocks.c.consultation_id == consultation.id))).scalars().all()
+        if also is not None:
+            await also(conn, row.ended_at)
     ended = _consultation(row)
     if result.rowcount and hub is not None:
         _notify(hub, ended, "consultation")
@@ -225,6 +241,14 @@ async def overdue(engine: AsyncEngine, now: float | None = None) -> list[Consult
         rows = (await conn.execute(sa.select(consultations).where(
             consultations.c.status != ENDED, consultations.c.deadline_at <= now))).all()
     return [_consultation(r) for r in rows]
+
+
+async def ended_at_of(engine: AsyncEngine, ids_: list[str]) -> dict[str, float]:
+    """When each of these consultations ended, for those that have (id -> ended_at)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(consultations.c.id, consultations.c.ended_at).where(
+            consultations.c.id.in_(ids_), consultations.c.status == ENDED))).all()
+    return {row.id: row.ended_at or 0 for row in rows}
 
 
 async def next_deadline(engine: AsyncEngine) -> float | None:
@@ -325,18 +349,21 @@ def _callable(consultation: Consultation, now: float) -> None:
 
 
 def call_for_clinician(settings: Settings, consultation: Consultation, clinician: Clinician,
-                       now: float | None = None) -> tokens.CallAccess:
-    """The clinician's room and owner token, valid until the consultation's maximum duration."""
+                       now: float | None = None) -> tokens.CallAccess | DirectAccess:
+    """The clinician's room and owner token, valid until the consultation's maximum duration (with
+    Jitsi), or the ICE servers of the direct call (without)."""
     if consultation.clinician_id != clinician.id:
         raise NotFound("no such consultation")
     now = time.time() if now is None else now
     _callable(consultation, now)
+    if settings.call_engine == "direct":
+        return DirectAccess(settings.direct_ice_server_list, role="clinician")
     return tokens.call_access(settings, room=consultation.room_name, user_id=clinician.id,
                              name=clinician.name, moderator=True, expires_at=consultation.deadline_at, now=now)
 
 
 def call_for_patient(settings: Settings, consultation: Consultation, knock_: Knock,
-                     now: float | None = None) -> tokens.CallAccess:
+                     now: float | None = None) -> tokens.CallAccess | DirectAccess:
     """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
 
     The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
@@ -345,6 +372,8 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
         raise Forbidden("not admitted")
+    if settings.call_engine == "direct":
+        return DirectAccess(settings.direct_ice_server_list, role="patient")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
                              name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
                              now=now)

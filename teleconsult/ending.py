@@ -1,12 +1,15 @@
 """Ending a consultation and deleting its documents, read top to bottom.
 
-1. Whoever ends a consultation (the clinician, the API, Prosody's room destroyed event, the
-   maximum duration) calls `end`: one path, so no trigger forgets the documents.
+1. Whoever ends a consultation (the clinician, the API, Prosody's room destroyed event, both
+   parties gone from a direct call for its grace period, the maximum duration) calls `end`: one path, so no trigger forgets the documents.
 2. `end` marks the consultation ended and persists its documents' deadline (end + grace) in
-   the drop box, which announces it to the sweeper: a restart forgets nothing.
+   the drop box in ONE transaction (a crash leaves both written or neither), then announces
+   the deadline to the sweeper: a restart forgets nothing.
 3. The sweeper (teleconsult/sweeper.py, the clock) runs `sweep_once` at that deadline, at the
-   earliest one read back by `next_deadline`, and periodically: it ends overdue
-   consultations, then applies every document deadline (filedrop/store.py deletes).
+   earliest one read back by `next_deadline`, at start-up and periodically: it ends overdue
+   consultations, gives a deadline to the documents of any ended consultation that has none
+   (a database written by an older version that crashed between its two writes), then
+   applies every document deadline (filedrop/store.py deletes).
 """
 
 from __future__ import annotations
@@ -14,17 +17,41 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import consultations as cs
+from . import direct_call
 
 if TYPE_CHECKING:
     from .services import Services
 
 
 async def end(services: Services, consultation: cs.Consultation, reason: str) -> cs.Consultation:
-    ended = await cs.end_consultation(services.engine, consultation, reason, services.hub)
-    # persisted deadline: a restart between now and then still deletes them
-    await services.drops.schedule_box_deletion(
-        ended.id, (ended.ended_at or 0) + services.settings.documents_grace_seconds)
+    grace = services.settings.documents_grace_seconds
+
+    async def schedule(conn, ended_at: float) -> None:  # inside the end's own transaction
+        await services.drops.schedule_box_deletion(consultation.id, ended_at + grace, conn=conn)
+
+    ended = await cs.end_consultation(services.engine, consultation, reason, services.hub, also=schedule)
+    direct_call.announce_end(services.hub, ended.id)  # the direct call's pages stop (a no-op with Jitsi)
+    services.signal_presence.forget(ended.id)
+    # committed: a restart between now and then still deletes them; wake the sweeper then
+    services.drops.on_deadline((ended.ended_at or 0) + grace)
     return ended
+
+
+async def end_abandoned(services: Services, consultation_id: str) -> None:
+    """A direct call that both parties left longer than the grace period ago (direct_call.SignalPresence)."""
+    consultation = await cs.consultation_by_id(services.engine, consultation_id)
+    if consultation.status != cs.ENDED:
+        await end(services, consultation, "both_left")
+
+
+async def schedule_forgotten(services: Services) -> int:
+    """Give their deadline (end + grace) to the documents of ended consultations that have none."""
+    boxes = await services.drops.unscheduled_boxes()
+    ended = await cs.ended_at_of(services.engine, boxes) if boxes else {}
+    grace = services.settings.documents_grace_seconds
+    for box_id, ended_at in ended.items():
+        await services.drops.schedule_box_deletion(box_id, ended_at + grace)
+    return len(ended)
 
 
 async def end_overdue(services: Services, now: float | None = None) -> int:
@@ -37,7 +64,8 @@ async def end_overdue(services: Services, now: float | None = None) -> int:
 
 async def sweep_once(services: Services) -> dict[str, int]:
     """The sweeper's step: end overdue consultations, then apply every document deadline."""
-    counts = {"consultations_ended": await end_overdue(services)}
+    counts = {"consultations_ended": await end_overdue(services),
+              "deletions_scheduled": await schedule_forgotten(services)}
     counts.update(await services.drops.sweep())
     return counts
 

@@ -20,6 +20,7 @@ from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig, Quota
 
 from . import db, ending
+from .direct_call import SignalPresence
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
@@ -71,6 +72,7 @@ class Services:
     hub: Hub  # live events for the pages (SSE)
     drops: DropBox  # filedrop: consultation boxes and standalone drops
     presence: PresenceBook  # who is in which call, from Prosody's events
+    signal_presence: SignalPresence  # who holds a direct call's signal stream (no Jitsi)
     sweeper: Sweeper  # applies every deadline (ending.sweep_once)
     limiters: Limiters
     password_checks: asyncio.Semaphore  # argon2 verifications running at once (memory bound)
@@ -106,7 +108,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
                       max_duration_seconds=settings.precall_max_seconds,
                       ice_servers=settings.precall_ice_server_list)
+    signal_presence = SignalPresence(hub, settings.direct_leave_grace_seconds,
+                                     lambda consultation_id: ending.end_abandoned(services, consultation_id))
     services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
+                        signal_presence=signal_presence,
                         sweeper=sweeper, limiters=Limiters.from_settings(settings),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
                         room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
@@ -116,6 +121,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         yield services
     finally:
         services.stopping.set()
+        signal_presence.close()
         task.cancel()
         sweeper.close()
         with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,7 @@ from .client_address import HEADERS as FORWARDED_HEADERS, parse_networks
 ENV_PREFIX = "TELECONSULT_"
 DEMO_SECRETS_FILE = "demo-secrets.toml"
 MIN_SECRET_LENGTH = 32  # every secret setting
+LEGACY_DEMO_JITSI_DOMAIN = "meet.invalid"  # older demos invented it; now the demo runs the direct call
 JITSI_SECRET_REFUSED = "/\\\"'`"  # what Jitsi's jitsi-meet-tokens installer refuses in an app secret
 
 
@@ -114,14 +115,18 @@ class Settings:
         "Simultaneous connections one peer address may hold; one more is answered 503 and closed. "
         "Peers in trusted_proxies are not capped (the proxy caps each client: limit_conn, see "
         "docs/operations.md). 0: no cap.", minimum=0, maximum=100_000)
-    jitsi_domain: str = setting(REQUIRED,
-        "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach.")
+    jitsi_domain: str = setting("",
+        "Domain of the Jitsi Meet deployment (meet.example.org); the only third party a page may reach. "
+        "Empty: no Jitsi; the call page runs a one-to-one call between the clinician's and the patient's "
+        "browsers (the direct call: media peer to peer, this app relaying only the signalling; "
+        "direct_ice_servers). Set: Jitsi is the engine (needs jitsi_app_id and jitsi_app_secret).")
     jitsi_scheme: str = setting("https",
         "Scheme used to reach jitsi_domain. Keep https; http exists only for loopback tests.")
-    jitsi_app_id: str = setting(REQUIRED,
-        "Application id shared with Prosody's token authentication (iss and aud of the JWT).")
-    jitsi_app_secret: str = setting(REQUIRED,
-        "HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters, "
+    jitsi_app_id: str = setting("",
+        "Application id shared with Prosody's token authentication (iss and aud of the JWT). Required "
+        "with jitsi_domain.")
+    jitsi_app_secret: str = setting("",
+        "Required with jitsi_domain. HS256 secret shared with Prosody's token authentication (app_secret). At least 32 characters, "
         "none of / \\ \" ' or a backquote (Jitsi's jitsi-meet-tokens installer refuses them): generate one "
         "with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` (letters, digits, - and _).",
         secret=True)
@@ -218,21 +223,38 @@ class Settings:
     precall_usable_upload_kbps: int = setting(300,
         'Pre-call verdict "usable" needs at least this upload bitrate, in kbit/s (low-resolution video '
         "with audio).", minimum=1)
+    direct_ice_servers: str = setting("[]",
+        "JSON list of STUN/TURN servers for the direct call (no jitsi_domain), given to both browsers once "
+        'the patient is admitted, e.g. `[{"urls": "turn:turn.example.org:3478", "username": "u", '
+        '"credential": "p"}]` (a coturn on the host). Empty list: no server is contacted; the browsers '
+        "connect directly, which works on one machine or a local network; across the Internet most calls "
+        "need a TURN server, and the call page tells the host so when a call cannot connect. Checked at "
+        "start-up.")
+    direct_leave_grace_seconds: int = setting(120,
+        "Direct call: once the patient has joined, the consultation ends when neither the clinician's nor "
+        "the patient's call page has been connected for this long (a reload or a network change comes "
+        "back well within it).", minimum=1)
     metrics_token: str = setting("",
         "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
         "aggregate counts only (consultations by status, waiting patients, documents stored and deleted, "
         "pre-call sessions; never a name or an id). Empty: /metrics answers 404.", secret=True)
     demo: bool = setting(False,
-        "Demo mode: generate missing secrets into data_dir, a demo clinician, and a Jitsi domain "
-        "placeholder. Never for production.")
+        "Demo mode: generate missing secrets into data_dir and a demo clinician; without jitsi_domain the "
+        "calls are direct browser-to-browser calls. Never for production.")
 
     @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 
     @property
+    def call_engine(self) -> str:
+        """"jitsi" when a Jitsi domain is configured, else "direct" (a one-to-one browser call)."""
+        return "jitsi" if self.jitsi_domain else "direct"
+
+    @property
     def jitsi_origin(self) -> str:
-        return f"{self.jitsi_scheme}://{self.jitsi_domain}"
+        """The Jitsi origin pages may reach; empty without Jitsi (the direct call)."""
+        return f"{self.jitsi_scheme}://{self.jitsi_domain}" if self.jitsi_domain else ""
 
     @property
     def trusted_proxy_networks(self):
@@ -244,6 +266,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'teleconsult.sqlite3'}"
+
+    @property
+    def direct_ice_server_list(self) -> list[dict[str, Any]]:
+        """direct_ice_servers parsed (validated at start-up by `load_settings`)."""
+        return json.loads(self.direct_ice_servers)
 
     @property
     def precall_ice_server_list(self) -> list[dict[str, Any]]:
@@ -312,9 +339,6 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / DEMO_SECRETS_FILE
     values = {
         "session_secret": secrets.token_urlsafe(48),
-        "jitsi_app_secret": secrets.token_urlsafe(48),
-        "jitsi_app_id": "teleconsult-demo",
-        "jitsi_domain": "meet.invalid",
         "jitsi_events_secret": secrets.token_urlsafe(48),
     }
     if not path.exists():
@@ -322,6 +346,8 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write("# Generated by `teleconsult serve --demo`. Not for production.\n")
     kept = _read_toml(path)
+    if kept.get("jitsi_domain") == LEGACY_DEMO_JITSI_DOMAIN:  # written by an older demo: no Jitsi there
+        kept = {k: v for k, v in kept.items() if k not in ("jitsi_domain", "jitsi_app_id", "jitsi_app_secret")}
     missing = {key: value for key, value in values.items() if key not in kept}
     if missing:
         with path.open("a") as f:
@@ -360,6 +386,47 @@ def load_settings(
     return _validate(values)
 
 
+ICE_EXAMPLE = ('[{"urls": "stun:turn.example.org:3478"}, {"urls": "turn:turn.example.org:3478", '
+               '"username": "USER", "credential": "PASSWORD"}]')
+
+
+def _validate_ice_servers(values: dict[str, Any], name: str) -> None:
+    """A JSON list of RTCIceServer dictionaries (precall_ice_servers, direct_ice_servers), normalised."""
+    try:
+        servers = json.loads(values[name] or "[]")
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} is not valid JSON ({exc}); expected a list such as "
+                            f"{ICE_EXAMPLE}, or [] for none") from None
+    if not isinstance(servers, list):
+        raise SettingsError(f"{name} must be a JSON list such as {ICE_EXAMPLE}, or [] for none")
+    from .precall.peer import validate_ice_servers  # aiortc is heavy: imported only when needed
+    try:
+        validate_ice_servers(servers)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc} (expected a list such as {ICE_EXAMPLE})") from None
+    values[name] = json.dumps(servers)
+
+
+def _validate_jitsi(values: dict[str, Any]) -> None:
+    """With a Jitsi domain, its app id and secret are required; without, the direct call needs none."""
+    domain = values["jitsi_domain"]
+    if not domain:
+        return
+    missing = [f"{name} is required with jitsi_domain (TOML key `{name}` or environment "
+               f"{SETTINGS_BY_NAME[name].env}): {SETTINGS_BY_NAME[name].help}"
+               for name in ("jitsi_app_id", "jitsi_app_secret") if not values[name]]
+    if missing:
+        raise SettingsError("\n".join(missing))
+    if set(values["jitsi_app_secret"]) & set(JITSI_SECRET_REFUSED):  # which one is not said: it is a secret
+        raise SettingsError(
+            "jitsi_app_secret contains a character that Jitsi's jitsi-meet-tokens installer refuses in an app "
+            "secret: / \\ \" ' or a backquote. Generate one with only letters, digits, - and _: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))', and set it on both sides "
+            "(jitsi_app_secret here, app_secret in Prosody).")
+    if "/" in domain or " " in domain:
+        raise SettingsError(f"jitsi_domain must be a bare host name such as meet.example.org, got {domain!r}")
+
+
 def _validate_precall(values: dict[str, Any]) -> None:
     if values["precall_usable_loss_percent"] < values["precall_good_loss_percent"]:
         raise SettingsError("precall_usable_loss_percent must be at least precall_good_loss_percent")
@@ -367,21 +434,7 @@ def _validate_precall(values: dict[str, Any]) -> None:
         raise SettingsError("precall_usable_rtt_ms must be at least precall_good_rtt_ms")
     if values["precall_usable_upload_kbps"] > values["precall_good_upload_kbps"]:
         raise SettingsError("precall_usable_upload_kbps must be at most precall_good_upload_kbps")
-    example = '[{"urls": "stun:meet.example.org:3478"}, {"urls": "turn:meet.example.org:3478", ' \
-              '"username": "USER", "credential": "PASSWORD"}]'
-    try:
-        servers = json.loads(values["precall_ice_servers"] or "[]")
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"precall_ice_servers is not valid JSON ({exc}); expected a list such as "
-                            f"{example}, or [] for none") from None
-    if not isinstance(servers, list):
-        raise SettingsError(f"precall_ice_servers must be a JSON list such as {example}, or [] for none")
-    from .precall.peer import validate_ice_servers  # aiortc is heavy: imported only when needed
-    try:
-        validate_ice_servers(servers)
-    except ValueError as exc:
-        raise SettingsError(f"precall_ice_servers: {exc} (expected a list such as {example})") from None
-    values["precall_ice_servers"] = json.dumps(servers)
+    _validate_ice_servers(values, "precall_ice_servers")
 
 
 def _validate(values: dict[str, Any]) -> Settings:
@@ -397,12 +450,7 @@ def _validate(values: dict[str, Any]) -> Settings:
         if setting.secret and value and len(value) < MIN_SECRET_LENGTH:
             raise SettingsError(f"{setting.name} must be at least {MIN_SECRET_LENGTH} characters long"
                                 + ("" if setting.required else " (or empty: turned off)"))
-    if set(values["jitsi_app_secret"]) & set(JITSI_SECRET_REFUSED):  # which one is not said: it is a secret
-        raise SettingsError(
-            "jitsi_app_secret contains a character that Jitsi's jitsi-meet-tokens installer refuses in an app "
-            "secret: / \\ \" ' or a backquote. Generate one with only letters, digits, - and _: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(48))', and set it on both sides "
-            "(jitsi_app_secret here, app_secret in Prosody).")
+    _validate_jitsi(values)
     try:
         parse_networks(values["trusted_proxies"])
     except ValueError as exc:
@@ -411,9 +459,6 @@ def _validate(values: dict[str, Any]) -> Settings:
         raise SettingsError(f"forwarded_header must be one of {', '.join(FORWARDED_HEADERS)}")
     if values["jitsi_scheme"] not in ("https", "http"):
         raise SettingsError("jitsi_scheme must be https (or http for loopback tests)")
-    domain = values["jitsi_domain"]
-    if "/" in domain or " " in domain:
-        raise SettingsError(f"jitsi_domain must be a bare host name such as meet.example.org, got {domain!r}")
     if not values["public_url"]:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     values["public_url"] = values["public_url"].rstrip("/")
@@ -427,4 +472,5 @@ def _validate(values: dict[str, Any]) -> Settings:
                      else f"at least {s.minimum}")
             raise SettingsError(f"{s.name} must be {bound}, got {value}")
     _validate_precall(values)
+    _validate_ice_servers(values, "direct_ice_servers")
     return Settings(**values)

@@ -53,10 +53,21 @@ def test_check_says_what_is_wrong_when_secrets_are_missing(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_check_says_which_call_engine_the_configuration_selects(tmp_path):
+    direct = run(["check"], _env(tmp_path / "a", TELECONSULT_JITSI_DOMAIN="", TELECONSULT_JITSI_APP_ID="",
+                                 TELECONSULT_JITSI_APP_SECRET=""))
+    assert "Call engine: direct one-to-one browser call" in direct.stdout
+    assert "no STUN/TURN server" in direct.stdout
+    jitsi = run(["check"], _env(tmp_path / "b"))
+    assert "Call engine: Jitsi at https://meet.example.org" in jitsi.stdout
+    demo = run(["check"], {**{k: v for k, v in _env(tmp_path / "c").items() if "JITSI" not in k}, "TELECONSULT_DEMO": "true"})
+    assert "Call engine: direct" in demo.stdout and "meet.invalid" not in demo.stdout
+
+
 def test_serve_refuses_to_start_without_secrets(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
     result = run(["serve", "--data-dir", str(tmp_path), "--port", str(free_port())], env, check=False)
-    assert result.returncode == 2 and "jitsi_app_secret is required" in result.stderr
+    assert result.returncode == 2 and "session_secret is required" in result.stderr
 
 
 def test_check_masks_secrets_and_confirms_the_database(tmp_path):

@@ -253,3 +253,30 @@ async def test_a_restart_during_the_grace_period_still_deletes_on_time(live, htt
         assert 1.9 <= deleted_after < 3.0, f"deleted {deleted_after:.2f} s after the end, for a 2 s grace period"
     finally:
         await server.close()
+
+
+async def test_completing_again_with_the_same_metadata_answers_the_same_document_and_other_metadata_is_refused(
+        live, http):
+    """A sender whose answer to `complete` was lost asks again: the same document, announced once."""
+    app = await live()
+    client, auth, consultation = await _consultation(app, http)
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    secret = secrets.token_bytes(32)
+    plaintext = os.urandom(2000)
+    size = ece.padded_size(len(plaintext))
+    async with client.post(app.url + prefix, json={"size": size}, headers=auth) as r:
+        doc = (await r.json())["id"]
+    async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=ece.encrypt(plaintext, ece.derive_content_ikm(secret, doc)),
+                            headers={**auth, "Upload-Offset": "0"}) as r:
+        assert r.status == 200
+    key = ece.derive_metadata_key(secret, doc)
+    meta = ece.encrypt_metadata(key, {"name": "a.pdf", "type": "application/pdf", "size": 1, "role": "clinician"})
+    answers = []
+    for _ in range(2):
+        async with client.post(f"{app.url}{prefix}/{doc}/complete", data=meta, headers=auth) as r:
+            assert r.status == 200
+            answers.append(await r.json())
+    assert answers[0] == answers[1] and answers[0]["id"] == doc
+    other = ece.encrypt_metadata(key, {"name": "b.pdf", "type": "application/pdf", "size": 1, "role": "clinician"})
+    async with client.post(f"{app.url}{prefix}/{doc}/complete", data=other, headers=auth) as r:
+        assert r.status == 400

@@ -180,6 +180,39 @@ async def test_body_over_the_limit_is_413(live, http):
     assert status == 413
 
 
+async def test_a_chunked_body_growing_past_the_limit_is_413(live, http):
+    app, doctor, client, auth, consultation, room = await setup(live, http)
+    body = json.dumps(event("muc-room-created", room, padding="x" * (1024 * 1024 + 10))).encode()
+
+    async def chunks():  # no Content-Length: the size is only known while reading
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start:start + 64 * 1024]
+    status, _ = await Poster(app, http()).raw(chunks(), signed_headers(body))
+    assert status == 413
+
+
+async def test_a_body_declared_too_large_is_refused_before_it_is_read(live, http):
+    app, doctor, client, auth, consultation, room = await setup(live, http)
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.server.port)
+    try:
+        writer.write(b"POST /api/jitsi/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2000000\r\n\r\n{")  # and nothing more: the app must not wait for it
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=3)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"413", status_line
+
+
+async def test_a_forged_signature_is_401_even_with_a_stale_timestamp_so_the_clock_is_not_revealed(live, http):
+    app, doctor, client, auth, consultation, room = await setup(live, http, jitsi_events_window_seconds=60)
+    poster = Poster(app, http())
+    for skew in (0, -3600, 3600):
+        status, _ = await poster.send(event("muc-room-destroyed", room), secret="forged-" + "f" * 40,
+                                      timestamp=int(time.time()) + skew)
+        assert status == 401, (skew, status)
+
+
 async def test_unknown_room_and_breakout_room_are_acknowledged_and_ignored(live, http, caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     app, doctor, client, auth, consultation, room = await setup(live, http)

@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
+
+from filedrop.schema import audit
 
 from teleconsult.web.app import create_app
 from conftest import add_api_clinician, csrf_from, login
@@ -142,6 +145,12 @@ class Stack:
         return await upload(self.api, self.app.url, prefix, secrets.token_bytes(32), os.urandom(4000), "cr.pdf",
                             "clinician", headers=self.auth)
 
+    async def deletion_of(self, doc: dict):
+        """The drop box's audit line for the document's deletion (None while it is there)."""
+        async with self.app.engine.connect() as conn:
+            return (await conn.execute(sa.select(audit.c.at, audit.c.reason).where(
+                audit.c.file_id == doc["id"], audit.c.action == "deleted"))).first()
+
     async def document_status(self, consultation: dict, doc: dict, base: str | None = None) -> int:
         url = f"{base or self.app.url}/api/consultations/{consultation['id']}/documents/{doc['id']}/metadata"
         async with self.api.get(url, headers=self.auth) as r:
@@ -185,10 +194,11 @@ async def test_presence_and_status_follow_the_room_and_documents_go_after_the_gr
     ended = await eventually(lambda: stack.consultation(consultation), lambda c: c["status"] == "ended")
     assert ended["end_reason"] == "room_destroyed"
     assert await stack.presence(consultation) == nobody
-    if time.time() < ended["ended_at"] + 0.8:
-        assert await stack.document_status(consultation, doc) == 200, "gone before the grace period"
     await eventually(lambda: stack.document_status(consultation, doc), lambda s: s == 404, timeout=5)
     await eventually(stack.files_now, lambda files: files == [], timeout=2)  # row marked first, then the file
+    deleted = await stack.deletion_of(doc)  # the audit line: when, and why
+    assert deleted.reason == "scheduled", deleted
+    assert deleted.at >= ended["ended_at"] + 1, f"deleted {deleted.at - ended['ended_at']:.2f} s after the end"
 
     log = stack.prosody.log_text()
     assert "Backend refused" not in log and "Giving up" not in log

@@ -183,8 +183,10 @@ def test_replay_guard_purges_expired_entries():
 
 def test_replay_guards_are_independent():
     a, b = ReplayGuard(), ReplayGuard()
-    a.check("k", NOW)
-    b.check("k", NOW)
+    assert a.seen("k", NOW) is False
+    assert b.seen("k", NOW) is False, "a key seen by one guard was refused by another"
+    assert a.seen("k", NOW) is True and b.seen("k", NOW) is True  # each remembers its own
+    assert len(a) == len(b) == 1
 
 
 def test_replay_guard_refuses_bad_settings():
@@ -315,3 +317,13 @@ def test_body_that_is_not_json_is_rejected():
 
 def test_body_is_loaded_and_parsed():
     assert load_event(json.dumps(JOINED).encode()).occupant.name == "Dr Alice"
+
+
+@pytest.mark.parametrize(("offset", "said"), [(600, "600 s in the future (+600 s from now)"),
+                                              (-600, "600 s old (-600 s from now)")])
+def test_a_stale_timestamp_is_reported_with_the_sign_of_the_senders_clock(offset, said):
+    from teleconsult.jitsi.events import sign, verify
+    secret, now, body = b"s" * 32, 1_800_000_000, b"{}"
+    with pytest.raises(StaleTimestamp) as refused:
+        verify(secret, str(now + offset), sign(secret, now + offset, body), body, now=now)
+    assert str(refused.value) == f"timestamp {now + offset} is {said}"

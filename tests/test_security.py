@@ -3,6 +3,7 @@
 import logging
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyotp
@@ -193,6 +194,92 @@ async def test_every_page_sends_strict_security_headers(live, http):
         assert "default-src 'none'" in csp, name
         assert headers["Referrer-Policy"] == "no-referrer", name
         assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["X-Frame-Options"] == "DENY", name
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin", name
+        assert "geolocation=()" in headers["Permissions-Policy"], name
+        if name != "static":
+            assert headers["Cache-Control"] == "no-store", f"{name} may be kept in a shared cache"
+
+
+JITSI = "https://meet.example.org"
+EXPECTED_CSP = {
+    "default-src": ["'none'"], "script-src": ["'self'", JITSI], "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"], "media-src": ["'self'", "blob:"], "connect-src": ["'self'"],
+    "frame-src": [JITSI], "worker-src": ["'self'"], "font-src": ["'self'"], "manifest-src": ["'self'"],
+    "form-action": ["'self'"], "base-uri": ["'none'"], "frame-ancestors": ["'none'"],
+}
+
+
+async def test_the_content_security_policy_names_only_our_origin_and_jitsis_directive_by_directive(live, http):
+    app = await live()
+    for name, headers, _body in await _every_page(app, http):
+        policy = {}
+        for directive in headers["Content-Security-Policy"].split(";"):
+            key, *values = directive.split()
+            policy[key] = values
+        # the call page alone may frame the PDF preview of a written document (a blob: URL)
+        frames = [JITSI, "blob:"] if name.startswith("/consultations/") else [JITSI]
+        assert policy == {**EXPECTED_CSP, "frame-src": frames}, name
+
+
+async def test_what_a_patient_typed_is_escaped_in_every_page_and_data_block(live, http):
+    app = await live()
+    doctor = await add_clinician(app.engine)
+    clinician = http()
+    csrf = await login(clinician, app.url, doctor)
+    async with clinician.post(app.url + "/consultations", headers={"X-CSRF-Token": csrf}) as r:
+        consultation = await r.json()
+    name = '</script><script>alert(1)</script><b id="typed">'
+    patient = http()
+    async with patient.get(consultation["patient_url"]) as r:
+        patient_csrf = csrf_from(await r.text())
+    async with patient.post(consultation["patient_url"] + "/knock", data={
+            "display_name": name, "consent": "yes", "csrf_token": patient_csrf}) as r:
+        waiting_room = await r.text()
+    async with clinician.get(app.url + "/") as r:
+        dashboard = await r.text()
+    for page in (waiting_room, dashboard):
+        assert "</script><script>" not in page and '<b id="typed">' not in page
+        parser = _Refs()
+        parser.feed(page)
+        assert parser.inline_scripts == 0
+
+
+async def test_what_someone_typed_is_shown_escaped_on_the_page(live, http):
+    app = await live()
+    client = http()
+    typed = 'x"><script>alert(1)</script>@example.org'
+    async with client.get(app.url + "/login") as r:
+        csrf = csrf_from(await r.text())
+    async with client.post(app.url + "/login", data={"email": typed, "password": "wrong password!",
+                                                     "csrf_token": csrf}) as r:
+        assert r.status == 401
+        page = await r.text()
+    assert "<script>alert(1)</script>" not in page
+    assert 'value="x&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;@example.org"' in page
+
+
+def test_no_template_holds_an_inline_script_style_or_event_handler():
+    """Every template, also those no test renders: the CSP would block them, and data goes in
+    <script type="application/json"> blocks (DESIGN section on pages)."""
+    templates = sorted((Path(__file__).resolve().parent.parent / "templates").glob("*.html"))
+    assert len(templates) >= 15
+    for template in templates:
+        parser = _Refs()
+        parser.feed(template.read_text(encoding="utf-8"))
+        assert parser.inline_scripts == 0, f"inline script in {template.name}"
+        assert parser.inline_styles == 0, f"inline style in {template.name}"
+        assert parser.handlers == [], f"inline event handlers in {template.name}"
+
+
+def test_every_page_tells_the_browser_to_send_no_referrer_even_without_the_header():
+    """The consultation secret travels in the link's fragment: a page opened from a file or a
+    proxy that drops headers must still not leak its address."""
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    assert '<meta name="referrer" content="no-referrer">' in (templates / "base.html").read_text(encoding="utf-8")
+    pages = [t for t in templates.glob("*.html") if not t.name.startswith("_") and t.name != "base.html"]
+    for page in pages:
+        assert page.read_text(encoding="utf-8").startswith('{% extends "base.html" %}'), page.name
 
 
 async def test_no_page_references_any_host_but_ours_and_the_jitsi_domain(live, http):

@@ -49,9 +49,47 @@ def test_startup_fails_with_a_clear_message_when_secrets_are_missing(tmp_path):
     with pytest.raises(SettingsError) as excinfo:
         load_settings(None, {"data_dir": str(tmp_path)}, environ={})
     message = str(excinfo.value)
-    for name in ("session_secret", "jitsi_app_secret", "jitsi_domain", "jitsi_app_id"):
+    assert "session_secret" in message and "TELECONSULT_SESSION_SECRET" in message
+    assert "jitsi" not in message  # without a Jitsi domain, the direct call needs no Jitsi setting
+
+
+def test_a_jitsi_domain_requires_its_app_id_and_secret_with_a_clear_message(tmp_path):
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(None, {"data_dir": str(tmp_path), "session_secret": "s" * 40,
+                             "jitsi_domain": "meet.example.org"}, environ={})
+    message = str(excinfo.value)
+    for name in ("jitsi_app_secret", "jitsi_app_id", "TELECONSULT_JITSI_APP_SECRET"):
         assert name in message
-    assert "TELECONSULT_SESSION_SECRET" in message
+
+
+def test_without_a_jitsi_domain_the_engine_is_the_direct_call_and_with_one_it_is_jitsi(tmp_path):
+    direct = load_settings(None, {"data_dir": str(tmp_path), "session_secret": "s" * 40}, environ={})
+    assert direct.call_engine == "direct" and direct.jitsi_origin == "" and direct.direct_ice_server_list == []
+    jitsi = load_settings(None, {"data_dir": str(tmp_path), "session_secret": "s" * 40, "jitsi_domain": "m.example.org",
+                                 "jitsi_app_id": "a", "jitsi_app_secret": "a" * 40}, environ={})
+    assert jitsi.call_engine == "jitsi" and jitsi.jitsi_origin == "https://m.example.org"
+
+
+def test_direct_ice_servers_must_be_a_json_list_of_ice_servers(tmp_path):
+    base = {"data_dir": str(tmp_path), "session_secret": "s" * 40}
+    for bad in ("turn:x", '{"urls": "turn:x"}', '[{"url": "turn:x"}]'):
+        with pytest.raises(SettingsError, match="direct_ice_servers"):
+            load_settings(None, {**base, "direct_ice_servers": bad}, environ={})
+    good = '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]'
+    assert load_settings(None, {**base, "direct_ice_servers": good}, environ={}).direct_ice_server_list == [
+        {"urls": "turn:turn.example.org:3478", "username": "u", "credential": "p"}]
+
+
+def test_demo_invents_no_jitsi_domain_and_forgets_the_placeholder_an_older_demo_wrote(tmp_path):
+    (tmp_path / "demo-secrets.toml").write_text(
+        f'session_secret = "{"k" * 48}"\njitsi_app_secret = "{"j" * 48}"\njitsi_app_id = "teleconsult-demo"\n'
+        'jitsi_domain = "meet.invalid"\n')
+    settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    assert settings.call_engine == "direct" and settings.jitsi_domain == "" and settings.jitsi_app_secret == ""
+    assert settings.session_secret == "k" * 48  # the rest of the older file is kept
+    fresh = tmp_path / "fresh"
+    assert load_settings(None, {"data_dir": str(fresh), "demo": True}, environ={}).call_engine == "direct"
+    assert "meet.invalid" not in (fresh / "demo-secrets.toml").read_text()
 
 
 def test_short_secrets_are_refused(tmp_path):
@@ -64,7 +102,7 @@ def test_demo_generates_secrets_once_and_keeps_them_in_the_data_directory(tmp_pa
     first = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
     second = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
     assert first.session_secret == second.session_secret and len(first.session_secret) >= 32
-    assert first.jitsi_app_secret == second.jitsi_app_secret
+    assert first.jitsi_events_secret == second.jitsi_events_secret and len(first.jitsi_events_secret) >= 32
     assert (tmp_path / "demo-secrets.toml").stat().st_mode & 0o077 == 0
 
 
@@ -91,6 +129,7 @@ def test_settings_are_frozen(tmp_path):
     settings = load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1
+    assert settings.port == 8080
 
 
 def test_readme_opens_with_the_start_and_test_commands():
@@ -132,7 +171,8 @@ def test_generated_table_shows_environment_type_default_bounds_and_help_of_each_
     assert _row("knock_max").split(" | ")[3:5] == ["`5`", "at least 1"]
     assert _row("data_dir").split(" | ")[2:4] == ["string", '`"./teleconsult-data"`']
     assert _row("demo").split(" | ")[2:4] == ["boolean", "`false`"]
-    assert _row("jitsi_domain").split(" | ")[3] == "*required*"
+    assert _row("session_secret").split(" | ")[3] == "*required*"
+    assert _row("jitsi_domain").split(" | ")[3] == '`""`' 
 
 
 def test_generated_table_gives_secrets_no_default_and_their_minimum_length():
@@ -201,12 +241,9 @@ def test_a_jitsi_app_secret_with_a_character_jitsis_installer_refuses_is_refused
     assert secret not in message
 
 
-def test_generated_and_documented_app_secrets_use_only_characters_jitsis_installer_accepts(tmp_path):
+def test_documented_app_secrets_use_only_characters_jitsis_installer_accepts(tmp_path):
     from teleconsult.settings import JITSI_SECRET_REFUSED
-    accepted = re.compile(r"^[A-Za-z0-9_-]+$")
-    for run in range(20):  # demo mode generates them: every draw is accepted
-        generated = load_settings(None, {"data_dir": str(tmp_path / str(run)), "demo": True}, environ={})
-        assert accepted.match(generated.jitsi_app_secret), "demo secret has a refused character"
+    # (the demo generates no app secret any more: without a Jitsi domain it runs the direct call)
     # the documented way to generate one is the same generator
     help_text = SETTINGS_BY_NAME["jitsi_app_secret"].help
     assert "secrets.token_urlsafe(48)" in help_text
@@ -216,3 +253,9 @@ def test_generated_and_documented_app_secrets_use_only_characters_jitsis_install
                               "jitsi_domain": "m.example.org", "jitsi_app_id": "a",
                               "jitsi_app_secret": "Ab-_09" * 8}, environ={})
     assert ok.jitsi_app_secret == "Ab-_09" * 8
+
+
+def test_the_demo_secrets_file_is_readable_by_its_owner_only(tmp_path):
+    load_settings(None, {"data_dir": str(tmp_path), "demo": True}, environ={})
+    from teleconsult.settings import DEMO_SECRETS_FILE
+    assert (tmp_path / DEMO_SECRETS_FILE).stat().st_mode & 0o777 == 0o600

@@ -1,6 +1,9 @@
-// The clinician's call page: embeds Jitsi as moderator, ends the consultation.
+// The clinician's call page: embeds Jitsi as moderator (or, without Jitsi, the direct call), ends the
+// consultation.
 import { pageData, postJSON } from "./page.js";
+import { isPassing, retrying } from "./retry.js";
 import { joinCall } from "./jitsi.js";
+import { joinDirectCall } from "./direct_call.js";
 import { mountDocuments } from "./documents.js";
 import { mountWriter } from "./writer.js";
 
@@ -18,7 +21,8 @@ function start() {
     showEnded();
     return;
   }
-  call = joinCall({
+  const join = data.direct ? (options) => joinDirectCall(data.direct, options) : joinCall; // no Jitsi: direct
+  call = join({
     accessUrl: data.call_url,
     parentNode: document.getElementById("jitsi"),
     onOpen: () => { statusEl.textContent = data.i18n.in_call; },
@@ -29,7 +33,15 @@ function start() {
 
 document.getElementById("end-call").addEventListener("click", async () => {
   if (!window.confirm(data.i18n.confirm_end)) return;
-  await postJSON(data.end_url, data.csrf);
+  try { // a busy database or a blip does not lose the end: tried again for a minute, saying so
+    await retrying(() => postJSON(data.end_url, data.csrf),
+      { until: Date.now() + 60_000, onWait: () => { statusEl.textContent = data.i18n.busy; } });
+  } catch (err) {
+    if (isPassing(err)) {
+      statusEl.textContent = data.i18n.not_done;
+      return;
+    }
+  }
   if (call) call.stop();
   showEnded();
 });

@@ -8,7 +8,9 @@
 // created or ended, a knock, a decision, who is in the call) and updates that consultation.
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
 import { createWithSecret, keyOpensHere, patientLink, sealAgain } from "./consultation_secrets.js";
+import { isPassing, retrying } from "./retry.js";
 
+const ACTION_PATIENCE_MS = 60_000; // an admit or an end is tried again this long, then the page says so
 const LIMIT = 50; // the state lists the 50 most recent consultations
 const NOBODY = { patient: false, clinician: false };
 const OPEN_KNOCKS = ["waiting", "admitted"];
@@ -213,9 +215,31 @@ async function apply(event) {
   }
 }
 
+function tell(text, isError = false) {
+  const status = document.getElementById("dashboard-status");
+  status.textContent = text;
+  status.classList.toggle("error", isError);
+}
+
+// A POST that a busy database (503 + Retry-After) or a lost connection does not lose: tried
+// again, saying so, and a clear message if it never went through. `safe`: which failures may be
+// sent again (an admit or an end changes nothing the second time; a creation only when refused
+// unwritten, 503). `body`: the JSON body, if any.
+async function act(url, safe = isPassing, body = undefined) {
+  try {
+    const answer = await retrying(() => postJSON(url, data.csrf, body),
+      { isTransient: safe, until: Date.now() + ACTION_PATIENCE_MS, onWait: () => tell(t.busy, true) });
+    tell("");
+    return answer;
+  } catch (err) {
+    tell(safe(err) || isPassing(err) ? t.not_done : "", true);
+    throw err;
+  }
+}
+
 async function decide(consultationId, knockId, action) {
   try {
-    const knock = await postJSON(`/consultations/${consultationId}/knocks/${knockId}/${action}`, data.csrf);
+    const knock = await act(`/consultations/${consultationId}/knocks/${knockId}/${action}`);
     later(async () => { // the consultation's status comes with the "knock" event
       const c = find(consultationId);
       if (c) { putKnock(c, knock); await show(c); }
@@ -227,7 +251,7 @@ async function decide(consultationId, knockId, action) {
 
 async function endConsultation(id) {
   try {
-    const ended = await postJSON(`/consultations/${id}/end`, data.csrf);
+    const ended = await act(`/consultations/${id}/end`);
     later(() => onConsultation({ consultation_id: id, status: ended.status, consultation: ended }));
   } catch (err) {
     later(refresh);
@@ -236,13 +260,14 @@ async function endConsultation(id) {
 
 document.getElementById("new-consultation").addEventListener("click", async () => {
   try {
+    // sent again only when refused unwritten (503): the same id and sealed secret
     const { consultation, link } = await createWithSecret(
-      (body) => postJSON("/consultations", data.csrf, body), keyRecord);
+      (body) => act("/consultations", (err) => err.status === 503, body), keyRecord);
     showLink(link);
     later(() => onConsultation({ consultation_id: consultation.id, status: consultation.status, consultation }));
     document.getElementById("new-link-url").focus();
   } catch (err) {
-    window.alert(t.error);
+    if (!isPassing(err)) window.alert(t.error);
   }
 });
 

@@ -6,9 +6,12 @@
 // Live: the box's list is fetched whole only when the event stream (re)connects ("hello") or
 // after the hub dropped events for us ("resync"). Every other event says what changed (a
 // document added, with its listing; downloaded, with its count; deleted) and updates that item.
+// Offline (or the server restarting), the panel says so; when the stream is back, its hello
+// fetches the list again, and a list that cannot be fetched yet is asked again until it is.
 import { DropEndpoint, isDecryptionError, saveBlob } from "./dropbox.js";
 import { panelSecret, rememberFromLink } from "./consultation_secrets.js";
-import { el } from "./page.js";
+import { el, listen } from "./page.js";
+import { retrying } from "./retry.js";
 import { isMessage } from "./box_messages.js";
 
 // hooks.onMessage(message): a message between the pages (static/js/box_messages.js), not a file:
@@ -24,6 +27,7 @@ export function mountDocuments(cfg, hooks = {}) {
   const known = new Map(); // id -> {doc, meta, deleted, node}; every entry is shown in the list
   let secret = null;
   let loaded = false;
+  let sending = 0; // uploads under way: leaving the page would lose them
   // events, answers and the first load change the list one after the other, in arrival order
   let chain = Promise.resolve();
   const later = (task) => { chain = chain.then(task).catch(() => {}); return chain; };
@@ -108,9 +112,17 @@ export function mountDocuments(cfg, hooks = {}) {
     if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
   }
 
+  const offline = document.getElementById("documents-offline");
+  const connection = (up) => { offline.hidden = up; };
+
   async function refresh() {
     let docs;
-    try { docs = await endpoint.list(); } catch (err) { return; }
+    try {
+      docs = await retrying(() => endpoint.list(), { onWait: () => connection(false) });
+    } catch (err) {
+      return; // refused for good (the box is gone): nothing to show
+    }
+    connection(true);
     const present = new Set(docs.map((d) => d.id));
     for (const [id, entry] of known) {
       if (!present.has(id) && !entry.deleted) {
@@ -167,8 +179,13 @@ export function mountDocuments(cfg, hooks = {}) {
     progress.hidden = false;
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
+    sending += 1;
     try {
-      const done = await endpoint.upload(file, secret, cfg.role, { onProgress: (f) => { progress.value = f; } });
+      const done = await endpoint.upload(file, secret, cfg.role, {
+        onProgress: (f) => { progress.value = f; say(`${t.sending} ${file.name}`); },
+        onWaiting: () => say(t.waiting_network, true),
+        idleMs: cfg.upload_idle_ms,
+      });
       say(`${t.sent_ok} ${file.name}`);
       later(() => upsert(done)); // the answer is the listing; the "added" event may come first
       return true;
@@ -177,11 +194,17 @@ export function mountDocuments(cfg, hooks = {}) {
       say(reasons[err.status] || t.transfer_failed, true);
       return false;
     } finally {
+      sending -= 1;
       progress.hidden = true;
       if (input) input.value = "";
     }
   }
 
+  window.addEventListener("beforeunload", (event) => {
+    if (!sending) return;
+    event.preventDefault(); // the browser asks "leave this page?"
+    event.returnValue = "";
+  });
   const banner = document.getElementById("documents-new");
   banner.addEventListener("click", () => { banner.hidden = true; });
   // the banner goes away as soon as the list is in view (it must never cover a Save button)
@@ -221,7 +244,8 @@ export function mountDocuments(cfg, hooks = {}) {
     if (!secret && recover) recover.hidden = false;
     if (!secret && cfg.secret_source === "fragment") say(t.no_key, true);
   });
-  const source = new EventSource(cfg.events);
-  source.onmessage = (message) => later(() => apply(JSON.parse(message.data)));
+  listen(cfg.events, (event) => later(() => apply(event)), { onDown: () => connection(false) });
+  window.addEventListener("offline", () => connection(false));
+  window.addEventListener("online", () => later(refresh)); // what the open stream may have missed
   return { refresh: () => later(refresh), send };
 }

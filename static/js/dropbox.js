@@ -1,26 +1,33 @@
 // Browser client of the drop box's HTTP protocol (filedrop/http.py): encrypt while uploading
 // in parts (a lost part is retried from the offset the server reports), download while
 // decrypting. Keys come from the secret and the document id (static/js/ece.js).
+//
+// Every request of an upload (create, each part, complete) is tried again while no answer
+// comes (offline, server restarting) or the server is busy (503), for as long as the server
+// keeps an upload that receives nothing (`idleMs`: documents_upload_idle_minutes): an upload
+// cut for minutes resumes from the server's offset when the network or the server returns.
 import {
   DecryptionError, b64urlDecode, decryptMetadata, decryptStream, deriveContentIkm, deriveMetadataKey,
   encryptMetadata, encryptStream, paddedSize,
 } from "./ece.js";
+import { HttpError, retrying, retryAfterOf } from "./retry.js";
 
 const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export const PART_SIZE = 4 * 1024 * 1024; // bytes in memory per upload, whatever the file size
-const RETRIES = 6;
+const DEFAULT_IDLE_MS = 5 * 60_000; // the server's window when the page does not say (standalone drops)
 
-export class TransferError extends Error {
-  constructor(message, status) {
-    super(message);
+export class TransferError extends HttpError {
+  constructor(message, status, retryAfter = null) {
+    super(message, status, retryAfter);
     this.name = "TransferError";
-    this.status = status;
   }
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+// No answer, or a server error that may pass (restarting, busy; a full disk does not pass soon)
+function transient(err) {
+  if (err instanceof TransferError) return err.status >= 500 && err.status !== 507;
+  return err instanceof TypeError;
 }
 
 async function request(url, options, headers) {
@@ -32,7 +39,7 @@ async function request(url, options, headers) {
   if (!response.ok) {
     let message = `HTTP ${response.status}`;
     try { message = (await response.json()).error || message; } catch (err) { /* not JSON */ }
-    throw new TransferError(message, response.status);
+    throw new TransferError(message, response.status, retryAfterOf(response));
   }
   return response;
 }
@@ -49,52 +56,60 @@ export class DropEndpoint {
     return (await (await request(this.base, {}, this.headers)).json()).documents;
   }
 
-  async create(size, extra = {}) {
-    const response = await request(this.base, {
+  // `patience`: { until() -> the Date.now() after which the server has dropped the upload,
+  // onWait(err) } (see upload()).
+  async create(size, extra = {}, patience = {}) {
+    // a retry after an answer that got lost reserves a second id; the first one is never
+    // written to and goes after the idle window
+    return this.#retry(async () => (await request(this.base, {
       method: "POST",
       body: JSON.stringify({ size, ...extra }),
       headers: { "Content-Type": "application/json" },
-    }, this.headers);
-    return response.json();
+    }, this.headers)).json(), patience);
+  }
+
+  #retry(task, { until = () => Infinity, onWait } = {}) {
+    return retrying(task, { isTransient: transient, until: until(), onWait });
   }
 
   async offset(id, headers) {
     return (await (await request(`${this.base}/${id}/upload`, {}, { ...this.headers, ...headers })).json()).offset;
   }
 
-  async sendPart(id, offset, bytes, headers) {
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        await request(`${this.base}/${id}/upload`, {
-          method: "PATCH",
-          body: bytes,
-          headers: { "Content-Type": "application/octet-stream", "Upload-Offset": String(offset) },
-        }, { ...this.headers, ...headers });
-        return;
-      } catch (err) {
-        if (err instanceof TransferError && err.status < 500) throw err;
-        if (attempt >= RETRIES) throw err;
-        await sleep(Math.min(8000, 500 * 2 ** attempt));
-        // the connection dropped: ask where the server stands; the part replaces itself
-        const serverOffset = await this.offset(id, headers).catch(() => offset);
-        if (serverOffset > offset + bytes.length || serverOffset < offset) throw err;
-        if (serverOffset === offset + bytes.length) return;
-        bytes = bytes.subarray(serverOffset - offset);
-        offset = serverOffset;
+  async sendPart(id, offset, bytes, headers, patience = {}) {
+    const end = offset + bytes.length;
+    await this.#retry(async (attempt) => {
+      let from = offset;
+      if (attempt > 0) { // the connection dropped: ask where the server stands; the part replaces itself
+        from = await this.offset(id, headers);
+        if (from === end) return;
+        if (from > end || from < offset) throw new TransferError("the server does not hold this upload's start", 409);
       }
-    }
+      await request(`${this.base}/${id}/upload`, {
+        method: "PATCH",
+        body: bytes.subarray(from - offset),
+        headers: { "Content-Type": "application/octet-stream", "Upload-Offset": String(from) },
+      }, { ...this.headers, ...headers });
+    }, patience);
   }
 
-  async complete(id, meta, headers) {
-    return (await request(`${this.base}/${id}/complete`, {
+  // Publishing again with the same metadata (our answer was lost) answers the same document.
+  async complete(id, meta, headers, patience = {}) {
+    return this.#retry(async () => (await request(`${this.base}/${id}/complete`, {
       method: "POST", body: meta, headers: { "Content-Type": "application/octet-stream" },
-    }, { ...this.headers, ...headers })).json();
+    }, { ...this.headers, ...headers })).json(), patience);
   }
 
   // Encrypt `file` under `secret` and upload it; onProgress(fraction). Returns the document.
-  async upload(file, secret, role, { onProgress = () => {}, extra = {} } = {}) {
+  // onWaiting(err): a request got no answer and is being tried again; idleMs: how long the
+  // server keeps an upload that receives nothing.
+  async upload(file, secret, role, { onProgress = () => {}, extra = {}, onWaiting = () => {},
+    idleMs = DEFAULT_IDLE_MS } = {}) {
+    let moved = Date.now(); // the server's idle window runs from the last request that went through
+    const patience = { until: () => moved + idleMs, onWait: onWaiting };
     const size = paddedSize(file.size);
-    const created = await this.create(size, extra);
+    const created = await this.create(size, extra, patience);
+    moved = Date.now();
     const own = created.owner_token ? { "X-Owner-Token": created.owner_token } : {};
     const ikm = await deriveContentIkm(secret, created.id);
     const reader = encryptStream(file, ikm).getReader();
@@ -103,7 +118,8 @@ export class DropEndpoint {
     let filled = 0;
     const flush = async () => {
       if (!filled) return;
-      await this.sendPart(created.id, offset, part.subarray(0, filled), own);
+      await this.sendPart(created.id, offset, part.subarray(0, filled), own, patience);
+      moved = Date.now();
       offset += filled;
       filled = 0;
       onProgress(offset / size);
@@ -128,7 +144,7 @@ export class DropEndpoint {
     const meta = await encryptMetadata(key, {
       name: file.name || "document", type: file.type || "application/octet-stream", size: file.size, role,
     });
-    const done = await this.complete(created.id, meta, own);
+    const done = await this.complete(created.id, meta, own, patience);
     return { ...done, owner_token: created.owner_token };
   }
 

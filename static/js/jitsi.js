@@ -8,6 +8,11 @@
 // `name`. The page then throws the old call away and asks the server again: a fresh token while
 // the consultation is open (no new knock: the admission is remembered server-side), nothing
 // once it has ended (403/404/409), and the old token is never handed to Jitsi again.
+//
+// Asking for access is tried again, as long as it takes, while no answer comes back (the phone
+// is offline, the server restarts) or the server is busy (503): a patient admitted while
+// offline enters the call when the network returns (static/js/retry.js).
+import { HttpError, retrying, retryAfterOf } from "./retry.js";
 
 // errorOccurred names (Jitsi's handbook, IFrame API events; lib-jitsi-meet's error names):
 export const REFUSALS = new Set([
@@ -27,7 +32,10 @@ function loadExternalApi(url) {
     const script = document.createElement("script");
     script.src = url;
     script.onload = () => resolve();
-    script.onerror = () => reject(new Error("external_api.js could not be loaded"));
+    script.onerror = () => { // unreachable for now (offline): a later attempt adds the script again
+      script.remove();
+      reject(new TypeError("external_api.js could not be loaded"));
+    };
     document.head.appendChild(script);
   });
 }
@@ -35,7 +43,7 @@ function loadExternalApi(url) {
 async function fetchAccess(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
   if (ENDED_STATUSES.includes(response.status)) throw new CallEnded(`HTTP ${response.status}`);
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new HttpError(`HTTP ${response.status}`, response.status, retryAfterOf(response));
   return response.json();
 }
 
@@ -58,10 +66,11 @@ function embed(access, parentNode, displayName) {
 /**
  * Joins the call whose access (domain, room, token) `accessUrl` hands out, and keeps it joined.
  * Callbacks: onOpen() when the call is embedded (again), onEnded() when the server hands out no
- * more access (the call is over for this page), onFailed(error) when it cannot be opened.
+ * more access (the call is over for this page), onFailed(error) when it cannot be opened,
+ * onWaiting(error) each time a passing fault (offline, server restarting or busy) delays it.
  * Returns { stop() }: leaves the call and never rejoins.
  */
-export function joinCall({ accessUrl, parentNode, displayName = "", onOpen, onEnded, onFailed }) {
+export function joinCall({ accessUrl, parentNode, displayName = "", onOpen, onEnded, onFailed, onWaiting }) {
   let api = null;
   let stopped = false;
   let refusals = [];
@@ -74,14 +83,16 @@ export function joinCall({ accessUrl, parentNode, displayName = "", onOpen, onEn
   async function open() {
     let access;
     try {
-      access = await fetchAccess(accessUrl);
-      if (stopped) return;
-      await loadExternalApi(access.external_api_url);
+      access = await retrying(async () => {
+        const answer = await fetchAccess(accessUrl);
+        if (!stopped) await loadExternalApi(answer.external_api_url);
+        return answer;
+      }, { stopped: () => stopped, onWait: (err) => onWaiting?.(err) });
     } catch (err) {
       if (err instanceof CallEnded) {
         stopped = true;
         if (onEnded) onEnded();
-      } else if (onFailed) {
+      } else if (onFailed && !stopped) {
         onFailed(err);
       }
       return;

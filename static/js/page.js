@@ -1,4 +1,5 @@
 // Shared helpers for page scripts: read the JSON data block, call our own endpoints.
+import { HttpError, pause, retryAfterOf } from "./retry.js";
 
 export function pageData() {
   const el = document.getElementById("page-data");
@@ -14,21 +15,43 @@ export async function postJSON(url, csrf, body = undefined) {
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
   });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new HttpError(`HTTP ${response.status}`, response.status, retryAfterOf(response));
   return response.json();
 }
 
 export async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new HttpError(`HTTP ${response.status}`, response.status, retryAfterOf(response));
   return response.json();
 }
 
-// EventSource with a status-poll fallback; calls onEvent(event) for each JSON event.
-export function listen(url, onEvent) {
-  const source = new EventSource(url);
-  source.onmessage = (message) => onEvent(JSON.parse(message.data));
-  return source;
+// A live event stream: calls onEvent(event) for each JSON event, onDown() when the connection
+// drops, onUp() when it is open again. The browser reconnects an EventSource by itself after a
+// blip, but gives up for good (readyState CLOSED) when a reconnection fails outright (offline,
+// server restarting, a proxy's error page): then a new one is opened after a pause, as long as
+// the page lives, and at once when the browser is back online. Returns { close() }.
+export function listen(url, onEvent, { onDown = () => {}, onUp = () => {} } = {}) {
+  let source = null;
+  let closed = false;
+  let attempt = 0;
+  function open() {
+    source = new EventSource(url);
+    source.onopen = () => { attempt = 0; onUp(); };
+    source.onmessage = (message) => onEvent(JSON.parse(message.data));
+    source.onerror = () => {
+      onDown();
+      if (closed || source.readyState !== EventSource.CLOSED) return;
+      attempt += 1;
+      pause(Math.min(10_000, 500 * 2 ** attempt)).then(() => { if (!closed) open(); });
+    };
+  }
+  open();
+  return {
+    close() {
+      closed = true;
+      source.close();
+    },
+  };
 }
 
 // Build an element: el("li", {class: "x", onclick: fn, "data-id": 1}, child, "text", …).

@@ -1,7 +1,9 @@
 // Patient waiting room: follows our knock's status live; on admission, joins the call, and rejoins
-// with a fresh token (no new knock) if Jitsi refuses a reconnect.
+// with a fresh token (no new knock) if Jitsi refuses a reconnect. Admitted while offline (or while
+// the server restarts), it keeps asking for the call and enters it when the network returns.
 import { pageData, getJSON, listen } from "./page.js";
 import { joinCall } from "./jitsi.js";
+import { joinDirectCall } from "./direct_call.js";
 import { mountDocuments } from "./documents.js";
 import { mountIdentity } from "./identity.js";
 
@@ -23,7 +25,8 @@ function leaveCall() {
 
 function openCall() {
   if (call) return;
-  call = joinCall({
+  const join = data.direct ? (options) => joinDirectCall(data.direct, options) : joinCall; // no Jitsi: direct
+  call = join({
     accessUrl: data.call_url,
     parentNode: document.getElementById("jitsi"),
     displayName: data.display_name,
@@ -43,9 +46,10 @@ function openCall() {
       try { status = (await getJSON(data.status_url)).status; } catch (err) { /* ended it is */ }
       onStatus(status === "declined" ? "declined" : "ended");
     },
+    onWaiting: () => { statusEl.textContent = data.i18n.error; }, // asked again by itself
     onFailed: () => {
       leaveCall();
-      statusEl.textContent = data.i18n.error;
+      statusEl.textContent = data.i18n.failed;
     },
   });
 }
@@ -69,9 +73,11 @@ function onStatus(status) {
 
 source = listen(data.events_url, (event) => {
   if (event.type === "status") onStatus(event.status);
+}, {
+  // The stream dropped (network change, server restart): ask once; the stream comes back by
+  // itself (static/js/page.js), and its first event is the knock's status.
+  onDown: async () => {
+    try { onStatus((await getJSON(data.status_url)).status); } catch (err) { statusEl.textContent = data.i18n.error; }
+  },
 });
-source.onerror = async () => {
-  // The stream dropped (network change, server restart): ask once, EventSource reconnects by itself.
-  try { onStatus((await getJSON(data.status_url)).status); } catch (err) { statusEl.textContent = data.i18n.error; }
-};
 show(data.status);

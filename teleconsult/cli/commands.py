@@ -149,6 +149,17 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def engine_line(settings) -> str:
+    """Which engine runs the calls with these settings (`check` prints it)."""
+    if settings.call_engine == "jitsi":
+        return f"Call engine: Jitsi at {settings.jitsi_origin} (jitsi_domain is set)."
+    turn = ("STUN/TURN servers from direct_ice_servers" if settings.direct_ice_server_list
+            else "no STUN/TURN server (direct_ice_servers is empty: fine on one machine or a local network; "
+                 "across the Internet, configure a TURN server)")
+    return ("Call engine: direct one-to-one browser call (jitsi_domain is empty); this app relays only the "
+            f"signalling; {turn}.")
+
+
 def cmd_check(args) -> int:
     try:
         settings = _settings(args)
@@ -158,6 +169,7 @@ def cmd_check(args) -> int:
         return 2
     for name, value in settings.safe_dict().items():
         print(f"{name} = {value!r}")
+    print(engine_line(settings))
 
     async def probe(engine):
         return True

@@ -134,7 +134,9 @@ def verify(
         raise BadSignature("signature does not match")
     timestamp = int(timestamp_header)
     if abs(now - timestamp) > window_seconds:
-        raise StaleTimestamp(f"timestamp {timestamp} is {now - timestamp:+.0f} s from now")
+        ahead = timestamp - now  # > 0: the sender's clock is ahead of ours
+        raise StaleTimestamp(f"timestamp {timestamp} is {abs(ahead):.0f} s "
+                             f"{'in the future' if ahead > 0 else 'old'} ({ahead:+.0f} s from now)")
     return timestamp
 
 

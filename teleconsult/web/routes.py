@@ -12,7 +12,7 @@ from aiohttp import web
 from filedrop.http import routes as drop_routes
 
 from ..drop_links import CONSULTATION_API, CONSULTATION_FILES, PATIENT_FILES, STANDALONE_API, STANDALONE_FILES
-from .views import account, api, dashboard, documents, jitsi_events, login, metrics, patient, precall, profile, writing
+from .views import account, api, dashboard, direct_call, documents, jitsi_events, login, metrics, patient, precall, profile, writing
 from .views.documents import api_box, clinician_box, drop_box, patient_box, standalone
 
 BOX_OPERATIONS = ("list", "create", "upload_state", "upload_part", "complete", "metadata", "download")
@@ -25,6 +25,9 @@ STANDALONE_NAMES = {"create": "drop_create", "upload_state": "drop_upload_state"
 API_STANDALONE_NAMES = {"create": "createDrop", "upload_state": "getDropUpload", "upload_part": "uploadDropPart",
                         "complete": "completeDrop", "metadata": "getDropMetadata", "download": "downloadDrop",
                         "delete": "deleteDrop"}
+
+
+CLINICIAN_SIGNAL = direct_call.ClinicianSignal(dashboard.actions)
 
 
 def _box_names(who: str) -> dict[str, str]:
@@ -56,6 +59,11 @@ ROUTES = [
     ("POST", "/consultations/{id}/end", dashboard.actions.end, "consultation_end"),
     ("POST", "/consultations/{id}/sealed-secret", dashboard.reseal, "consultation_reseal"),
     ("POST", "/consultations/{id}/knocks/{knock_id}/admit", dashboard.actions.admit, "knock_admit"),
+    # the direct call's signalling (no Jitsi configured): clinician, then patient
+    ("POST", "/consultations/{id}/signal", CLINICIAN_SIGNAL.send, "consultation_signal"),
+    ("GET", "/consultations/{id}/signal/events", CLINICIAN_SIGNAL.events, "consultation_signal_events"),
+    ("POST", "/j/{token}/signal", direct_call.patient_send, "patient_signal"),
+    ("GET", "/j/{token}/signal/events", direct_call.patient_events, "patient_signal_events"),
     ("POST", "/consultations/{id}/knocks/{knock_id}/decline", dashboard.actions.decline, "knock_decline"),
     # patient
     ("GET", "/j/{token}", patient.join_page, "patient_join"),

@@ -49,10 +49,11 @@ PDF_PREVIEW_ROUTES = frozenset({"consultation_call"})
 
 
 def content_security_policy(jitsi_origin: str, *, pdf_preview: bool = False) -> str:
-    frames = f"{jitsi_origin} blob:" if pdf_preview else jitsi_origin
+    """Jitsi's origin (empty without Jitsi: the direct call needs no other origin) and our own."""
+    frames = " ".join(part for part in (jitsi_origin, "blob:" if pdf_preview else "") if part) or "'none'"
     return "; ".join([
         "default-src 'none'",
-        f"script-src 'self' {jitsi_origin}",
+        " ".join(part for part in ("script-src 'self'", jitsi_origin) if part),
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
@@ -78,9 +79,10 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    allowed = f'self "{settings.jitsi_origin}"' if settings.jitsi_origin else "self"
     headers["Permissions-Policy"] = (
-        f'camera=(self "{settings.jitsi_origin}"), microphone=(self "{settings.jitsi_origin}"), '
-        f'display-capture=(self "{settings.jitsi_origin}"), geolocation=(), interest-cohort=()')
+        f"camera=({allowed}), microphone=({allowed}), display-capture=({allowed}), geolocation=(), "
+        "interest-cohort=()")
     if settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if "Cache-Control" not in headers and not request.path.startswith("/static/"):

@@ -20,14 +20,17 @@ HEARTBEAT_SECONDS = 15
 
 
 async def stream(request: web.Request, topic: str, first: dict,
-                 still_allowed: Callable[[], Awaitable[bool]] | None = None) -> web.StreamResponse:
+                 still_allowed: Callable[[], Awaitable[bool]] | None = None,
+                 held: contextlib.AbstractContextManager | None = None) -> web.StreamResponse:
     """Send `first`, then every event published on `topic`, until the client or the server leaves
-    (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no)."""
+    (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no). `held` is entered once the topic
+    is subscribed and left when the stream ends (the direct call's presence: what the other party
+    says in reply to the news is already listened to)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     stopping = services_of(request).stopping
-    async with services_of(request).hub.subscribe(topic) as queue:
+    async with services_of(request).hub.subscribe(topic) as queue, _held(held):
         await response.write(_frame(first))
         checked = time.monotonic()
         while not stopping.is_set():
@@ -52,6 +55,12 @@ async def stream(request: web.Request, topic: str, first: dict,
     with contextlib.suppress(ConnectionError):
         await response.write_eof()
     return response
+
+
+@contextlib.asynccontextmanager
+async def _held(held: contextlib.AbstractContextManager | None):
+    with held if held is not None else contextlib.nullcontext():
+        yield
 
 
 def _frame(event: dict) -> bytes:

@@ -14,6 +14,7 @@ from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
 from .actions import ConsultationActions
+from .direct_call_panel import direct_config
 from .documents_panel import panel_config
 from .writer_panel import writer_config
 
@@ -84,4 +85,6 @@ async def call_page(request: web.Request) -> web.Response:
                                   key=key.for_owner() if key else None),
         "writer": writer_config(request, consultation_id=consultation.id, csrf=csrf)
         if consultation.status != cs.ENDED else None,
+        "direct": await direct_config(request, access_url=f"/consultations/{consultation.id}/call",
+                                      signal_url=f"/consultations/{consultation.id}/signal"),
     })

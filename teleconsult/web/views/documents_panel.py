@@ -22,6 +22,8 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
         # the clinician's: S sealed to their key, and that key wrapped (static/js/clinician_keys.js)
         "sealed_secret": sealed_secret, "key": key,
         "max_bytes": settings.documents_max_mib * 1024 * 1024 * 8 // 9,  # padding may add up to 1/8
+        # how long an interrupted upload may wait for the network: the server keeps it that long
+        "upload_idle_ms": settings.documents_upload_idle_minutes * 60_000,
         "i18n": {
             "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),
             "deleted": _("Deleted"), "from_me": _("from you"),
@@ -39,5 +41,6 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
             "wrong_link": _("This is not the link of this consultation."),
             "unreadable": _("(unreadable document)"),
             "new_document": _("New document:"),
+            "waiting_network": _("Connection lost: sending goes on by itself when it returns. Keep this page open."),
         },
     }

@@ -18,6 +18,7 @@ from ..bodies import read_form
 from ..csrf import csrf_token
 from ..sse import stream
 from ..templating import render
+from .direct_call_panel import direct_config
 from .documents_panel import panel_config
 from .writer_panel import identity_config
 
@@ -73,7 +74,8 @@ async def join_page(request: web.Request) -> web.Response:
         return await render(request, "patient_join.html", {"token": request.match_info["token"], "error": error})
     return await render(request, "patient_wait.html", {
         "token": token, "knock": knock, "documents_role": "patient", "documents_can_send": True,
-        "documents": await _panel(request, token, consultation), "identity": identity_config(request)})
+        "documents": await _panel(request, token, consultation), "identity": identity_config(request),
+        "direct": await direct_config(request, access_url=f"/j/{token}/call", signal_url=f"/j/{token}/signal")})
 
 
 async def _panel(request: web.Request, token: str, consultation: cs.Consultation) -> dict:
