@@ -1,5 +1,6 @@
-"""The `teleconsult` subcommands other than `drop` (parsed by parser.py). Every subcommand reaches the same database through --config,
---data-dir or TELECONSULT_DATA_DIR, also while `serve` runs (SQLite WAL)."""
+"""The `teleconsult` subcommands other than `drop` (their options: parser.py). Every subcommand
+reaches the same database through --config, --data-dir or TELECONSULT_DATA_DIR, also while
+`serve` runs (SQLite WAL)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import getpass
 import os
 import sys
 from pathlib import Path
-
 
 from .. import accounts, consultations, db, ids
 from ..jitsi import config_check, jicofo_check
@@ -81,11 +81,36 @@ async def _ensure_demo_clinician(settings: Settings) -> None:
     await _with_engine(settings, work)
 
 
+def _in_child_process(work) -> None:
+    """Run `work` in a forked child and wait for it. The demo clinician's password hash (argon2,
+    64 MiB of memory) is made there: the server's own peak memory stays that of serving, not
+    of a one-off hash at start-up (docs/benchmarks.md). Forked before the server starts any
+    thread or event loop; the child's errors are its own one line on stderr."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 1
+        try:
+            work()
+            code = 0
+        except DomainError as exc:
+            print(f"teleconsult: {exc}", file=sys.stderr)
+        except BaseException as exc:  # noqa: BLE001 - reported below as one line, then the parent stops
+            print(f"teleconsult: demo set-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise DomainError("the demo set-up failed (see above)")
+
+
 def cmd_serve(args) -> int:
     settings = _settings(args, demo=args.demo)
     setup_logging()
     if settings.demo:
-        asyncio.run(_ensure_demo_clinician(settings))
+        _in_child_process(lambda: asyncio.run(_ensure_demo_clinician(settings)))
     asyncio.run(server.serve(create_app(settings), settings, say=lambda msg: print(msg, flush=True)))
     return 0
 
