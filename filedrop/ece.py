@@ -278,10 +278,33 @@ def _open(aead: AESGCM, base: int, seq: int, record: bytes) -> tuple[bytes, bool
         raise TamperedRecord(
             f"record {seq} does not authenticate: altered, reordered, duplicated or cut"
         ) from None
-    unpadded = plaintext.rstrip(b"\x00")
-    if not unpadded or unpadded[-1] not in (DELIMITER, LAST_DELIMITER):
+    at = _delimiter_index(plaintext)
+    if at < 0:
         raise BadPadding(f"record {seq} has no valid padding delimiter")
-    return unpadded[:-1], unpadded[-1] == LAST_DELIMITER
+    return plaintext[:at], plaintext[at] == LAST_DELIMITER
+
+
+_ZEROS = memoryview(bytes(RECORD_SIZE))
+_ZERO_BLOCK = _ZEROS[:4096]
+
+
+def _delimiter_index(plaintext: bytes) -> int:
+    """Where the padding delimiter is: the last byte that is not zero, if it is 0x01 or 0x02;
+    -1 when there is none. The same answer as ``plaintext.rstrip(b"\\x00")`` then a look at
+    its last byte, without rstrip's cost: with a strip argument it takes its slow path, one
+    byte at a time (~170 us per 64 KiB record, 7x the AES-GCM decryption). Here whole 4 KiB
+    blocks of padding are skipped from the end by ``endswith`` (a memcmp, no copy), then the
+    delimiter is looked for in the last block that is not all zeros (rfind of one byte is a
+    memrchr) and what follows it in that block is compared with zeros."""
+    end = len(plaintext)
+    while end >= len(_ZERO_BLOCK) and plaintext.endswith(_ZERO_BLOCK, 0, end):
+        end -= len(_ZERO_BLOCK)
+    start = max(0, end - len(_ZERO_BLOCK))  # the last non-zero byte, if any, is in [start, end)
+    one = plaintext.rfind(b"\x01", start, end)
+    at = max(one, plaintext.rfind(b"\x02", max(start, one + 1), end))
+    if at < 0 or not plaintext.endswith(_ZEROS[: end - at - 1], 0, end):
+        return -1
+    return at
 
 
 def seal_record(
