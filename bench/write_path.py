@@ -103,7 +103,7 @@ async def main(args) -> None:
     for name, tree in trees.items():
         (work / name).mkdir()
         os.environ["PYTHONPATH"] = str(tree)  # the server (and the CLI that makes its clinician) run that tree
-        servers[name] = start_ours(work / name, max_mib=args.mib + 16)
+        servers[name] = start_ours(work / name, max_mib=2 * args.mib + 16)  # padded to its size bucket
     size = ece.padded_size(args.mib * MiB - 4096)
     ciphertext = memoryview(os.urandom(size))
     meta = ece.encrypt_metadata(os.urandom(32), {"name": "bench.bin", "type": "application/octet-stream",
