@@ -44,6 +44,8 @@ clinicians = sa.Table(
     sa.Column("totp_last_counter", sa.Integer, nullable=True),
     sa.Column("api_token_hash", sa.String(64), nullable=True, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # read by nothing since server-side sessions (0005); kept because dropping it would rebuild the table
+    sa.Column("session_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Clinicians' login sessions, checked on every authenticated request (sessions.py): logout deletes
