@@ -278,10 +278,42 @@ def _open(aead: AESGCM, base: int, seq: int, record: bytes) -> tuple[bytes, bool
         raise TamperedRecord(
             f"record {seq} does not authenticate: altered, reordered, duplicated or cut"
         ) from None
-    unpadded = plaintext.rstrip(b"\x00")
-    if not unpadded or unpadded[-1] not in (DELIMITER, LAST_DELIMITER):
+    at = _delimiter_index(plaintext)
+    if at < 0:
         raise BadPadding(f"record {seq} has no valid padding delimiter")
-    return unpadded[:-1], unpadded[-1] == LAST_DELIMITER
+    # a view of the decrypted record, not a copy: files and joins take it as it is
+    return memoryview(plaintext)[:at], plaintext[at] == LAST_DELIMITER
+
+
+_ZEROS = memoryview(bytes(RECORD_SIZE))
+_ZERO_BLOCK = _ZEROS[:4096]
+
+
+def _delimiter_index(plaintext: bytes) -> int:
+    """Where the padding delimiter is: the last byte that is not zero, if it is 0x01 or 0x02;
+    -1 when there is none. The same answer as ``plaintext.rstrip(b"\\x00")`` then a look at
+    its last byte, without rstrip's cost: with a strip argument it takes its slow path, one
+    byte at a time (~170 us per 64 KiB record, 7x the AES-GCM decryption). Here whole 4 KiB
+    blocks of padding are skipped from the end by ``endswith`` (a memcmp, no copy), then the
+    delimiter is looked for in the last block that is not all zeros (rfind of one byte is a
+    memrchr) and what follows it in that block is compared with zeros. Two shapes take a
+    shortcut: a full data record (no padding: the delimiter is the last byte) and a
+    padding-only record (the tail of a file padded to its size bucket: one memcmp)."""
+    end = len(plaintext)
+    if not end:
+        return -1
+    if plaintext[-1]:  # no padding at all
+        return end - 1 if plaintext[-1] in (DELIMITER, LAST_DELIMITER) else -1
+    if end - 1 <= len(_ZEROS) and plaintext.endswith(_ZEROS[: end - 1]):
+        return 0 if plaintext[0] in (DELIMITER, LAST_DELIMITER) else -1
+    while end >= len(_ZERO_BLOCK) and plaintext.endswith(_ZERO_BLOCK, 0, end):
+        end -= len(_ZERO_BLOCK)
+    start = max(0, end - len(_ZERO_BLOCK))  # the last non-zero byte, if any, is in [start, end)
+    one = plaintext.rfind(b"\x01", start, end)
+    at = max(one, plaintext.rfind(b"\x02", max(start, one + 1), end))
+    if at < 0 or not plaintext.endswith(_ZEROS[: end - at - 1], 0, end):
+        return -1
+    return at
 
 
 def seal_record(
@@ -292,7 +324,7 @@ def seal_record(
 
 
 def open_record(cek: bytes, nonce: bytes, seq: int, record: bytes) -> tuple[bytes, bool]:
-    """Decrypt one record; returns (data, is_last)."""
+    """Decrypt one record; returns (data, is_last), data a read-only bytes-like view."""
     return _open(AESGCM(cek), int.from_bytes(nonce, "big"), seq, record)
 
 
@@ -418,7 +450,9 @@ class Decryptor:
     """Incremental decryptor. ``feed`` and ``finish`` are generators yielding plaintext,
     at most one record's worth at a time. ``finish`` raises :class:`TruncatedStream` if
     no record marked last was seen. The last record's plaintext is held back until
-    ``finish``, so nothing after it can slip through unnoticed."""
+    ``finish``, so nothing after it can slip through unnoticed. Plaintext comes out as
+    read-only bytes-like views of each decrypted record (``bytes(...)`` copies one); iterate
+    each call fully before the next."""
 
     def __init__(self, ikm: bytes, *, max_rs: int = MAX_RECORD_SIZE) -> None:
         self._ikm = bytes(ikm)
@@ -426,7 +460,7 @@ class Decryptor:
         self._buffer = bytearray()
         self.header: Header | None = None
         self._seq = 0
-        self._last: bytes | None = None  # plaintext of the record marked last
+        self._last: memoryview | None = None  # plaintext of the record marked last
         self._finished = False
 
     @property
@@ -461,14 +495,20 @@ class Decryptor:
         if self.header is None and not self._parse_header():
             return
         rs = self.header.rs
-        while len(self._buffer) >= rs:
-            if self._last is not None:
-                raise TrailingData("data follows the last record")
-            record = bytes(self._buffer[:rs])
-            del self._buffer[:rs]
-            plaintext = self._open_next(record)
-            if plaintext:
-                yield plaintext
+        # records are decrypted in place (AES-GCM reads a view of the buffer), then the buffer
+        # loses them all at once: no copy of each record, no shift of the rest per record
+        view, done = memoryview(self._buffer), 0
+        try:
+            while len(view) - done >= rs:
+                if self._last is not None:
+                    raise TrailingData("data follows the last record")
+                plaintext = self._open_next(view[done : done + rs])
+                done += rs
+                if plaintext:
+                    yield plaintext
+        finally:
+            view.release()
+            del self._buffer[:done]
         if self._last is not None and self._buffer:
             raise TrailingData("data follows the last record")
 

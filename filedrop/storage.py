@@ -91,14 +91,18 @@ class Storage:
         asyncio.get_running_loop().run_in_executor(self._flusher, flush)
 
     def publish(self, file_id: str) -> None:
-        """fsync then rename: a reader sees the whole ciphertext or nothing."""
+        """fsync then rename: a reader sees the whole ciphertext or nothing. Published again
+        after a crash between the rename and the database's commit: fsyncs it again."""
         path = self.partial_path(file_id)
+        if not path.exists() and self.ready_path(file_id).exists():
+            path = self.ready_path(file_id)
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(path, self.ready_path(file_id))
+        if path != self.ready_path(file_id):
+            os.replace(path, self.ready_path(file_id))
         dir_fd = os.open(self.ready_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -110,7 +114,11 @@ class Storage:
         return shutil.disk_usage(self.root).free
 
     def size(self, file_id: str) -> int:
-        return self.partial_path(file_id).stat().st_size
+        """Bytes held for the file; 0 when there is none (a crash removed nothing: see publish)."""
+        for path in (self.partial_path(file_id), self.ready_path(file_id)):
+            with contextlib.suppress(FileNotFoundError):
+                return path.stat().st_size
+        return 0
 
     def remove(self, file_id: str) -> None:
         """Remove every trace of the file; missing files are fine (idempotent)."""

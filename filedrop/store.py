@@ -37,6 +37,20 @@ USED_UP_GRACE_SECONDS = 5
 
 Notify = Callable[[str | None, dict], None]
 
+# the pool record's info key marking a connection left at synchronous=FULL by durable_commit:
+# a host running SQLite at synchronous=NORMAL retires such connections (teleconsult/db.py)
+SYNCED_KEY = "synchronous_full"
+
+
+async def durable_commit(conn) -> None:
+    """Make this transaction's commit survive a power cut, whatever the host's SQLite
+    `synchronous` setting (WAL at NORMAL syncs the log only at checkpoints): the commit then
+    syncs the log. One fsync per published document. Other databases: nothing to do."""
+    if conn.dialect.name != "sqlite":
+        return
+    await conn.exec_driver_sql("PRAGMA synchronous=FULL")  # outside the transaction: no DML yet
+    (await conn.get_raw_connection()).info[SYNCED_KEY] = True
+
 
 def typeable_token(nbytes: int, draw: Callable[[int], str] = secrets.token_urlsafe) -> str:
     """A URL-safe random token that does not start with "-": ids and owner tokens are typed
@@ -285,6 +299,7 @@ class DropBox(DeletionRules):
         self.storage.publish(file_id)
         now = self.clock()
         async with self.engine.begin() as conn:
+            await durable_commit(conn)  # a published document survives a power cut (file fsynced above)
             await conn.execute(files.update().where(files.c.id == file_id).values(
                 state=READY, meta=meta, completed_at=now))
             await self._audit(conn, "completed", file_id, box_id)

@@ -1,19 +1,35 @@
 """The database: SQLAlchemy Core tables, the async engine, and migrations by Alembic.
 
-SQLite runs in WAL mode with a busy timeout so the CLI can write while `serve` runs.
+SQLite runs in WAL mode with a busy timeout so the CLI can write while `serve` runs, and
+synchronous=NORMAL: a commit appends to the WAL without an fsync (the WAL is synced at each
+checkpoint). A process killed at any point loses nothing committed; a power cut may roll back
+the last transactions, never to a corrupt or inconsistent database. What must survive a power
+cut says so: filedrop's publishing commit asks for a synced WAL (filedrop.store.durable_commit,
+honoured here by `_retire_synced`), after filedrop/storage.py fsynced the file and its directory.
+
+Write transactions (`engine.begin()`) run one at a time per process, in arrival order
+(`SerializedWrites`): SQLite allows one writer anyway, and its busy handler sleeps and polls
+without any order, so under a burst some writer waited past the busy timeout and its request
+answered an error. Only another process (the CLI, a backup) can still make a write wait, up to
+BUSY_TIMEOUT_SECONDS, and then the request answers 503 (web/security.py), never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 import filedrop.migrations
+from filedrop.store import SYNCED_KEY
 
 metadata = sa.MetaData()
 
@@ -28,6 +44,8 @@ clinicians = sa.Table(
     sa.Column("totp_last_counter", sa.Integer, nullable=True),
     sa.Column("api_token_hash", sa.String(64), nullable=True, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # read by nothing since server-side sessions (0005); kept because dropping it would rebuild the table
+    sa.Column("session_epoch", sa.Integer, nullable=False, default=0, server_default="0"),
     # the clinician's key pair (docs/encryption.md section 9): the public key in clear, the private
     # key only wrapped under the password, with its PBKDF2 salt and iteration count beside it
     sa.Column("public_key", sa.String(100), nullable=True),
@@ -106,6 +124,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
@@ -129,13 +148,59 @@ def unavailable(exc: BaseException) -> str | None:
     return None
 
 
+def _retire_synced(_dbapi_connection, record, _proxy) -> None:
+    """A connection whose transaction asked for a synced commit (PRAGMA synchronous=FULL, see
+    filedrop.store.durable_commit) is not reused: the pool opens a fresh one at NORMAL."""
+    if record.info.get(SYNCED_KEY):
+        raise sa.exc.DisconnectionError("connection left at synchronous=FULL")
+
+
+
+# set while this task runs a write transaction: a nested begin() must not wait for itself
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("teleconsult_db_writing", default=False)
+
+
+class SerializedWrites(AsyncEngine):
+    """An AsyncEngine whose `begin()` transactions run one at a time in this process, in the
+    order they asked (an asyncio.Lock is fair). Reads (`connect()`) are not held back: WAL lets
+    them run beside the writer."""
+
+    __slots__ = ("_lock", "_lock_loop")
+
+    def __init__(self, sync_engine):
+        super().__init__(sync_engine)
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop = None
+
+    def _writer_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:  # an engine may outlive one asyncio.run
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        if _writing.get():
+            async with super().begin() as conn:
+                yield conn
+            return
+        async with self._writer_lock():
+            token = _writing.set(True)
+            try:
+                async with super().begin() as conn:
+                    yield conn
+            finally:
+                _writing.reset(token)
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = SerializedWrites(create_async_engine(url).sync_engine)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
     return engine
 
 

@@ -115,7 +115,7 @@ async def test_cli_and_a_running_server_share_the_database(tmp_path):
     assert match.group(1) not in output
 
 
-def test_serve_demo_prints_how_to_log_in(tmp_path):
+def test_serve_demo_prints_how_to_log_in_and_its_start_up_stays_under_110_mib(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
     server = subprocess.Popen(TELECONSULT + ["serve", "--demo", "--data-dir", str(tmp_path), "--port", str(port)],
@@ -131,6 +131,10 @@ def test_serve_demo_prints_how_to_log_in(tmp_path):
         text = "".join(lines)
         assert "demo@teleconsult.invalid" in text and re.search(r"password: \S{12,}", text)
         assert (tmp_path / "teleconsult.sqlite3").exists() and (tmp_path / "demo-secrets.toml").exists()
+        # the demo password's argon2 hash (64 MiB) is made in a child: the server's peak stays low
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak_kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+        assert peak_kib < 110 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -1,10 +1,17 @@
 """A database held by another process (SQLite `BEGIN EXCLUSIVE`, e.g. a backup tool or a stuck
 CLI) makes writes wait, then answer 503 with Retry-After: never a 500, nothing lost, and the
-same request succeeds once the lock is gone. Reads keep working meanwhile (WAL)."""
+same request succeeds once the lock is gone. Reads keep working meanwhile (WAL). Writers of the
+app itself never meet a busy database: they take turns (teleconsult/db.py, SerializedWrites)."""
 
+import asyncio
 import subprocess
 import sys
 import time
+
+import aiohttp
+import sqlalchemy as sa
+
+from teleconsult import db
 
 from teleconsult import accounts
 from teleconsult import consultations as cs
@@ -70,3 +77,44 @@ async def test_an_api_write_on_a_locked_database_answers_json_503(live, http):
             assert (await r.json())["status"] == 503 and r.headers["Retry-After"] == "2"
     finally:
         holder.wait(timeout=30)
+
+
+async def test_a_burst_of_200_simultaneous_creates_all_succeed(live):
+    from conftest import add_api_clinician
+    app = await live()
+    _, token = await add_api_clinician(app.engine)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    async def create(session):
+        async with session.post(app.url + "/api/consultations", headers=auth) as r:
+            await r.read()
+            return r.status
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        statuses = await asyncio.gather(*(create(session) for _ in range(200)))
+    assert statuses == [201] * 200
+    async with app.engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(db.consultations))).scalar() == 200
+
+
+async def test_write_transactions_holding_the_database_longer_than_the_busy_timeout_together_all_pass_in_order(
+        tmp_path):
+    """60 transactions that each keep the write lock 0.1 s: 6 s in all, longer than SQLite's busy
+    timeout (5 s). Left to SQLite's busy handler, the last ones fail with "database is locked";
+    queued in the app, each waits its turn, in the order it asked."""
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    await db.migrate(engine)
+    order = []
+
+    async def write(i):
+        async with engine.begin() as conn:
+            await conn.execute(db.used_rooms.insert().values(room_name=f"room-{i:03d}"))
+            order.append(i)
+            await asyncio.sleep(0.1)
+    try:
+        count = 6 * 10 * db.BUSY_TIMEOUT_SECONDS // 5
+        await asyncio.gather(*(write(i) for i in range(count)))
+        assert order == list(range(count))
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(db.used_rooms))).scalar() == count
+    finally:
+        await engine.dispose()

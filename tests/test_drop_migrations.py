@@ -45,9 +45,6 @@ ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", fil
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
 FILEDROP_NEWEST = "fd_0002"
-# columns the dumps have that later teleconsult revisions drop (0005: the session epoch, replaced
-# by the sessions table)
-DROPPED = {"clinicians": {"session_epoch"}}
 
 def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:
@@ -57,12 +54,6 @@ def _load_dump(path: Path, old: OldDatabase) -> None:
 def _columns(path: Path) -> dict[str, list[str]]:
     with sqlite3.connect(path) as con:
         return {table: [row[1] for row in con.execute(f"PRAGMA table_info({table})")] for table in TABLES}
-
-
-def _old_columns(path: Path) -> dict[str, list[str]]:
-    """The columns of TABLES in the dumped database that the newest revisions keep."""
-    return {table: [c for c in names if c not in DROPPED.get(table, set())]
-            for table, names in _columns(path).items()}
 
 
 def _rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
@@ -78,7 +69,7 @@ def _added_values(path: Path, old: dict[str, list[str]]) -> set:
     found = set()
     with sqlite3.connect(path) as con:
         for table, names in _columns(path).items():
-            for column in set(names) - set(old[table]) - DROPPED.get(table, set()):
+            for column in set(names) - set(old[table]):
                 found |= {row[0] for row in con.execute(f"SELECT {column} FROM {table}")}
     return found
 
@@ -103,7 +94,7 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
     path = tmp_path / "teleconsult.sqlite3"
     _load_dump(path, old)
     assert _version(path, "alembic_version") == [old.head]
-    columns = _old_columns(path)
+    columns = _columns(path)
     before = _rows(path, columns)
     assert len(before["drop_files"]) == 3 and len(before["drop_audit"]) == 8, "the dump holds the rows"
 
@@ -138,7 +129,7 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
 def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_over(tmp_path, old):
     path = tmp_path / "teleconsult.sqlite3"
     _load_dump(path, old)
-    columns = _old_columns(path)
+    columns = _columns(path)
     before = _rows(path, columns)
 
     async def upgrade():

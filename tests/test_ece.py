@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -482,3 +483,43 @@ def test_secret_and_document_id_are_validated():
         with pytest.raises(ValueError):
             ece.derive_metadata_key(os.urandom(32), doc_id)
     assert len(ece.derive_content_ikm(os.urandom(16), "ok.id~_-")) == 16
+
+
+# --- padding ---------------------------------------------------------------------------
+
+
+def test_the_padding_is_found_exactly_whatever_its_length_and_the_bytes_before_it():
+    """The delimiter search (ece._delimiter_index: memrchr for 0x01/0x02, then the tail compared
+    with zeros) must agree with a byte-by-byte strip for any data before the padding: data
+    ending in zeros, holding 0x01 and 0x02 bytes, or with no delimiter at all."""
+    rng = random.Random(8188)
+    lengths = {0, 1, 63, 64, 65, 4095, 4096, 4097, 65519, 65520, 65536}
+    lengths |= {rng.randrange(0, 65537) for _ in range(200)}
+    for total in sorted(lengths):
+        for zeros in sorted({0, 1, 63, 64, 65, 4096, 4160, total, rng.randrange(0, total + 1)}):
+            if zeros > total:
+                continue
+            head = bytearray(rng.randbytes(total - zeros))
+            if head and rng.random() < 0.5:
+                head[-1] = 0  # a zero inside the data, just before the padding
+            if head and rng.random() < 0.3:
+                run = rng.randrange(1, len(head) + 1)
+                head[-run:] = bytes(run)  # data ending in a run of zeros
+            for delimiter in (b"", b"\x01", b"\x02", b"\x03"):
+                if rng.random() < 0.5 and head:
+                    head[rng.randrange(len(head))] = rng.choice((1, 2))  # delimiter-like bytes in the data
+                plaintext = bytes(head) + delimiter + bytes(zeros)
+                stripped = plaintext.rstrip(b"\x00")
+                expected = len(stripped) - 1 if stripped and stripped[-1] in (1, 2) else -1
+                assert ece._delimiter_index(plaintext) == expected, (total, zeros, delimiter)
+
+
+def test_a_padding_only_record_and_a_record_without_delimiter_decrypt_as_before():
+    cek, nonce = os.urandom(16), os.urandom(12)
+    record = ece.seal_record(cek, nonce, 3, b"", last=False, padding=ece.RECORD_DATA_SIZE)
+    assert ece.open_record(cek, nonce, 3, record) == (b"", False)
+    record = ece.seal_record(cek, nonce, 4, b"data\x00\x00", last=True, padding=5000)
+    assert ece.open_record(cek, nonce, 4, record) == (b"data\x00\x00", True)
+    zeros = AESGCM(cek).encrypt(ece._record_nonce(int.from_bytes(nonce, "big"), 5), bytes(65519 + 1), None)
+    with pytest.raises(ece.BadPadding):
+        ece.open_record(cek, nonce, 5, zeros)

@@ -157,3 +157,32 @@ async def test_a_role_must_be_a_short_name_the_host_chose(bare):
             await drop_box.create(size=65557, uploaded_by=role, box_id=BOX)
     created, _ = await drop_box.create(size=65557, uploaded_by="pharmacist", box_id=BOX)
     assert created.uploaded_by == "pharmacist"
+
+
+async def test_a_sweep_deletes_every_due_document_of_many_boxes_each_audited_with_its_reason(bare, monkeypatch):
+    """20 rooms ending at once: one sweep deletes all their documents (rows, files, audit and
+    events), in groups rather than two transactions per file (filedrop/deletion.py)."""
+    import sqlalchemy as sa
+
+    from filedrop import deletion, ece
+    from filedrop.schema import audit, files
+    _, _, box, store_dir = bare
+    told = []
+    box.notify = lambda box_id, event: told.append((box_id, event["action"], event["id"]))
+    size = ece.padded_size(10)
+    made = [(await box.create(size=size, uploaded_by="writer", box_id=f"room-{i:02d}"))[0] for i in range(20)]
+    standalone, _ = await box.create(size=size, uploaded_by="writer")  # not due: kept
+    now = box.clock()
+    for i, doc in enumerate(made):
+        await box.schedule_box_deletion(doc.box_id, now - 1 if i % 2 else now - 2)
+    monkeypatch.setattr(deletion, "DELETE_BATCH", 7)  # several groups, the last one short
+    counts = await box.sweep()
+    assert counts == {"scheduled": 20}
+    async with box.engine.connect() as conn:
+        left = set((await conn.execute(sa.select(files.c.id))).scalars())
+        deleted = (await conn.execute(sa.select(audit.c.file_id, audit.c.box_id, audit.c.reason)
+                                      .where(audit.c.action == "deleted"))).all()
+    assert left == {standalone.id}
+    assert sorted(deleted) == sorted((d.id, d.box_id, "scheduled") for d in made)
+    assert sorted(told) == sorted((d.box_id, "deleted", d.id) for d in made)
+    assert {p.name for p in store_dir.rglob("*") if p.is_file()} == {standalone.id}

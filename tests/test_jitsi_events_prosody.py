@@ -196,7 +196,8 @@ async def test_presence_and_status_follow_the_room_and_documents_go_after_the_gr
     assert await stack.presence(consultation) == nobody
     await eventually(lambda: stack.document_status(consultation, doc), lambda s: s == 404, timeout=5)
     await eventually(stack.files_now, lambda files: files == [], timeout=2)  # row marked first, then the file
-    deleted = await stack.deletion_of(doc)  # the audit line: when, and why
+    # the audit line (when, and why) is written just after the file goes: wait for it too
+    deleted = await eventually(lambda: stack.deletion_of(doc), lambda line: line is not None, timeout=2)
     assert deleted.reason == "scheduled", deleted
     assert deleted.at >= ended["ended_at"] + 1, f"deleted {deleted.at - ended['ended_at']:.2f} s after the end"
 

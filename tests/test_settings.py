@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from teleconsult.cli.commands import build_parser
+from teleconsult.cli.parser import build_parser
 from teleconsult import settings as settings_module
 from teleconsult import settings_doc
 from teleconsult.settings import REQUIRED, SETTINGS, SETTINGS_BY_NAME, SettingsError, load_settings

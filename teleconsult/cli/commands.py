@@ -1,5 +1,6 @@
-"""The `teleconsult` command. Every subcommand reaches the same database through --config,
---data-dir or TELECONSULT_DATA_DIR, also while `serve` runs (SQLite WAL)."""
+"""The `teleconsult` subcommands other than `drop` (their options: parser.py). Every subcommand
+reaches the same database through --config, --data-dir or TELECONSULT_DATA_DIR, also while
+`serve` runs (SQLite WAL)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ import asyncio
 import getpass
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
-
 from .. import accounts, clinician_keys, consultations, db, ids, sealing
-from . import drop
 from ..jitsi import config_check, jicofo_check
 from ..web.app import create_app
 from ..errors import DomainError
@@ -24,63 +22,6 @@ from ..settings import DEMO_SECRETS_FILE, SETTINGS_BY_NAME, Settings, SettingsEr
 
 DEMO_EMAIL = "demo@teleconsult.invalid"
 DEMO_NAME = "Dr Démo"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="teleconsult", description="Self-hostable teleconsultation on Jitsi Meet.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="TOML settings file (also TELECONSULT_CONFIG)")
-    common.add_argument("--data-dir", metavar="DIR", help="data directory (also TELECONSULT_DATA_DIR)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", parents=[common], help="run the web app")
-    serve.add_argument("--host", help="listen address")
-    serve.add_argument("--port", type=int, help="listen port")
-    serve.add_argument("--demo", action="store_true", default=None,
-                       help="generate missing secrets and a demo clinician (not for production)")
-
-    check = sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
-    check.add_argument("--jitsi-config", metavar="FILE",
-                       help="also check the Jitsi host's Prosody configuration file against these settings")
-    check.add_argument("--jicofo-config", metavar="FILE",
-                       help="also check the Jitsi host's jicofo.conf: jicofo must not make anyone moderator "
-                            "by itself")
-
-    clinician = sub.add_parser("clinician", help="manage clinician accounts")
-    clinician_sub = clinician.add_subparsers(dest="action", required=True)
-    add = clinician_sub.add_parser("add", parents=[common], help="create a clinician account")
-    add.add_argument("email")
-    add.add_argument("--name", required=True, help="name shown to patients, e.g. 'Dr Marie Curie'")
-    token = clinician_sub.add_parser("token", parents=[common],
-                                     help="issue a new API token (replaces the previous one)")
-    token.add_argument("email")
-    password = clinician_sub.add_parser("password", parents=[common],
-                                        help="set a new password (signs out every session of the account)")
-    password.add_argument("email")
-    reset_totp = clinician_sub.add_parser("reset-totp", parents=[common],
-                                          help="forget the second factor: the next login enrols a new one")
-    reset_totp.add_argument("email")
-    clinician_sub.add_parser("list", parents=[common], help="list clinician accounts (no secrets)")
-
-    consultation = sub.add_parser("consultation", help="manage consultations")
-    consultation_sub = consultation.add_subparsers(dest="action", required=True)
-    new = consultation_sub.add_parser("new", parents=[common], help="create a consultation, print the patient link")
-    new.add_argument("--clinician", required=True, metavar="EMAIL")
-
-    jitsi_files = sub.add_parser("jitsi-files", help="copy the Prosody module and the Jitsi snippets of this "
-                                 "version into DIR, for the Jitsi host")
-    jitsi_files.add_argument("directory", metavar="DIR")
-
-    drop.add_parser(sub)
-    return parser
-
-
-def installed_version() -> str:
-    try:
-        return metadata.version("teleconsult")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
 
 
 def _settings(args: argparse.Namespace, demo: bool | None = None) -> Settings:
@@ -140,11 +81,36 @@ async def _ensure_demo_clinician(settings: Settings) -> None:
     await _with_engine(settings, work)
 
 
+def _in_child_process(work) -> None:
+    """Run `work` in a forked child and wait for it. The demo clinician's password hash (argon2,
+    64 MiB of memory) is made there: the server's own peak memory stays that of serving, not
+    of a one-off hash at start-up (docs/benchmarks.md). Forked before the server starts any
+    thread or event loop; the child's errors are its own one line on stderr."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 1
+        try:
+            work()
+            code = 0
+        except DomainError as exc:
+            print(f"teleconsult: {exc}", file=sys.stderr)
+        except BaseException as exc:  # noqa: BLE001 - reported below as one line, then the parent stops
+            print(f"teleconsult: demo set-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise DomainError("the demo set-up failed (see above)")
+
+
 def cmd_serve(args) -> int:
     settings = _settings(args, demo=args.demo)
     setup_logging()
     if settings.demo:
-        asyncio.run(_ensure_demo_clinician(settings))
+        _in_child_process(lambda: asyncio.run(_ensure_demo_clinician(settings)))
     asyncio.run(server.serve(create_app(settings), settings, say=lambda msg: print(msg, flush=True)))
     return 0
 
@@ -262,11 +228,10 @@ def cmd_jitsi_files(args) -> int:
 
 
 COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
-            "jitsi-files": cmd_jitsi_files, "drop": drop.run}
+            "jitsi-files": cmd_jitsi_files}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except SettingsError as exc:
@@ -276,6 +241,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"teleconsult: {exc}", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`teleconsult drop send|get|delete`: the end-to-end encrypted drop box from a terminal
+"""`teleconsult drop send|get|delete` (options in parser.py): the end-to-end encrypted drop box from a terminal
 (filedrop/client/ does the work, at the places teleconsult/drop_links.py names). It talks to a
 running server over HTTP only; keys are made and used here and never sent.
 
@@ -7,10 +7,8 @@ interrupted), never a traceback."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,68 +17,10 @@ from filedrop import client, ece
 
 from .. import drop_links
 from ..drop_links import ConsultationLink, DropLink, LinkError, parse_link
-
-TOKEN_ENV = "TELECONSULT_API_TOKEN"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
+from .parser import TOKEN_ENV
 
 class UsageError(Exception):
     """Bad arguments found after parsing (exit status 2)."""
-
-
-def parse_duration(text: str) -> float:
-    """'90' or '90s', '30m', '12h', '7d', '1w', or sums such as '1h30m' -> seconds."""
-    compact = text.strip().lower().replace(" ", "")
-    pieces = _DURATION.findall(compact)
-    if not compact or "".join(n + u for n, u in pieces) != compact:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 3600, 30m, 12h, 7d, 1h30m)")
-    return sum(float(number) * _UNITS[unit] for number, unit in pieces)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
-
-
-def add_parser(sub) -> None:
-    """Add `drop` and its subcommands to the `teleconsult` parser's subparsers."""
-    drop = sub.add_parser("drop", help="send and fetch end-to-end encrypted files through a server's drop box")
-    actions = drop.add_subparsers(dest="action", required=True)
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--token", metavar="TOKEN",
-                        help=f"a clinician's API token (also {TOKEN_ENV}); see `teleconsult clinician token`")
-    common.add_argument("--consultation", metavar="LINK",
-                        help="the full patient link /j/TOKEN#SECRET: use that consultation's box, as its clinician")
-    common.add_argument("--progress", action="store_true",
-                        help="show a progress line on stderr even when it is not a terminal")
-
-    send = actions.add_parser("send", parents=[common], help="encrypt a file and upload it; print its link")
-    send.add_argument("file", metavar="FILE")
-    send.add_argument("--server", metavar="URL", help="the server's public URL (standalone drops)")
-    send.add_argument("--expires", metavar="DURATION", type=parse_duration,
-                      help="standalone drop: delete it after this long (3600, 30m, 12h, 7d; default: server's maximum)")
-    send.add_argument("--downloads", metavar="N", type=positive_int,
-                      help="standalone drop: delete it after N downloads")
-
-    get = actions.add_parser("get", parents=[common], help="download and decrypt a file")
-    get.add_argument("target", metavar="LINK|DOC_ID", nargs="?",
-                     help="a drop link /d/ID#SECRET; with --consultation, a document id")
-    get.add_argument("-o", "--output", metavar="FILE",
-                     help="where to save (a file, or a directory); default: the sender's file name, sanitised")
-    get.add_argument("--force", action="store_true", help="overwrite an existing file")
-    get.add_argument("--all", action="store_true", help="with --consultation: save every document of the box")
-
-    delete = actions.add_parser("delete", help="delete a standalone drop before it expires")
-    delete.add_argument("link", metavar="LINK", help="the drop link (the part after # is not needed)")
-    delete.add_argument("--owner-token", metavar="TOKEN", required=True,
-                        help="the owner token `drop send` printed")
 
 
 # --- progress -------------------------------------------------------------------------

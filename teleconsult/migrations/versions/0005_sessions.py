@@ -25,14 +25,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_sessions_clinician_id", "sessions", ["clinician_id"])
     op.create_index("ix_sessions_last_seen_at", "sessions", ["last_seen_at"])
-    # cookies of the epoch era name no session row: their holders log in again once.
-    # Dropped in place (SQLite >= 3.35): a batch copy would DROP TABLE clinicians, which the
-    # consultations' foreign keys refuse inside the migration's transaction (a database with
-    # consultations could not upgrade; tests/test_drop_migrations.py upgrades dumps that have some)
-    op.drop_column("clinicians", "session_epoch")
+    # cookies of the epoch era name no session row: their holders log in again once
+    # clinicians.session_epoch (0003) is no longer read: it stays in the table. Dropping it on SQLite
+    # means rebuilding `clinicians`, which foreign keys (consultations, profiles) forbid on a database
+    # that holds rows: an upgrade must never fail on a host's real data.
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("clinicians") as batch:
-        batch.add_column(sa.Column("session_epoch", sa.Integer, nullable=False, server_default="0"))
     op.drop_table("sessions")

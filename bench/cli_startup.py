@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Start-up of the `teleconsult` command, against the bare interpreter in the same run.
+
+Each figure is the median of --reps launches, all interleaved (so that the machine's load falls
+on every variant alike), the launcher pinned to the client core (bench/cores.py):
+
+* python -c pass: the interpreter alone (with this venv's site, as the console script has);
+* python -c "import aiohttp, cryptography AES-GCM": what any drop client must load;
+* teleconsult --help: until it exits;
+* teleconsult drop send FILE / drop get LINK: until the command's first connection reaches a
+  listening socket here (the moment it starts transferring); the command is then stopped.
+
+With --compare DIR, the same commands also run from another checkout (e.g. /work/main before a
+change), its package first on PYTHONPATH: "before" and "after" in one run.
+
+    .venv/bin/python bench/cli_startup.py [--reps 15] [--compare /path/to/other/checkout]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cores import CLIENT_CORE, pin_to  # noqa: E402
+
+LAUNCH_CLI = "import sys; from teleconsult.cli import main; sys.exit(main())"  # what the console script does
+
+
+def _env(tree: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env["PYTHONPATH"] = str(tree)
+    env["TELECONSULT_API_TOKEN"] = "tc_bench"
+    return env
+
+
+def time_to_exit(argv: list[str], env: dict, cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started
+
+
+def time_to_connect(argv: list[str], env: dict, cwd: Path, listener: socket.socket) -> float:
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listener.settimeout(30)
+    connection, _ = listener.accept()
+    elapsed = time.perf_counter() - started
+    connection.close()
+    process.kill()  # it has started transferring: that is all that is measured
+    process.wait(timeout=30)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--compare", metavar="DIR", help="another checkout to run the same commands from")
+    args = parser.parse_args()
+    pin_to(CLIENT_CORE)
+    work = Path(tempfile.mkdtemp())
+    (work / "note.txt").write_bytes(os.urandom(1024))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    server = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    link = f"{server}/d/{'A' * 22}#{'B' * 43}"
+    py = sys.executable
+    trees = {"this": ROOT} | ({"compare": Path(args.compare).resolve()} if args.compare else {})
+    variants = {
+        "python -c pass": ("exit", [py, "-c", "pass"], ROOT),
+        "python: import aiohttp + AES-GCM": (
+            "exit", [py, "-c", "import aiohttp; from cryptography.hazmat.primitives.ciphers.aead import AESGCM"], ROOT),
+    }
+    for name, tree in trees.items():
+        cli = [py, "-c", LAUNCH_CLI]
+        variants[f"[{name}] teleconsult --help"] = ("exit", cli + ["--help"], tree)
+        variants[f"[{name}] drop send (to first connection)"] = (
+            "connect", cli + ["drop", "send", "note.txt", "--server", server], tree)
+        variants[f"[{name}] drop get (to first connection)"] = ("connect", cli + ["drop", "get", link], tree)
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.reps):
+        for name, (kind, argv, tree) in variants.items():
+            env = _env(tree)
+            if kind == "exit":
+                samples[name].append(time_to_exit(argv, env, work))
+            else:
+                samples[name].append(time_to_connect(argv, env, work, listener))
+    floor = statistics.median(samples["python -c pass"])
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()}); reps={args.reps}")
+    print(f"{'variant':48s} {'median ms':>10s} {'p90 ms':>8s} {'x python':>9s}")
+    for name, values in samples.items():
+        ordered = sorted(values)
+        median = statistics.median(values)
+        print(f"{name:48s} {median * 1000:10.0f} {ordered[int(len(ordered) * 0.9)] * 1000:8.0f} "
+              f"{median / floor:9.2f}")
+    if args.compare:
+        for command in ("teleconsult --help", "drop send (to first connection)", "drop get (to first connection)"):
+            before = statistics.median(samples[f"[compare] {command}"])
+            after = statistics.median(samples[f"[this] {command}"])
+            print(f"{command}: this / compare = {after / before:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The `teleconsult` command imports only what the subcommand given needs: `--help` (and any usage
+error) builds the whole argparse tree from teleconsult/cli/parser.py alone, and `drop send/get`
+load the drop box client, never the server's side (the database, the web app, argon2, the PDF
+renderer, WebRTC). Asserted on the modules loaded, which does not depend on the machine's speed;
+the start-up times are in bench/cli_startup.py and docs/benchmarks.md."""
+
+import json
+import subprocess
+import sys
+
+from conftest import free_port
+
+SERVER_SIDE = ("sqlalchemy", "alembic", "argon2", "aiohttp.web", "aiortc", "reportlab", "jinja2", "magic", "babel",
+               "teleconsult.db", "teleconsult.web", "teleconsult.accounts", "teleconsult.documents",
+               "teleconsult.cli.commands")
+DROP_CLIENT = ("aiohttp", "cryptography", "filedrop", "teleconsult.cli.drop")
+
+# runs the console script's function as a host runs it, then lists every module loaded
+RUN = """
+import json, sys
+from teleconsult.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as exc:
+    status = exc.code
+print(json.dumps({"status": status, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def loaded(*args: str, cwd=None) -> tuple[int, set[str]]:
+    result = subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return report["status"], set(report["modules"])
+
+
+def under(modules: set[str], prefixes) -> set[str]:
+    return {m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes)}
+
+
+def test_help_loads_neither_the_server_side_nor_the_drop_client():
+    for args in (["--help"], ["drop", "--help"], ["drop", "send", "--help"], ["serve", "--help"], []):
+        status, modules = loaded(*args)
+        assert status in (0, 2), (args, status)  # help, or a usage error for no subcommand
+        assert under(modules, SERVER_SIDE + DROP_CLIENT) == set(), args
+
+
+def test_drop_send_and_get_load_the_drop_client_and_nothing_of_the_server(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: the transfer starts, then fails
+    (tmp_path / "note.txt").write_text("hello")
+    runs = [("drop", "send", "note.txt", "--server", closed, "--token", "tc_x"),
+            ("drop", "get", f"{closed}/d/{'A' * 22}#{'B' * 43}")]
+    for args in runs:
+        status, modules = loaded(*args, cwd=tmp_path)
+        assert status == 1, args  # "cannot reach the server"
+        assert set(DROP_CLIENT) <= modules, args
+        assert under(modules, SERVER_SIDE) == set(), args
+
+
+def test_other_subcommands_still_load_what_they_use(tmp_path):
+    status, modules = loaded("jitsi-files", str(tmp_path / "out"))
+    assert status == 0
+    assert "teleconsult.cli.commands" in modules and (tmp_path / "out").is_dir()
