@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -47,7 +48,15 @@ def _clean_env(**extra) -> dict:
 def installed(tmp_path_factory):
     """(wheel path, bin directory of a fresh venv holding only the wheel and its dependencies)."""
     work = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(ROOT)],
+    # built from a copy of the files git tracks, as a clean checkout would be: a leftover build/ or
+    # an untracked file in the working tree cannot slip into the wheel
+    source = work / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file() and not (ROOT / name).is_symlink():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(source)],
          env=_clean_env())
     [wheel] = (work / "dist").glob("teleconsult-*.whl")
     _run([sys.executable, "-m", "venv", str(work / "venv")])
