@@ -53,30 +53,6 @@ async def _knock_is(app, status, timeout=SLOW):
         await asyncio.sleep(0.1)
 
 
-async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network_returns(live):
-    jitsi_server, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            clinician, patient = await _knocked(browser, app, doctor)
-            await patient.context.set_offline(True)
-            await clinician.click("[data-action=admit]")
-            await _knock_is(app, cs.KNOCK_ADMITTED)
-            await wait_until(patient, "document.getElementById('patient-status').textContent"
-                                      " === 'Connexion perdue. Nouvelle tentative…'", SLOW)
-            await asyncio.sleep(3)  # offline for a while: a few attempts fail
-            assert await patient.evaluate("window.__jitsi === undefined")
-
-            await patient.context.set_offline(False)
-            await wait_until(patient, "window.__jitsi !== undefined", SLOW)  # no reload
-            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
-            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
-                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
-    finally:
-        await jitsi_server.close()
-
-
 async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_once_it_gets_through(live):
     """The waiting room's event stream stays open (as through set_offline, or a phone whose old
     connection outlives its signal) but the call request gets no answer: it is asked again."""
