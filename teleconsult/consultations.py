@@ -367,7 +367,8 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
 
     The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
-    with it after a network blip (DESIGN section 3)."""
+    with it after a network blip (DESIGN section 3). It carries no name: the patient's page gives
+    Jitsi the display name itself (tokens.py)."""
     now = time.time() if now is None else now
     _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
@@ -375,5 +376,4 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     if settings.call_engine == "direct":
         return DirectAccess(settings.direct_ice_server_list, role="patient")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
-                             name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
-                             now=now)
+                             name=None, moderator=False, expires_at=consultation.deadline_at, now=now)

@@ -1,6 +1,7 @@
 """Room names and Jitsi JWTs, exactly as DESIGN section 3 says."""
 
 import base64
+import json
 import math
 import re
 import time
@@ -103,6 +104,25 @@ async def test_a_token_for_consultation_a_is_refused_for_b_room(tmp_path):
     # a forged token (other secret) is refused for A's own room
     forged = jwt.encode(jwt.decode(patient_token, options={"verify_signature": False}), "x" * 40, algorithm="HS256")
     assert not _jitsi_accepts(settings, forged, a.room_name)
+    await engine.dispose()
+
+
+async def test_the_patients_token_carries_no_name_only_an_id_and_the_member_role(tmp_path):
+    """Jitsi copies context.user to everyone and Prosody logs a refused token whole: the patient's
+    name stays out of it (the page hands it to the IFrame API, static/js/jitsi.js)."""
+    from teleconsult import db
+    from teleconsult.accounts import get_clinician
+    settings = make_settings(tmp_path)
+    engine = db.make_engine(settings.sqlalchemy_url)
+    await db.migrate(engine)
+    clinician = await get_clinician(engine, (await add_clinician(engine)).id)
+    consultation = await create_consultation(engine, settings, clinician)
+    marker = "Zorglub Marqueur"
+    admitted = await decide(engine, consultation, (await knock(engine, consultation, marker)).id, admit=True)
+    token = call_for_patient(settings, consultation, admitted).jwt
+    claims = jwt.decode(token, settings.jitsi_app_secret, algorithms=["HS256"], audience=settings.jitsi_app_id)
+    assert claims["context"] == {"user": {"id": admitted.id, "affiliation": "member", "moderator": False}}
+    assert "Zorglub" not in json.dumps(claims) and "Zorglub" not in token
     await engine.dispose()
 
 
