@@ -126,6 +126,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
     cursor.execute("PRAGMA foreign_keys=ON")
+    # deleted and overwritten content is zeroed, not left in free space (purged names, forgotten records)
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
 
