@@ -88,7 +88,8 @@ knocks = sa.Table(
     "knocks", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id"), nullable=False, index=True),
-    sa.Column("display_name", sa.String(80), nullable=False),
+    # the display name sealed to the consultation secret (teleconsult/names.py); NULL once purged
+    sa.Column("sealed_name", sa.String(400), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("decided_at", sa.Float, nullable=True),

@@ -4,7 +4,8 @@ Two deadlines, both counted from the end (`consultations.ended_at`) and applied 
 (teleconsult/ending.py `sweep_once`, read back by `next_deadline`), so a restart forgets neither:
 
 1. end + `documents_grace_seconds`: the documents go (filedrop) and every knock of the
-   consultation loses its display name (an empty string is left: the column is NOT NULL).
+   consultation loses its display name (sealed to the consultation secret: `sealed_name` becomes
+   NULL; SQLite's secure_delete zeroes the old bytes).
 2. end + `consultation_retention_days`: the consultation row, its knocks and its documents'
    audit lines are deleted. Its room name stays in `used_rooms`, so that it is never reused.
 
@@ -27,7 +28,7 @@ FORGET_BATCH = 500  # consultations deleted per transaction: a long backlog neve
 
 
 def _named_knocks():
-    return sa.and_(knocks.c.consultation_id == consultations.c.id, knocks.c.display_name != "")
+    return sa.and_(knocks.c.consultation_id == consultations.c.id, knocks.c.sealed_name.isnot(None))
 
 
 async def purge_names(engine: AsyncEngine, grace_seconds: float, now: float) -> int:
@@ -37,7 +38,7 @@ async def purge_names(engine: AsyncEngine, grace_seconds: float, now: float) -> 
         consultations.c.status == ENDED, consultations.c.ended_at <= now - grace_seconds)
     async with engine.begin() as conn:
         result = await conn.execute(knocks.update().where(
-            knocks.c.consultation_id.in_(ended_long_enough), knocks.c.display_name != "").values(display_name=""))
+            knocks.c.consultation_id.in_(ended_long_enough), knocks.c.sealed_name.isnot(None)).values(sealed_name=None))
     return result.rowcount
 
 

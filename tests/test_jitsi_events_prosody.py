@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from filedrop.schema import audit
 
 from teleconsult.web.app import create_app
-from conftest import add_api_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login, sealed
 from drop_client import upload
 
 try:
@@ -143,7 +143,7 @@ class Stack:
         async with patient.get(consultation["patient_url"]) as r:
             csrf = csrf_from(await r.text())
         async with patient.post(consultation["patient_url"] + "/knock", data={
-                "display_name": KNOCK_NAME, "consent": "yes", "csrf_token": csrf}) as r:
+                "sealed_name": sealed(KNOCK_NAME), "consent": "yes", "csrf_token": csrf}) as r:
             assert r.status == 200
         (knock,) = (await self.consultation(consultation))["knocks"]
         async with self.api.post(self.app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",

@@ -17,7 +17,7 @@ from teleconsult import ending
 from teleconsult.accounts import get_clinician
 from teleconsult.db import consultations, knocks, used_rooms
 from teleconsult.services import open_services
-from conftest import add_clinician, make_settings
+from conftest import add_clinician, make_settings, sealed
 
 T0 = 1_900_000_000.0
 GRACE = 300
@@ -43,7 +43,7 @@ def _settings(tmp_path: Path):
 async def _consultation_with_a_knock_and_a_document(services, clock: Clock, email="dr.martin@example.org"):
     clinician = await get_clinician(services.engine, (await add_clinician(services.engine, email)).id)
     consultation = await cs.create_consultation(services.engine, services.settings, clinician, now=clock())
-    knock = await cs.knock(services.engine, consultation, MARKER, now=clock())
+    knock = await cs.knock(services.engine, consultation, sealed(MARKER), now=clock())
     await services.drops.create(size=ece.padded_size(1000), uploaded_by="clinician", box_id=consultation.id)
     return consultation, knock
 
@@ -73,17 +73,18 @@ async def test_knocks_lose_their_names_when_the_documents_go_and_not_a_second_be
 
         clock.now = ended.ended_at + GRACE - 1
         await ending.sweep_once(services)
-        assert (await cs.get_knock(services.engine, ended, knock.id)).display_name == MARKER
+        assert (await cs.get_knock(services.engine, ended, knock.id)).sealed_name == knock.sealed_name
 
         clock.now = ended.ended_at + GRACE
         counts = await ending.sweep_once(services)
         assert counts["knock_names_purged"] == 1 and counts["scheduled"] == 1, counts
-        assert (await cs.get_knock(services.engine, ended, knock.id)).display_name == ""
+        assert (await cs.get_knock(services.engine, ended, knock.id)).sealed_name is None
         assert await _rows(services, files, files.c.box_id == ended.id) == []
         # the next thing to do is forgetting the record, a retention period after the end
         assert await ending.next_deadline(services) == ended.ended_at + RETENTION_DAYS * DAY
         assert (await ending.sweep_once(services))["knock_names_purged"] == 0  # once only
-    # overwritten, not just unlinked from the row: the name is in no database file any more
+    # overwritten, not just unlinked from the row: the sealed name is in no database file any more
+    assert knock.sealed_name.encode() not in _database_bytes(settings)
     assert MARKER.encode() not in _database_bytes(settings)
 
 
