@@ -1,5 +1,5 @@
 """teleconsult/names.py: display names sealed to the consultation secret (docs/encryption.md
-section 9), against tests/vectors/names.json (shared with static/js/names.js, checked in Chromium
+section 10), against tests/vectors/names.json (shared with static/js/names.js, checked in Chromium
 by test_names_browser.py) and a reference derivation written here with the standard library."""
 
 import hashlib

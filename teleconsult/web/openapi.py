@@ -243,7 +243,7 @@ SCHEMAS = {
         "id": {"type": "string"}, "consultation_id": {"type": "string"},
         "sealed_name": {"type": ["string", "null"], "description":
                         "the patient's display name sealed to the consultation secret (docs/encryption.md "
-                        "section 9); null once purged"},
+                        "section 10); null once purged"},
         "status": {"type": "string", "enum": ["waiting", "admitted", "declined", "ended"]},
         "created_at": {"type": "number"}, "decided_at": {"type": ["number", "null"]}}},
     "Consultation": {"type": "object", "required": ["id", "status", "patient_url"], "properties": {

@@ -1,16 +1,16 @@
 """Knocks keep the patient's display name sealed to the consultation secret, never in clear
-(issue 17, docs/encryption.md section 9): `knocks.display_name` gives way to `knocks.sealed_name`
+(issue 17, docs/encryption.md section 10): `knocks.display_name` gives way to `knocks.sealed_name`
 (379 base64url characters, NULL once purged). Names written in clear before this revision are
 dropped with their column: a knock still open at the upgrade shows a neutral label.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
