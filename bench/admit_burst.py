@@ -36,6 +36,7 @@ for path in (ROOT / "bench", ROOT):
         sys.path.insert(0, str(path))
 
 from cores import CLIENT_CORE, pin_to  # noqa: E402
+from teleconsult import names  # noqa: E402
 from transfer_servers import start_ours  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -50,7 +51,8 @@ class Patient:
     async def knock(self) -> None:
         async with self.session.get(self.url) as r:
             csrf = CSRF.search(await r.text()).group(1)
-        form = {"display_name": "Patient", "consent": "yes", "csrf_token": csrf}
+        # the name sealed as the patient's page seals it (teleconsult/names.py)
+        form = {"sealed_name": names.seal_text(os.urandom(32), "Patient"), "consent": "yes", "csrf_token": csrf}
         async with self.session.post(self.url + "/knock", data=form, allow_redirects=False) as r:
             assert r.status == 303, r.status
 

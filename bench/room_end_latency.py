@@ -52,6 +52,7 @@ from xmpp_client import XmppClient  # noqa: E402
 from filedrop.schema import files  # noqa: E402
 from teleconsult import accounts  # noqa: E402
 from teleconsult import consultations as cs  # noqa: E402
+from teleconsult import names  # noqa: E402
 from teleconsult.web.app import create_app  # noqa: E402
 from teleconsult.web.appkeys import services_key  # noqa: E402
 from teleconsult.db import consultations  # noqa: E402
@@ -80,7 +81,7 @@ async def prepare_room(app, settings, http, auth, prosody_port) -> Room:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(consultations).where(consultations.c.id == consultation["id"]))).first()
     record = cs.Consultation(**{k: row._mapping[k] for k in cs.Consultation.__dataclass_fields__})
-    knock = await cs.knock(engine, record, "Camille", app[services_key].hub)
+    knock = await cs.knock(engine, record, names.seal_text(os.urandom(32), "Camille"), app[services_key].hub)
     async with http.post(settings.public_url + f"/api/consultations/{record.id}/knocks/{knock.id}/admit",
                          headers=auth) as r:
         assert r.status == 200, r.status

@@ -22,7 +22,9 @@
 --
 -- Only plain Prosody APIs are used; no Jitsi Lua library is required. When
 -- Jitsi's token authentication put a user context on the session
--- (session.jitsi_meet_context_user), its id and name are reported.
+-- (session.jitsi_meet_context_user), its id is reported. Display names never
+-- are (neither the token's nor the presence's nick): ids and counts are all the
+-- backend needs, and a patient's name is not the server's to hold.
 
 -- jitsi_plugin/.luacheckrc declares Prosody's module API; run `luacheck .` from jitsi_plugin/.
 
@@ -250,17 +252,11 @@ local function room_payload(event_name, room)
 	};
 end
 
-local function occupant_record(occupant, origin, stanza)
+local function occupant_record(occupant, origin)
 	local context = origin and origin.jitsi_meet_context_user;
-	local name = type(context) == "table" and context.name or nil;
-	if not name and stanza then
-		-- Display name from the join presence (XEP-0172), as Jitsi clients send it.
-		name = stanza:get_child_text("nick", "http://jabber.org/protocol/nick");
-	end
 	local id = type(context) == "table" and context.id or nil;
 	return {
 		id = id ~= nil and tostring(id) or nil;
-		name = name;
 		-- The real JID; after the last session left only the bare JID remains.
 		occupant_jid = occupant.jid or occupant.bare_jid;
 	};
@@ -269,7 +265,6 @@ end
 local function occupant_copy(record)
 	return {
 		id = record.id;
-		name = record.name;
 		occupant_jid = record.occupant_jid;
 		joined_at = record.joined_at;
 		left_at = record.left_at;
@@ -309,7 +304,7 @@ module:hook("muc-occupant-joined", function (event)
 	local state = announce_room(room);
 	if is_ignored_occupant(occupant) then return; end
 
-	local record = occupant_record(occupant, event.origin, event.stanza);
+	local record = occupant_record(occupant, event.origin);
 	record.joined_at = os_time();
 	state.present[occupant.nick] = record;
 	if #state.all < max_remembered_occupants then
@@ -327,7 +322,7 @@ module:hook("muc-occupant-left", function (event)
 	if is_ignored_room(room) or is_ignored_occupant(occupant) then return; end
 
 	local state = state_of(room);
-	local record = state.present[occupant.nick] or occupant_record(occupant, event.origin, nil);
+	local record = state.present[occupant.nick] or occupant_record(occupant, event.origin);
 	state.present[occupant.nick] = nil;
 	record.left_at = os_time();
 

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass, replace
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import ids
+from . import ids, names
 from .jitsi import tokens
 from .direct_access import DirectAccess
-from .text import without_bidi_controls
 from .accounts import Clinician
 from .db import consultations, knocks, used_rooms
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -27,7 +26,6 @@ from .settings import Settings
 
 WAITING, IN_CALL, ENDED = "waiting", "in_call", "ended"
 KNOCK_WAITING, KNOCK_ADMITTED, KNOCK_DECLINED, KNOCK_ENDED = "waiting", "admitted", "declined", "ended"
-DISPLAY_NAME_MAX = 60
 ROOM_NAME_ATTEMPTS = 5
 
 
@@ -71,7 +69,7 @@ class Consultation:
 class Knock:
     id: str
     consultation_id: str
-    display_name: str
+    sealed_name: str | None  # the name sealed to the consultation secret; None once purged
     status: str
     created_at: float
     decided_at: float | None
@@ -258,24 +256,26 @@ async def next_deadline(engine: AsyncEngine) -> float | None:
             consultations.c.status != ENDED))
 
 
-def clean_display_name(name: str) -> str:
-    name = " ".join(without_bidi_controls(name or "").split())
-    if not name:
-        raise InvalidInput("display name is empty")
-    if len(name) > DISPLAY_NAME_MAX:
-        raise InvalidInput(f"display name is longer than {DISPLAY_NAME_MAX} characters")
-    if any(ord(ch) < 32 for ch in name):
-        raise InvalidInput("display name has control characters")
-    return name
+def check_sealed_name(sealed_name: object) -> str:
+    """A sealed name as the patient's page sends it (teleconsult/names.py): its shape is all the
+    server can check, and all it keeps."""
+    try:
+        names.check_sealed(sealed_name)
+    except names.BadSealedName as exc:
+        raise InvalidInput(str(exc)) from None
+    assert isinstance(sealed_name, str)
+    return sealed_name
 
 
-async def knock(engine: AsyncEngine, consultation: Consultation, display_name: str,
+async def knock(engine: AsyncEngine, consultation: Consultation, sealed_name: str,
                 hub: Hub | None = None, now: float | None = None) -> Knock:
+    """A patient knocks, with its display name sealed to the consultation secret (the server
+    never receives it in clear)."""
     if consultation.status == ENDED:
         raise Conflict("consultation has ended")
-    name = clean_display_name(display_name)
+    sealed = check_sealed_name(sealed_name)
     now = time.time() if now is None else now
-    new = Knock(id=ids.new_id(), consultation_id=consultation.id, display_name=name,
+    new = Knock(id=ids.new_id(), consultation_id=consultation.id, sealed_name=sealed,
                 status=KNOCK_WAITING, created_at=now, decided_at=None)
     async with engine.begin() as conn:
         await conn.execute(knocks.insert().values(**asdict(new)))
@@ -367,7 +367,8 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     """Only an admitted knock of a live consultation gets the room; everything else is Forbidden.
 
     The token is valid until the consultation's maximum duration: Jitsi's web client reconnects
-    with it after a network blip (DESIGN section 3)."""
+    with it after a network blip (DESIGN section 3). It carries no name: the patient's page gives
+    Jitsi the display name itself (tokens.py)."""
     now = time.time() if now is None else now
     _callable(consultation, now)
     if knock_.consultation_id != consultation.id or knock_.status != KNOCK_ADMITTED:
@@ -375,5 +376,4 @@ def call_for_patient(settings: Settings, consultation: Consultation, knock_: Kno
     if settings.call_engine == "direct":
         return DirectAccess(settings.direct_ice_server_list, role="patient")
     return tokens.call_access(settings, room=consultation.room_name, user_id=knock_.id,
-                             name=knock_.display_name, moderator=False, expires_at=consultation.deadline_at,
-                             now=now)
+                             name=None, moderator=False, expires_at=consultation.deadline_at, now=now)

@@ -88,7 +88,8 @@ knocks = sa.Table(
     "knocks", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id"), nullable=False, index=True),
-    sa.Column("display_name", sa.String(80), nullable=False),
+    # the display name sealed to the consultation secret (teleconsult/names.py); NULL once purged
+    sa.Column("sealed_name", sa.String(400), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("decided_at", sa.Float, nullable=True),
@@ -126,6 +127,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
     cursor.execute("PRAGMA foreign_keys=ON")
+    # deleted and overwritten content is zeroed, not left in free space (purged names, forgotten records)
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
 

@@ -10,6 +10,11 @@
    consultations, gives a deadline to the documents of any ended consultation that has none
    (a database written by an older version that crashed between its two writes), then
    applies every document deadline (filedrop/store.py deletes).
+4. In the same step, the knocks of a consultation ended a grace period ago lose their names, and
+   a consultation ended `consultation_retention_days` ago is deleted with its knocks and its
+   documents' audit lines (teleconsult/retention.py; the room name stays in used_rooms).
+
+Every moment here is read from `services.clock` (time.time in production, injected by tests).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import consultations as cs
-from . import direct_call
+from . import direct_call, retention
 
 if TYPE_CHECKING:
     from .services import Services
@@ -29,10 +34,12 @@ async def end(services: Services, consultation: cs.Consultation, reason: str) ->
     async def schedule(conn, ended_at: float) -> None:  # inside the end's own transaction
         await services.drops.schedule_box_deletion(consultation.id, ended_at + grace, conn=conn)
 
-    ended = await cs.end_consultation(services.engine, consultation, reason, services.hub, also=schedule)
+    ended = await cs.end_consultation(services.engine, consultation, reason, services.hub, also=schedule,
+                                      now=services.clock())
     direct_call.announce_end(services.hub, ended.id)  # the direct call's pages stop (a no-op with Jitsi)
     services.signal_presence.forget(ended.id)
-    # committed: a restart between now and then still deletes them; wake the sweeper then
+    # committed: a restart between now and then still deletes them; wake the sweeper then (the
+    # knocks' names go then too, documents or not)
     services.drops.on_deadline((ended.ended_at or 0) + grace)
     return ended
 
@@ -56,21 +63,33 @@ async def schedule_forgotten(services: Services) -> int:
 
 async def end_overdue(services: Services, now: float | None = None) -> int:
     """End every consultation past its maximum duration."""
-    overdue = await cs.overdue(services.engine, now)
+    overdue = await cs.overdue(services.engine, services.clock() if now is None else now)
     for consultation in overdue:
         await end(services, consultation, "max_duration")
     return len(overdue)
 
 
+def _retention_seconds(services: Services) -> float:
+    return services.settings.consultation_retention_days * retention.DAY_SECONDS
+
+
 async def sweep_once(services: Services) -> dict[str, int]:
-    """The sweeper's step: end overdue consultations, then apply every document deadline."""
+    """The sweeper's step: end overdue consultations, apply every document deadline, then blank
+    the names of knocks past the grace period and forget consultations past the retention period."""
     counts = {"consultations_ended": await end_overdue(services),
               "deletions_scheduled": await schedule_forgotten(services)}
     counts.update(await services.drops.sweep())
+    now = services.clock()
+    counts["knock_names_purged"] = await retention.purge_names(
+        services.engine, services.settings.documents_grace_seconds, now)
+    counts["consultations_forgotten"] = await retention.forget_consultations(
+        services.engine, _retention_seconds(services), now)
     return counts
 
 
 async def next_deadline(services: Services) -> float | None:
     """The earliest moment `sweep_once` will have something to do (None: nothing pending)."""
-    due = (await cs.next_deadline(services.engine), await services.drops.next_deadline())
+    due = (await cs.next_deadline(services.engine), await services.drops.next_deadline(),
+           await retention.next_deadline(services.engine, services.settings.documents_grace_seconds,
+                                         _retention_seconds(services)))
     return min((at for at in due if at is not None), default=None)

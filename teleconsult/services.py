@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,7 @@ class Services:
     precall_peers: EchoPeers
     translations: dict[str, Translations]
     stopping: asyncio.Event  # set at shutdown: live streams end
+    clock: Callable[[], float] = time.time  # the deadlines' clock (ending.py, the drop box, the sweeper)
 
 
 def _drop_config(settings: Settings) -> DropConfig:
@@ -94,17 +96,18 @@ def _drop_config(settings: Settings) -> DropConfig:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Migrate the database, build every service, run the sweeper; close them all on exit."""
+async def open_services(settings: Settings, clock: Callable[[], float] = time.time) -> AsyncIterator[Services]:
+    """Migrate the database, build every service, run the sweeper; close them all on exit.
+    `clock` (Unix seconds) dates every deadline: the end of consultations, documents, records."""
     engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
     hub = Hub()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
-                      settings.documents_sweep_seconds)
+                      settings.documents_sweep_seconds, clock=clock)
     drops = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
                     notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
-                    on_deadline=sweeper.wake_at)
+                    clock=clock, on_deadline=sweeper.wake_at)
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
                       max_duration_seconds=settings.precall_max_seconds,
                       ice_servers=settings.precall_ice_server_list)
@@ -115,7 +118,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                         sweeper=sweeper, limiters=Limiters.from_settings(settings),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
                         room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
-                        translations=load_translations(), stopping=asyncio.Event())
+                        translations=load_translations(), stopping=asyncio.Event(), clock=clock)
     task = asyncio.create_task(sweeper.run())
     try:
         yield services

@@ -155,6 +155,11 @@ class Settings:
     knock_window_seconds: int = setting(600, "Window of the knock rate limit.", minimum=1)
     documents_grace_seconds: int = setting(300,
         "After a consultation ends, its documents are deleted once this grace period has passed.", minimum=0)
+    consultation_retention_days: int = setting(30,
+        "An ended consultation's record (its times, its status, its knocks without their names, the "
+        "audit lines of its documents) is deleted this many days after its end; its room name is kept "
+        "so that it is never reused. Knocks lose their names earlier, when the documents go (the end "
+        "plus documents_grace_seconds).", minimum=1, maximum=3650)
     documents_max_mib: int = setting(100,
         "Largest document accepted, in MiB of ciphertext (padded size). Larger uploads get 413 before any"
         " byte is written past the limit.", minimum=1)

@@ -69,7 +69,8 @@ async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
 
 # Jitsi cannot run here (no videobridge, no Jicofo): this stand-in external_api.js, served on
 # another loopback port as "the Jitsi domain", records what the page hands to the IFrame API
-# (window.__jitsi: the latest call, window.__jitsi_embeds: every one) and, like the real
+# (window.__jitsi: the latest call, with the display name the page gave in `userInfo`;
+# window.__jitsi_embeds: every one; window.__jitsi_commands: every executeCommand) and, like the real
 # JitsiMeetExternalAPI (an EventEmitter: addListener/on/removeListener), lets a test emit the
 # events Jitsi would: window.__jitsi_emit("errorOccurred", {name: "connection.passwordRequired",
 # type: "CONNECTION", isFatal: true, message: "Not acceptable by exp"}) is what the real one
@@ -78,7 +79,8 @@ STAND_IN_EXTERNAL_API = """
 window.__jitsi_embeds = window.__jitsi_embeds || [];
 window.JitsiMeetExternalAPI = function (domain, options) {
   var self = this, listeners = {}, disposed = false;
-  window.__jitsi = { domain: domain, roomName: options.roomName, jwt: options.jwt };
+  window.__jitsi = { domain: domain, roomName: options.roomName, jwt: options.jwt,
+                    displayName: (options.userInfo || {}).displayName };
   window.__jitsi_embeds.push(window.__jitsi);
   var frame = document.createElement("div");
   frame.className = "stand-in-jitsi";
@@ -92,6 +94,9 @@ window.JitsiMeetExternalAPI = function (domain, options) {
   this.removeListener = this.off = function (event, listener) {
     listeners[event] = (listeners[event] || []).filter(function (l) { return l !== listener; });
     return self;
+  };
+  this.executeCommand = function (name) {
+    (window.__jitsi_commands = window.__jitsi_commands || []).push(Array.prototype.slice.call(arguments));
   };
   this.dispose = function () { disposed = true; frame.remove(); window.__jitsi_disposed = true; };
   window.__jitsi_emit = function (event, payload) {

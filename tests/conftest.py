@@ -14,7 +14,7 @@ import pyotp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from teleconsult import accounts
+from teleconsult import accounts, names
 from teleconsult.services import Services
 from teleconsult.web.app import create_app
 from teleconsult.web.appkeys import services_key
@@ -125,6 +125,16 @@ async def add_api_clinician(engine, email="doc@example.org", **kwargs) -> tuple[
     """A clinician with an API token (for the Bearer API and `teleconsult drop`)."""
     clinician = await add_clinician(engine, email, **kwargs)
     return clinician, await accounts.issue_api_token(engine, email)
+
+
+# A consultation secret for tests that knock without a patient's browser (which seals the name
+# with the secret of its link): the server only checks a sealed name's shape.
+NAME_SECRET = bytes(range(32))
+
+
+def sealed(name: str, secret: bytes = NAME_SECRET) -> str:
+    """`name` sealed as the patient's page does (teleconsult/names.py)."""
+    return names.seal_text(secret, name)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

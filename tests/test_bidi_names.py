@@ -7,7 +7,8 @@ from teleconsult import accounts
 from teleconsult import consultations as cs
 from teleconsult.ids import b64url
 from browser import chromium
-from conftest import add_api_clinician, add_clinician
+from conftest import NAME_SECRET, add_api_clinician, add_clinician, sealed
+from teleconsult import names
 from drop_client import upload
 
 RLO = "\u202e"
@@ -18,8 +19,8 @@ async def test_a_knocking_patient_s_name_loses_bidi_controls_and_keeps_right_to_
     doctor = await add_clinician(app.engine)
     clinician = await accounts.get_clinician(app.engine, doctor.id)
     consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
-    knock = await cs.knock(app.engine, consultation, f"Camille{RLO}fdp.exe \u2067ليلى\u2069", app.services.hub)
-    assert knock.display_name == "Camillefdp.exe ليلى"
+    knock = await cs.knock(app.engine, consultation, sealed(f"Camille{RLO}fdp.exe \u2067ليلى\u2069"), app.services.hub)
+    assert names.open_text(NAME_SECRET, knock.sealed_name) == "Camillefdp.exe ليلى"
 
 
 async def test_a_clinician_name_loses_bidi_controls(live):

@@ -68,6 +68,8 @@ async def patient_reads_what_the_clinician_sends(browser, clinician, consultatio
     await patient.click("button[type=submit]")
     admit = f"li[data-id='{consultation_id}'] [data-action=admit]"
     await wait_until(clinician, f"document.querySelector(\"{admit}\") !== null")
+    # the knock's name arrives sealed: this device opens it with S, opened from its sealed form
+    assert await clinician.text_content(f"li[data-id='{consultation_id}'] .knock strong") == "Camille"
     await clinician.click(admit)
     await wait_until(patient, "window.__jitsi !== undefined")
     await clinician.goto(clinician.url.rstrip("/") + f"/consultations/{consultation_id}")

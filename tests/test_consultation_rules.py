@@ -1,7 +1,7 @@
 """Consultation rules over the integrators' API and the patient pages: a clinician sees and
 decides only their own, and nothing is decided or knocked once a consultation has ended."""
 
-from conftest import add_api_clinician, csrf_from
+from conftest import add_api_clinician, csrf_from, sealed
 
 
 async def _clinician(app, http, email):
@@ -20,7 +20,7 @@ async def _knock(http, consultation, name="Camille"):
     async with patient.get(consultation["patient_url"]) as r:
         csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock", data={
-            "display_name": name, "consent": "yes", "csrf_token": csrf}) as r:
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf}) as r:
         assert r.status == 200
     return patient, csrf
 
@@ -81,7 +81,7 @@ async def test_no_patient_can_knock_after_the_end(live, http):
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
         assert r.status == 200
     async with patient.post(consultation["patient_url"] + "/knock", allow_redirects=False, data={
-            "display_name": "Camille", "consent": "yes", "csrf_token": csrf}) as r:
+            "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}) as r:
         assert r.status == 409
         assert "Traceback" not in await r.text()
     assert await _knocks(app, client, auth, consultation) == []

@@ -15,7 +15,8 @@ from teleconsult import db
 
 from teleconsult import accounts
 from teleconsult import consultations as cs
-from conftest import add_clinician, csrf_from
+from conftest import NAME_SECRET, add_clinician, csrf_from, sealed
+from teleconsult import names
 
 HOLD_SECONDS = 7  # longer than the app's busy timeout (5 s)
 
@@ -43,7 +44,7 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     patient = http()
     async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
         csrf = csrf_from(await r.text())
-    form = {"display_name": "Camille", "consent": "yes", "csrf_token": csrf}
+    form = {"sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}
     holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
     try:
         async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
@@ -61,7 +62,8 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     async with patient.post(f"{app.url}/j/{consultation.join_token}/knock", data=form,
                             allow_redirects=False) as r:
         assert r.status == 303
-    assert [k.display_name for k in await cs.list_knocks(app.engine, consultation)] == ["Camille"]
+    assert [names.open_text(NAME_SECRET, k.sealed_name)
+            for k in await cs.list_knocks(app.engine, consultation)] == ["Camille"]
     assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
 
 

@@ -71,6 +71,9 @@ async def test_a_direct_call_carries_video_and_sound_both_ways_survives_a_reload
         assert await clinician.is_visible("#direct-hang-up") and await clinician.is_visible("#direct-camera")
         assert await patient.get_attribute("html", "lang") == "fr"
         assert await patient.text_content("#direct-hang-up") == "Raccrocher"
+        # the patient's own page shows the name it typed (no name travels in the signalling)
+        assert await patient.text_content("#direct-self-name") == "Camille"
+        assert not await clinician.is_visible("#direct-self-name")
         assert await horizontal_overflow(patient) <= 0
         assert await axe_violations(patient) == []
         assert await axe_violations(clinician) == []

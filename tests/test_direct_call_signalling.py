@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import add_clinician, csrf_from, login
+from conftest import add_clinician, csrf_from, login, sealed
 from teleconsult import consultations as cs
 from teleconsult import direct_call as dc
 
@@ -100,7 +100,7 @@ async def _consultation(app, doctor_http, doctor_csrf, patient_http, name="Camil
     async with patient_http.get(link) as r:
         patient_csrf = csrf_from(await r.text())
     async with patient_http.post(link + "/knock", data={
-            "display_name": name, "consent": "yes", "csrf_token": patient_csrf}) as r:
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": patient_csrf}) as r:
         assert r.status == 200
     async with doctor_http.get(app.url + "/dashboard/state") as r:
         state = await r.json()

@@ -14,7 +14,7 @@ import pytest
 
 from filedrop import ece
 from filedrop.storage import Storage
-from conftest import add_api_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login, sealed
 from drop_client import upload
 
 
@@ -34,7 +34,7 @@ async def _knock(http, consultation):
     async with patient.get(consultation["patient_url"]) as r:
         csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock", data={
-            "display_name": "Camille", "consent": "yes", "csrf_token": csrf}) as r:
+            "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}) as r:
         assert r.status == 200
     return patient, csrf
 

@@ -12,7 +12,7 @@ import aiohttp
 import pyotp
 import pytest
 
-from conftest import PASSWORD, add_clinician, csrf_from, free_port, login
+from conftest import PASSWORD, add_clinician, csrf_from, free_port, login, sealed
 from test_cli import TELECONSULT, _env, wait_until_up
 
 from teleconsult.client_address import client_address, parse_networks
@@ -181,7 +181,7 @@ async def _knock(client, base, token, name="Camille"):
     async with client.get(f"{base}/j/{token}") as r:
         csrf = csrf_from(await r.text())
     async with client.post(f"{base}/j/{token}/knock", data={
-            "display_name": name, "consent": "yes", "csrf_token": csrf}, allow_redirects=False) as r:
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf}, allow_redirects=False) as r:
         return r.status
 
 

@@ -20,7 +20,7 @@ from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from teleconsult.jitsi.events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from teleconsult.settings import DEMO_SECRETS_FILE, SettingsError, load_settings
-from conftest import add_api_clinician, gone_at, login
+from conftest import add_api_clinician, gone_at, login, sealed
 from drop_client import upload
 from room_event_client import EVENTS_SECRET, MARKER, Poster, event, occupant, signed_headers
 
@@ -47,7 +47,7 @@ async def setup(live, http, **settings):
 async def admitted_knock(app, consultation_id: str) -> str:
     """A patient knocked and was admitted: the knock id is the id in the patient's Jitsi token."""
     consultation = await consultation_row(app, consultation_id)
-    knock = await cs.knock(app.engine, consultation, "Camille", app.services.hub)
+    knock = await cs.knock(app.engine, consultation, sealed("Camille"), app.services.hub)
     await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
     return knock.id
 

@@ -17,19 +17,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from filedrop.schema import audit
 
 from teleconsult.web.app import create_app
-from conftest import add_api_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login, sealed
 from drop_client import upload
 
 try:
-    from tests.prosody_server import MUC_DOMAIN, start_prosody
+    from tests.prosody_server import MUC_DOMAIN, free_port, start_prosody
     from tests.xmpp_client import XmppClient
 except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
-    from prosody_server import MUC_DOMAIN, start_prosody
+    from prosody_server import MUC_DOMAIN, free_port, start_prosody
     from xmpp_client import XmppClient
 
 # Prosody is installed by .ci/run: its absence is a failure, never a skip.
@@ -44,6 +45,8 @@ FAST_RETRIES = {
     "teleconsult_events_timeout": 2,
 }
 LOGGER = "teleconsult.jitsi_events"
+KNOCK_NAME = "Camille"
+SHOWN_NAME = "Zorglub Affiche"  # the name a patient's Jitsi client shows, sent in its join presence
 
 
 async def eventually(probe, predicate, timeout: float = 10.0, interval: float = 0.05):
@@ -58,21 +61,53 @@ async def eventually(probe, predicate, timeout: float = 10.0, interval: float = 
         await asyncio.sleep(interval)
 
 
+class Recorder:
+    """Between Prosody and the app: keeps every event body the app is sent, and forwards it with
+    its signature headers unchanged (the app's answer goes back to Prosody)."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.bodies: list[bytes] = []
+        self.server: TestServer | None = None
+        self.url = ""
+
+    async def start(self, http) -> "Recorder":
+        client = http()
+
+        async def forward(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.bodies.append(body)
+            headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-teleconsult-")}
+            headers["Content-Type"] = request.headers.get("Content-Type", "application/json")
+            async with client.post(self.target, data=body, headers=headers) as answer:
+                return web.Response(status=answer.status, body=await answer.read())
+
+        relay = web.Application()
+        relay.router.add_post("/api/jitsi/events", forward)
+        self.server = TestServer(relay, host="127.0.0.1", port=free_port())
+        await self.server.start_server()
+        self.url = f"http://127.0.0.1:{self.server.port}/api/jitsi/events"
+        return self
+
+
 class Stack:
     """The app (live fixture), a clinician with an API token and a dashboard session, and Prosody."""
 
-    def __init__(self, app, prosody, http, doctor, auth):
+    def __init__(self, app, prosody, http, doctor, auth, recorder=None):
         self.app, self.prosody, self.http, self.doctor, self.auth = app, prosody, http, doctor, auth
+        self.recorder = recorder
         self.api = http()
         self.dashboard = http()
         self.clients: list[XmppClient] = []
 
     @classmethod
-    async def start(cls, live, http, tmp_path, *, module_options=None, **settings) -> "Stack":
+    async def start(cls, live, http, tmp_path, *, module_options=None, record=False, **settings) -> "Stack":
         app = await live(jitsi_events_secret=EVENTS_SECRET, **settings)
         doctor, token = await add_api_clinician(app.engine)
+        events_url = app.url + "/api/jitsi/events"
+        recorder = await Recorder(events_url).start(http) if record else None
         prosody = start_prosody(tmp_path / "prosody", {
-            "teleconsult_events_url": app.url + "/api/jitsi/events",
+            "teleconsult_events_url": recorder.url if recorder else events_url,
             "teleconsult_events_secret": EVENTS_SECRET,
             **FAST_RETRIES, **(module_options or {}),
         }, host_options={
@@ -80,7 +115,7 @@ class Stack:
             "app_id": app.settings.jitsi_app_id,
             "app_secret": app.settings.jitsi_app_secret,
         }, plugin_paths=(TEST_PLUGINS,))
-        stack = cls(app, prosody, http, doctor, {"Authorization": f"Bearer {token}"})
+        stack = cls(app, prosody, http, doctor, {"Authorization": f"Bearer {token}"}, recorder)
         await login(stack.dashboard, app.url, doctor)
         return stack
 
@@ -88,6 +123,8 @@ class Stack:
         for client in self.clients:
             await client.close()
         self.prosody.stop()
+        if self.recorder is not None:
+            await self.recorder.server.close()
 
     async def new_consultation(self) -> dict:
         async with self.api.post(self.app.url + "/api/consultations", headers=self.auth) as r:
@@ -106,7 +143,7 @@ class Stack:
         async with patient.get(consultation["patient_url"]) as r:
             csrf = csrf_from(await r.text())
         async with patient.post(consultation["patient_url"] + "/knock", data={
-                "display_name": "Camille", "consent": "yes", "csrf_token": csrf}) as r:
+                "sealed_name": sealed(KNOCK_NAME), "consent": "yes", "csrf_token": csrf}) as r:
             assert r.status == 200
         (knock,) = (await self.consultation(consultation))["knocks"]
         async with self.api.post(self.app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
@@ -126,11 +163,13 @@ class Stack:
             items = {c["id"]: c for c in (await r.json())["consultations"]}
         return items[consultation["id"]]["presence"]
 
-    async def enter(self, user: str, access: dict) -> tuple[XmppClient, str]:
+    async def enter(self, user: str, access: dict, display_name: str | None = None) -> tuple[XmppClient, str]:
+        """Join with the access's token; `display_name` goes in the join presence, as Jitsi's web
+        client sends the name the page gave it."""
         client = await XmppClient(self.prosody.port, user, password=access["jwt"]).connect()
         self.clients.append(client)
         room_jid = f"{access['room']}@{MUC_DOMAIN}"
-        await client.join(room_jid, user)
+        await client.join(room_jid, user, display_name=display_name)
         return client, room_jid
 
     def document_files(self, data_dir: str | None = None) -> list[Path]:
@@ -168,7 +207,8 @@ async def stacks():
 async def test_presence_and_status_follow_the_room_and_documents_go_after_the_grace(
         live, http, tmp_path, stacks, caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    stack = await Stack.start(live, http, tmp_path, documents_grace_seconds=1, documents_sweep_seconds=1)
+    stack = await Stack.start(live, http, tmp_path, record=True, documents_grace_seconds=1,
+                              documents_sweep_seconds=1)
     stacks.append(stack)
     consultation = await stack.new_consultation()
     doc = await stack.upload_document(consultation)
@@ -179,7 +219,7 @@ async def test_presence_and_status_follow_the_room_and_documents_go_after_the_gr
     clinician, room = await stack.enter("clinician", await stack.clinician_access(consultation))
     await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": False, "clinician": True})
     patient_access = await stack.admitted_patient_access(consultation)
-    patient, _ = await stack.enter("patient", patient_access)
+    patient, _ = await stack.enter("patient", patient_access, display_name=SHOWN_NAME)
     await eventually(lambda: stack.presence(consultation), lambda p: p == {"patient": True, "clinician": True})
     assert (await stack.consultation(consultation))["status"] == "in_call"
 
@@ -203,6 +243,12 @@ async def test_presence_and_status_follow_the_room_and_documents_go_after_the_gr
 
     log = stack.prosody.log_text()
     assert "Backend refused" not in log and "Giving up" not in log
+    # ids and counts only: neither the patient's shown name, nor the knock's, nor the clinician's
+    # (in the clinician's token) is in any event the app was sent
+    assert len(stack.recorder.bodies) >= 8
+    for body in stack.recorder.bodies:
+        for name in (SHOWN_NAME, KNOCK_NAME, stack.doctor.name):
+            assert name.encode() not in body, (name, body)
     handled = [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.DEBUG]
     for name in ("muc-room-created", "muc-occupant-joined", "muc-occupant-left", "muc-room-destroyed"):
         assert any(m.startswith(name) for m in handled), (name, handled)

@@ -9,7 +9,7 @@ from aiohttp import ClientSession
 from teleconsult import accounts
 from teleconsult import consultations as cs
 from browser import axe_violations, chromium, wait_until
-from conftest import PASSWORD, add_clinician
+from conftest import PASSWORD, add_clinician, sealed
 from room_event_client import EVENTS_SECRET, Poster, event, occupant
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -22,7 +22,7 @@ async def test_dashboard_shows_patient_and_clinician_in_the_call_live(live):
     doctor = await add_clinician(app.engine, name="Dr Martin")
     clinician = await accounts.get_clinician_by_email(app.engine, doctor.email)
     consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
-    knock = await cs.knock(app.engine, consultation, "Camille", app.services.hub)
+    knock = await cs.knock(app.engine, consultation, sealed("Camille"), app.services.hub)
     await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
     async with ClientSession() as session, chromium() as browser:
         poster = Poster(app, session)

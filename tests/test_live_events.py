@@ -14,7 +14,7 @@ import pytest
 from teleconsult import accounts, ids, sealing
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
-from conftest import add_api_clinician, login
+from conftest import add_api_clinician, login, sealed
 from drop_client import download, upload
 from test_accounts import next_code
 from test_clinician_keys import give_key
@@ -100,7 +100,7 @@ async def test_knock_and_decision_events_carry_the_knock_the_dashboard_state_sho
         created = await r.json()
     consultation = await cs.consultation_by_join_token(app.engine, created["patient_url"].rsplit("/", 1)[1])
     async with app.services.hub.subscribe(f"clinician:{doctor.id}") as queue:
-        knock = await cs.knock(app.engine, consultation, "Camille", app.services.hub)
+        knock = await cs.knock(app.engine, consultation, sealed("Camille"), app.services.hub)
         knocked = await _next(queue, "knock")
         (listed,) = (await _state_item(dashboard, app, consultation.id))["knocks"]
         assert knocked["knock"] == listed and knocked["status"] == "waiting"

@@ -19,7 +19,7 @@ from teleconsult import accounts, ending
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from browser import chromium, login_in_browser, stand_in_jitsi, wait_until
-from conftest import add_clinician
+from conftest import add_clinician, sealed
 
 pytestmark = [pytest.mark.timeout(90)]
 
@@ -89,7 +89,7 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
                 _text(f".consultation[data-id=\"{other.id}\"]"))
 
             # a patient knocks: the badge rings and the item offers Admit, from the event alone
-            knock = await cs.knock(app.engine, consultation, "Camille Dupont", app.services.hub)
+            knock = await cs.knock(app.engine, consultation, sealed("Camille Dupont", secret), app.services.hub)
             await wait_until(page, "!document.getElementById('knock-badge').hidden")
             assert "Camille Dupont" in await page.text_content("#knock-badge")
             await wait_until(page, "document.querySelector('[data-action=admit]') !== null")

@@ -12,7 +12,7 @@ import aiohttp
 import jwt
 
 from teleconsult import db
-from conftest import PASSWORD, add_clinician, csrf_from, free_port, login
+from conftest import PASSWORD, add_clinician, csrf_from, free_port, login, sealed
 from drop_client import download, upload
 from room_event_client import EVENTS_SECRET, Poster, event, occupant
 from test_cli import TELECONSULT, _env, wait_until_up
@@ -49,7 +49,7 @@ async def test_a_whole_consultation_leaves_no_name_link_token_or_secret_in_the_l
             link = consultation["patient_url"]
             async with patient.get(link) as r:
                 patient_csrf = csrf_from(await r.text())
-            async with patient.post(link + "/knock", data={"display_name": PATIENT, "consent": "yes",
+            async with patient.post(link + "/knock", data={"sealed_name": sealed(PATIENT), "consent": "yes",
                                                           "csrf_token": patient_csrf}) as r:
                 assert r.status == 200
             async with clinician.get(base + "/dashboard/state") as r:

@@ -14,7 +14,7 @@ from filedrop.schema import files
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from teleconsult.settings import SettingsError
-from conftest import add_api_clinician, gone_at, make_settings
+from conftest import add_api_clinician, gone_at, make_settings, sealed
 from drop_client import upload
 
 METRICS_TOKEN = "metrics-" + "m" * 40
@@ -65,7 +65,7 @@ async def test_metrics_count_consultations_patients_and_documents_but_never_say_
         async with client.post(app.url + "/api/consultations", headers=auth) as r:
             made.append(await r.json())
     row = await cs.consultation_by_join_token(app.engine, made[0]["patient_url"].rsplit("/", 1)[1])
-    await cs.knock(app.engine, row, PATIENT_NAME, app.services.hub)
+    await cs.knock(app.engine, row, sealed(PATIENT_NAME), app.services.hub)
     prefix = f"/api/consultations/{made[1]['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(5000), "ordonnance.pdf",
                         "clinician", headers=auth)

@@ -12,7 +12,7 @@ import pytest
 
 from teleconsult import consultations as cs
 from teleconsult.jitsi.events import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from conftest import add_api_clinician, csrf_from, fill_path, login
+from conftest import add_api_clinician, csrf_from, fill_path, login, sealed
 from drop_client import upload
 
 pytestmark = pytest.mark.timeout(400)
@@ -75,7 +75,7 @@ async def _world(app, http):
         consultation = await r.json()
     join_token = consultation["patient_url"].rsplit("/", 1)[1]
     row = await cs.consultation_by_join_token(app.engine, join_token)
-    knock = await cs.knock(app.engine, row, "Camille", app.services.hub)
+    knock = await cs.knock(app.engine, row, sealed("Camille"), app.services.hub)
     doc = await upload(api, app.url, f"/api/consultations/{consultation['id']}/documents",
                        secrets.token_bytes(32), b"%PDF-1.7", "a.pdf", "clinician", headers=auth)
     browser = http()

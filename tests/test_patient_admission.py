@@ -3,7 +3,8 @@
 import jwt
 
 from teleconsult.web.routes import ROUTES
-from conftest import add_clinician, csrf_from, fill_path, login
+from conftest import NAME_SECRET, add_clinician, csrf_from, fill_path, login, sealed
+from teleconsult import names
 
 
 async def _setup(live, http):
@@ -31,7 +32,7 @@ async def _knock(http, patient_url, name="Camille Dupont"):
         html = await r.text()
         assert "Rejoindre votre téléconsultation" in html
     async with patient.post(patient_url + "/knock", data={
-            "display_name": name, "consent": "yes", "csrf_token": csrf_from(html)}) as r:
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf_from(html)}) as r:
         assert r.status == 200
         assert "Salle d’attente" in await r.text()
     return patient
@@ -72,7 +73,8 @@ async def test_admitted_patient_gets_a_member_token_for_the_room_and_is_readmitt
     patient = await _knock(http, consultation["patient_url"])
     async with clinician.get(app.url + "/dashboard/state") as r:
         knock = (await r.json())["consultations"][0]["knocks"][0]
-    assert knock["display_name"] == "Camille Dupont" and knock["status"] == "waiting"
+    # the server relays the name sealed as the page sent it; only the consultation secret opens it
+    assert names.open_text(NAME_SECRET, knock["sealed_name"]) == "Camille Dupont" and knock["status"] == "waiting"
     async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
                               headers={"X-CSRF-Token": csrf}) as r:
         assert r.status == 200
@@ -83,8 +85,7 @@ async def test_admitted_patient_gets_a_member_token_for_the_room_and_is_readmitt
     claims = jwt.decode(access["jwt"], app.settings.jitsi_app_secret, algorithms=["HS256"],
                         audience=app.settings.jitsi_app_id)
     assert claims["room"] == room
-    assert claims["context"]["user"] == {"id": knock["id"], "name": "Camille Dupont",
-                                         "affiliation": "member", "moderator": False}
+    assert claims["context"]["user"] == {"id": knock["id"], "affiliation": "member", "moderator": False}
     # reload: same browser goes straight back to the call page, no new knock
     async with patient.get(consultation["patient_url"]) as r:
         assert "Salle d’attente" in await r.text()
@@ -119,7 +120,7 @@ async def test_declined_patient_is_not_admitted_and_cannot_knock_forever(live, h
     statuses = []
     for _ in range(app.settings.knock_max + 2):
         async with patient.post(consultation["patient_url"] + "/knock", allow_redirects=False, data={
-                "display_name": "Camille", "consent": "yes", "csrf_token": form_csrf}) as r:
+                "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": form_csrf}) as r:
             statuses.append(r.status)
     assert 429 in statuses, statuses
     assert statuses[-1] == 429
@@ -164,10 +165,13 @@ async def test_patient_needs_a_name_and_consent_to_knock(live, http):
     async with patient.get(consultation["patient_url"]) as r:
         form_csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock",
-                            data={"display_name": "Camille", "csrf_token": form_csrf}) as r:
+                            data={"sealed_name": sealed("Camille"), "csrf_token": form_csrf}) as r:
         assert r.status == 400 and "accepter les conditions" in await r.text()
     async with patient.post(consultation["patient_url"] + "/knock",
-                            data={"display_name": "x" * 200, "consent": "yes", "csrf_token": form_csrf}) as r:
-        assert r.status == 400
+                            data={"sealed_name": sealed("x" * 60)[:-1], "consent": "yes", "csrf_token": form_csrf}) as r:
+        assert r.status == 400  # not the shape of a sealed name
+    async with patient.post(consultation["patient_url"] + "/knock",
+                            data={"display_name": "Camille", "consent": "yes", "csrf_token": form_csrf}) as r:
+        assert r.status == 400  # a name in clear is not accepted
     async with clinician.get(app.url + "/dashboard/state") as r:
         assert (await r.json())["consultations"][0]["knocks"] == []

@@ -70,6 +70,7 @@ class Receiver:
         self.attempts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.rejections: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []  # every request body, as received
         self._requests = ReplayGuard(window_seconds=300)
         self._delivered = ReplayGuard(window_seconds=3600)
         self._changed = asyncio.Condition()
@@ -90,6 +91,7 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.bodies.append(body)
         now = time.time()
         self.headers.append(dict(request.headers))
         try:
@@ -146,7 +148,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running(workdir: Path, receiver: Receiver, *, start_receiver: bool = True, **options):
+async def running(workdir: Path, receiver: Receiver, *, start_receiver: bool = True,
+                  host_options: dict | None = None, plugin_paths: tuple[Path, ...] = (), **options):
     """Prosody with the module posting to `receiver` (options set to None are left out), and
     `connect(user)` for XMPP clients (resource "test"). On exit the clients are closed, then
     Prosody and the receiver stopped; the test reads their logs and records afterwards."""
@@ -158,11 +161,12 @@ async def running(workdir: Path, receiver: Receiver, *, start_receiver: bool = T
         **FAST_RETRIES,
         **options,
     }
-    prosody = start_prosody(workdir, {k: v for k, v in muc_options.items() if v is not None})
+    prosody = start_prosody(workdir, {k: v for k, v in muc_options.items() if v is not None},
+                            host_options=host_options, plugin_paths=plugin_paths)
     clients: list[XmppClient] = []
 
-    async def connect(user: str) -> XmppClient:
-        client = await XmppClient(prosody.port, user, resource="test").connect()
+    async def connect(user: str, password: str = "any-password") -> XmppClient:
+        client = await XmppClient(prosody.port, user, password=password, resource="test").connect()
         clients.append(client)
         return client
 
@@ -188,6 +192,37 @@ def _attempts_of(receiver: Receiver, *event_names: str) -> list[int]:
 
 
 # Tests --------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_named_occupant_s_name_never_reaches_the_backend_only_its_token_id(workdir, tmp_path):
+    """A client logged in with a Jitsi token whose context.user has a name, and which sends a
+    XEP-0172 nick in its join presence (as Jitsi's web client does): the module reports the
+    token's id, and neither name is in any request body the backend receives."""
+    from teleconsult.jitsi import tokens
+    from conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    token = tokens.mint_token(settings, room="room-abc", user_id="knock-id-42", name="Zorglub Jeton",
+                              moderator=False, expires_at=time.time() + 600)
+    receiver = Receiver(free_port())
+    async with running(workdir, receiver, host_options={
+            "authentication": "teleconsult_test_token", "app_id": settings.jitsi_app_id,
+            "app_secret": settings.jitsi_app_secret},
+            plugin_paths=(Path(__file__).resolve().parent / "prosody_plugins",)) as (prosody, connect):
+        patient = await connect("patient", password=token)
+        await patient.join(ROOM, "patient-nick", display_name="Zorglub Pseudo")
+        (joined,) = await receiver.wait_for("muc-occupant-joined")
+        patient.leave(ROOM, "patient-nick")
+        await receiver.wait_for("muc-room-destroyed")
+
+    assert receiver.rejections == []
+    assert joined.occupant.id == "knock-id-42"
+    assert [o.id for o in receiver.named("muc-room-destroyed")[0].all_occupants] == ["knock-id-42"]
+    assert len(receiver.bodies) >= 4
+    for body in receiver.bodies:
+        assert b"Zorglub" not in body, body
+        assert b'"name"' not in body, body
 
 
 @pytest.mark.asyncio
@@ -222,7 +257,7 @@ async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdi
     assert t0 <= created.created_at <= t1
 
     assert alice_joined.active_occupants_count == 1
-    assert alice_joined.occupant.name == "Dr Alice"
+    assert not any(b"Dr Alice" in body for body in receiver.bodies)  # her nick is never sent
     assert alice_joined.occupant.occupant_jid == "alice@localhost/test"
     assert alice_joined.occupant.id is None  # no Jitsi token context on plain Prosody
     assert t0 <= alice_joined.occupant.joined_at <= t1
@@ -230,7 +265,6 @@ async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdi
 
     bob_joined = joined[1]
     assert bob_joined.occupant.occupant_jid == "bob@localhost/test"
-    assert bob_joined.occupant.name is None
     assert bob_joined.active_occupants_count == 2
 
     assert bob_left.occupant.occupant_jid == "bob@localhost/test"
@@ -240,7 +274,6 @@ async def test_room_lifecycle_events_arrive_signed_with_event_sync_fields(workdi
 
     alice_left = receiver.named("muc-occupant-left")[1]
     assert alice_left.active_occupants_count == 0
-    assert alice_left.occupant.name == "Dr Alice"
 
     assert destroyed.created_at == created.created_at
     assert created.created_at <= destroyed.destroyed_at <= t1

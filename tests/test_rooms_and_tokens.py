@@ -1,6 +1,7 @@
 """Room names and Jitsi JWTs, exactly as DESIGN section 3 says."""
 
 import base64
+import json
 import math
 import re
 import time
@@ -12,7 +13,7 @@ from teleconsult import ids
 from teleconsult.jitsi import tokens as jitsi
 from teleconsult.consultations import create_consultation, call_for_clinician, call_for_patient, decide, knock
 from teleconsult.errors import Forbidden, NotFound
-from conftest import add_clinician, make_settings
+from conftest import add_clinician, make_settings, sealed
 
 ROOM_RE = re.compile(r"^[a-z2-7]+$")
 
@@ -90,7 +91,7 @@ async def test_a_token_for_consultation_a_is_refused_for_b_room(tmp_path):
     clinician = await get_clinician(engine, (await add_clinician(engine)).id)
     a = await create_consultation(engine, settings, clinician)
     b = await create_consultation(engine, settings, clinician)
-    knock_a = await knock(engine, a, "Camille")
+    knock_a = await knock(engine, a, sealed("Camille"))
     admitted = await decide(engine, a, knock_a.id, admit=True)
     patient_token = call_for_patient(settings, a, admitted).jwt
     clinician_token = call_for_clinician(settings, a, clinician).jwt
@@ -103,6 +104,25 @@ async def test_a_token_for_consultation_a_is_refused_for_b_room(tmp_path):
     # a forged token (other secret) is refused for A's own room
     forged = jwt.encode(jwt.decode(patient_token, options={"verify_signature": False}), "x" * 40, algorithm="HS256")
     assert not _jitsi_accepts(settings, forged, a.room_name)
+    await engine.dispose()
+
+
+async def test_the_patients_token_carries_no_name_only_an_id_and_the_member_role(tmp_path):
+    """Jitsi copies context.user to everyone and Prosody logs a refused token whole: the patient's
+    name stays out of it (the page hands it to the IFrame API, static/js/jitsi.js)."""
+    from teleconsult import db
+    from teleconsult.accounts import get_clinician
+    settings = make_settings(tmp_path)
+    engine = db.make_engine(settings.sqlalchemy_url)
+    await db.migrate(engine)
+    clinician = await get_clinician(engine, (await add_clinician(engine)).id)
+    consultation = await create_consultation(engine, settings, clinician)
+    marker = "Zorglub Marqueur"
+    admitted = await decide(engine, consultation, (await knock(engine, consultation, sealed(marker))).id, admit=True)
+    token = call_for_patient(settings, consultation, admitted).jwt
+    claims = jwt.decode(token, settings.jitsi_app_secret, algorithms=["HS256"], audience=settings.jitsi_app_id)
+    assert claims["context"] == {"user": {"id": admitted.id, "affiliation": "member", "moderator": False}}
+    assert "Zorglub" not in json.dumps(claims) and "Zorglub" not in token
     await engine.dispose()
 
 
@@ -204,7 +224,7 @@ async def test_tokens_issued_at_admission_still_let_both_sides_reconnect_at_minu
     settings, engine, clinician = await _admitted(tmp_path, consultation_max_minutes=120)
     start = time.time()
     consultation = await create_consultation(engine, settings, clinician, now=start)
-    admitted = await decide(engine, consultation, (await knock(engine, consultation, "Camille", now=start)).id,
+    admitted = await decide(engine, consultation, (await knock(engine, consultation, sealed("Camille"), now=start)).id,
                             admit=True, now=start + 60)
     patient = call_for_patient(settings, consultation, admitted, now=start + 60).jwt
     doctor = call_for_clinician(settings, consultation, clinician, now=start + 60).jwt
@@ -232,7 +252,7 @@ async def test_no_token_is_handed_out_after_the_end_nor_past_the_maximum_duratio
     settings, engine, clinician = await _admitted(tmp_path, consultation_max_minutes=120)
     start = time.time()
     consultation = await create_consultation(engine, settings, clinician, now=start)
-    admitted = await decide(engine, consultation, (await knock(engine, consultation, "Camille", now=start)).id,
+    admitted = await decide(engine, consultation, (await knock(engine, consultation, sealed("Camille"), now=start)).id,
                             admit=True, now=start)
     # the sweeper has not run yet, but the maximum duration is reached: nothing to hand out
     with pytest.raises(Conflict):

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pyotp
 
 from teleconsult.web.routes import ROUTES
-from conftest import PASSWORD, add_clinician, csrf_from, login
+from conftest import PASSWORD, add_clinician, csrf_from, login, sealed
 
 STATE_CHANGING_PAGES = [(m, p, n) for m, p, _h, n in ROUTES
                         if m in ("POST", "PATCH", "PUT", "DELETE") and not p.startswith("/api/")]
@@ -177,7 +177,7 @@ async def _every_page(app, http):
         async with who.get(url if url.startswith("http") else app.url + url) as r:
             pages.append((url, r.headers, await r.text()))
     async with patient.post(consultation["patient_url"] + "/knock", data={
-            "display_name": "Camille", "consent": "yes", "csrf_token": csrf_from(pages[3][2])}) as r:
+            "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf_from(pages[3][2])}) as r:
         pages.append(("waiting room", r.headers, await r.text()))
     async with clinician.get(app.url + "/static/js/dashboard.js") as r:
         pages.append(("static", r.headers, await r.text()))
@@ -234,7 +234,7 @@ async def test_what_a_patient_typed_is_escaped_in_every_page_and_data_block(live
     async with patient.get(consultation["patient_url"]) as r:
         patient_csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock", data={
-            "display_name": name, "consent": "yes", "csrf_token": patient_csrf}) as r:
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": patient_csrf}) as r:
         waiting_room = await r.text()
     async with clinician.get(app.url + "/") as r:
         dashboard = await r.text()

@@ -9,7 +9,7 @@ import logging
 
 from pypdf import PdfReader
 
-from conftest import add_api_clinician, csrf_from, login
+from conftest import add_api_clinician, csrf_from, login, sealed
 from documents_samples import PATIENT, PRESCRIBER, SAMPLES, drug, jpeg, png
 
 PRESCRIPTION = {"template": "prescription", "patient": PATIENT,
@@ -70,7 +70,7 @@ async def test_rendering_is_refused_to_nobody_to_a_patient_and_to_another_clinic
     async with patient.get(consultation["patient_url"]) as r:
         csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock",
-                            data={"display_name": "Zoé", "consent": "yes", "csrf_token": csrf}) as r:
+                            data={"sealed_name": sealed("Zoé"), "consent": "yes", "csrf_token": csrf}) as r:
         assert r.status == 200
     async with patient.post(f"{app.url}/consultations/{consultation['id']}/render", json=PRESCRIPTION,
                             headers={"X-CSRF-Token": csrf}) as r:
@@ -209,7 +209,7 @@ async def test_the_call_page_carries_the_writer_while_open_and_the_patient_page_
     async with patient.get(consultation["patient_url"]) as r:
         csrf = csrf_from(await r.text())
     async with patient.post(consultation["patient_url"] + "/knock",
-                            data={"display_name": "Zoé", "consent": "yes", "csrf_token": csrf}) as r:
+                            data={"sealed_name": sealed("Zoé"), "consent": "yes", "csrf_token": csrf}) as r:
         waiting = await r.text()
     assert 'id="identity"' in waiting and 'id="writer"' not in waiting and "render_url" not in waiting
     async with client.post(f"{app.url}/api/consultations/{consultation['id']}/end", headers=auth) as r:

@@ -7,7 +7,8 @@
 // consultation this page does not hold. Every other event carries what changed (a consultation
 // created or ended, a knock, a decision, who is in the call) and updates that consultation.
 import { el, pageData, getJSON, postJSON, listen } from "./page.js";
-import { createWithSecret, keyOpensHere, patientLink, sealAgain } from "./consultation_secrets.js";
+import { createWithSecret, keyOpensHere, patientLink, recall, sealAgain } from "./consultation_secrets.js";
+import { openNameText } from "./names.js";
 import { isPassing, retrying } from "./retry.js";
 
 const ACTION_PATIENCE_MS = 60_000; // an admit or an end is tried again this long, then the page says so
@@ -23,6 +24,7 @@ const links = new Map(); // consultation id -> its patient link shown here, or n
 const resealing = new Set(); // consultations sealed again since the state was fetched (once each)
 let keyRecord = data.state.key; // the clinician's key: {public_key, key_id, wrapped}, or null
 let keyHere = false; // whether this browser opens it
+const openedNames = new Map(); // knock id -> the patient's name, opened once with the consultation's secret
 let consultations = []; // newest first, as the state lists them; each one is shown in the list
 // events, answers and fetches change the list one after the other, in arrival order
 let chain = Promise.resolve();
@@ -49,7 +51,23 @@ function knockItem(consultation, knock) {
   }
   const label = knock.status === "waiting" ? t.knocking : t.admitted;
   return el("li", { class: `knock knock-${knock.status}` },
-    el("strong", {}, knock.display_name), ` ${label} `, actions);
+    el("strong", {}, nameOf(knock)), ` ${label} `, actions);
+}
+
+function nameOf(knock) {
+  return openedNames.get(knock.id) || t.unnamed_patient;
+}
+
+// The knocks' names arrive sealed to the consultation secret (static/js/names.js): open each once.
+// Without the secret on this device, or a sealed name that does not open, a neutral label.
+async function openNames(c) {
+  const sealed = c.knocks.filter((k) => k.sealed_name && !openedNames.has(k.id));
+  if (!sealed.length) return;
+  const secret = await recall(c, keyRecord);
+  if (!secret) return;
+  for (const k of sealed) {
+    try { openedNames.set(k.id, await openNameText(secret, k.sealed_name)); } catch (err) { /* neutral label */ }
+  }
 }
 
 function consultationItem(c, link) {
@@ -94,6 +112,7 @@ async function sealAgainIfLost(c) {
 }
 
 async function itemOf(c) {
+  await openNames(c);
   const link = c.status === "ended" ? null : await patientLink(c, keyRecord);
   if (link) await sealAgainIfLost(c);
   links.set(c.id, link);
@@ -114,13 +133,13 @@ function ring() {
   const fresh = waiting.filter((k) => !seenKnocks.has(k.id));
   fresh.forEach((k) => seenKnocks.add(k.id));
   badge.hidden = waiting.length === 0;
-  badge.textContent = waiting.length ? `${waiting.map((k) => k.display_name).join(", ")} ${t.knocking}` : "";
+  badge.textContent = waiting.length ? `${waiting.map(nameOf).join(", ")} ${t.knocking}` : "";
   document.title = waiting.length ? `(${waiting.length}) ${document.title.replace(/^\(\d+\) /, "")}`
     : document.title.replace(/^\(\d+\) /, "");
   if (!fresh.length) return;
   document.getElementById("ring").play().catch(() => {});
   if ("Notification" in window && Notification.permission === "granted") {
-    new Notification(t.knock_title, { body: fresh.map((k) => k.display_name).join(", "), tag: "knock" });
+    new Notification(t.knock_title, { body: fresh.map(nameOf).join(", "), tag: "knock" });
   }
 }
 

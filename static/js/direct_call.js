@@ -33,7 +33,7 @@ async function fetchAccess(url) {
   return response.json();
 }
 
-export function joinDirectCall(config, { parentNode, onOpen, onEnded, onFailed }) {
+export function joinDirectCall(config, { parentNode, displayName = "", onOpen, onEnded, onFailed }) {
   const { i18n } = config;
   let stopped = false; // left (hung up, or stopped): no stream, no connection
   let ended = false; // over for this page: nothing more happens
@@ -48,6 +48,7 @@ export function joinDirectCall(config, { parentNode, onOpen, onEnded, onFailed }
   let failedTimer = null;
 
   const view = mountView(parentNode, i18n, {
+    displayName,
     onTrackChange: async (kind, track) => {
       if (!pc) return;
       const sender = pc.getSenders().find((s) => s.track && s.track.kind === kind)

@@ -29,8 +29,10 @@ async function play(video, soundButton) {
 /**
  * Mounts the call screen in `parentNode`. Callbacks: onTrackChange(kind, track) when a device is
  * switched (the new track replaces the old one in the connection), onHangUp(), onRejoin().
+ * `displayName` (optional) is shown under the self view, on this page only: no name travels in
+ * the direct call's signalling.
  */
-export function mountView(parentNode, i18n, { onTrackChange, onHangUp, onRejoin }) {
+export function mountView(parentNode, i18n, { onTrackChange, onHangUp, onRejoin, displayName = "" }) {
   const remote = el("video", { class: "direct-remote", autoplay: "", playsinline: "", "aria-label": i18n.remote_view });
   const local = el("video", { class: "direct-self", autoplay: "", playsinline: "", "aria-label": i18n.self_view });
   local.muted = true;
@@ -52,8 +54,10 @@ export function mountView(parentNode, i18n, { onTrackChange, onHangUp, onRejoin 
   const controls = el("div", { class: "direct-controls" }, mic, cam,
     el("label", { for: "direct-camera" }, i18n.camera, cameraSelect),
     el("label", { for: "direct-microphone" }, i18n.microphone, micSelect), hangUp, rejoin);
+  const selfName = el("p", { class: "direct-self-name", id: "direct-self-name" }, displayName);
+  selfName.hidden = !displayName;
   const root = el("div", { class: "direct-call" },
-    el("div", { class: "direct-videos" }, remote, local, sound), status, controls);
+    el("div", { class: "direct-videos" }, remote, local, sound), selfName, status, controls);
   parentNode.replaceChildren(root);
 
   async function switchDevice(kind, deviceId) {

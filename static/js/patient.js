@@ -6,12 +6,19 @@ import { joinCall } from "./jitsi.js";
 import { joinDirectCall } from "./direct_call.js";
 import { mountDocuments } from "./documents.js";
 import { mountIdentity } from "./identity.js";
+import { fromFragment } from "./consultation_secrets.js";
+import { openNameText } from "./names.js";
 
 const data = pageData();
 const statusEl = document.getElementById("patient-status");
 let source = null;
 let call = null;
 let documents = null;
+// the name this browser typed, opened from the sealed name with the link's secret: the page hands
+// it to the call itself (the server never had it in clear; the Jitsi token carries none)
+const secret = fromFragment();
+const ownName = secret && data.sealed_name
+  ? openNameText(secret, data.sealed_name).catch(() => "") : Promise.resolve("");
 
 function show(status) {
   statusEl.textContent = data.i18n[status] || data.i18n.waiting;
@@ -23,13 +30,15 @@ function leaveCall() {
   call = null;
 }
 
-function openCall() {
+async function openCall() {
   if (call) return;
+  const displayName = await ownName;
+  if (call || document.body.dataset.status !== "admitted") return; // ended or declined meanwhile
   const join = data.direct ? (options) => joinDirectCall(data.direct, options) : joinCall; // no Jitsi: direct
   call = join({
     accessUrl: data.call_url,
     parentNode: document.getElementById("jitsi"),
-    displayName: data.display_name,
+    displayName,
     onOpen: () => {
       document.getElementById("call").hidden = false;
       document.getElementById("waiting").hidden = true;

@@ -210,9 +210,10 @@ class ReplayGuard:
 
 @dataclass(frozen=True)
 class Occupant:
+    """An occupant as the backend keeps it: ids, never a display name. Our Prosody module sends
+    none; event_sync's `name` from another sender is dropped here, unread (issue 17)."""
     occupant_jid: str
     id: str | None = None
-    name: str | None = None
     joined_at: int | None = None
     left_at: int | None = None
 
@@ -287,7 +288,6 @@ def _occupant(data: Any, *, event_name: str, where: str) -> Occupant:
     return Occupant(
         occupant_jid=occupant_jid,
         id=_text({"id": ident}, "id", required=False, where=where),
-        name=_text(data, "name", required=False, where=where),
         joined_at=joined_at,
         left_at=left_at,
     )

@@ -1,4 +1,9 @@
-"""Jitsi JWTs exactly as DESIGN section 3 says. Nothing about the patient but a display name.
+"""Jitsi JWTs exactly as DESIGN section 3 says. Nothing about the patient: not even a name.
+
+A patient's token has no `name` claim (`name=None`): Jitsi copies `context.user` to every
+participant and Prosody logs a refused token whole, and the patient's name is not the server's to
+hold (issue 17). The patient's page hands the name to the IFrame API itself (static/js/jitsi.js,
+`userInfo.displayName`). The clinician's token keeps the clinician's own name.
 
 A token's `exp` is the expiry its caller gives: the consultation's maximum duration (consultations.py).
 Jitsi checks `exp` only when a client logs in, and its web client logs in again with the same token
@@ -32,12 +37,17 @@ class CallAccess:
                 "external_api_url": self.external_api_url}
 
 
-def mint_token(settings: Settings, *, room: str, user_id: str, name: str, moderator: bool,
+def mint_token(settings: Settings, *, room: str, user_id: str, name: str | None, moderator: bool,
                expires_at: float, now: float | None = None) -> str:
-    """A token for `room` valid from 30 s ago until `expires_at` (Unix seconds, rounded down)."""
+    """A token for `room` valid from 30 s ago until `expires_at` (Unix seconds, rounded down);
+    without a `name` claim when `name` is None."""
     now = int(time.time() if now is None else now)
     if expires_at <= now:
         raise ValueError("a Jitsi token must expire in the future")
+    user: dict = {"id": user_id}
+    if name is not None:
+        user["name"] = name
+    user.update(affiliation="owner" if moderator else "member", moderator=moderator)
     claims = {
         "iss": settings.jitsi_app_id,
         "aud": settings.jitsi_app_id,
@@ -45,19 +55,12 @@ def mint_token(settings: Settings, *, room: str, user_id: str, name: str, modera
         "room": room,
         "nbf": now - NOT_BEFORE_SKEW_SECONDS,
         "exp": int(expires_at),
-        "context": {
-            "user": {
-                "id": user_id,
-                "name": name,
-                "affiliation": "owner" if moderator else "member",
-                "moderator": moderator,
-            }
-        },
+        "context": {"user": user},
     }
     return jwt.encode(claims, settings.jitsi_app_secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
-def call_access(settings: Settings, *, room: str, user_id: str, name: str, moderator: bool,
+def call_access(settings: Settings, *, room: str, user_id: str, name: str | None, moderator: bool,
                 expires_at: float, now: float | None = None) -> CallAccess:
     return CallAccess(
         domain=settings.jitsi_domain,

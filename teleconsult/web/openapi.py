@@ -241,7 +241,9 @@ SCHEMAS = {
               "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
     "Knock": {"type": "object", "properties": {
         "id": {"type": "string"}, "consultation_id": {"type": "string"},
-        "display_name": {"type": "string"},
+        "sealed_name": {"type": ["string", "null"], "description":
+                        "the patient's display name sealed to the consultation secret (docs/encryption.md "
+                        "section 10); null once purged"},
         "status": {"type": "string", "enum": ["waiting", "admitted", "declined", "ended"]},
         "created_at": {"type": "number"}, "decided_at": {"type": ["number", "null"]}}},
     "Consultation": {"type": "object", "required": ["id", "status", "patient_url"], "properties": {

@@ -4,7 +4,7 @@
 -- password. The token is checked as Jitsi does for our tokens (HS256 with app_secret, iss and
 -- aud = app_id, nbf/exp), and its context.user is put on the session as
 -- session.jitsi_meet_context_user, where Jitsi's token auth puts it and where
--- mod_teleconsult_events reads the occupant's id and name.
+-- mod_teleconsult_events reads the occupant's id (and never its name).
 --
 --   VirtualHost "localhost"
 --       authentication = "teleconsult_test_token"

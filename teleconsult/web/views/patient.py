@@ -92,7 +92,8 @@ async def knock(request: web.Request) -> web.Response:
     session = await get_session(request)
     services_of(request).limiters.knock.attempt(f"{consultation.id}:{_browser_id(session)}")
     try:
-        new = await cs.knock(services_of(request).engine, consultation, str(form.get("display_name", "")),
+        # the name arrives sealed by the page (static/js/patient_join.js): never in clear
+        new = await cs.knock(services_of(request).engine, consultation, str(form.get("sealed_name", "")),
                              services_of(request).hub)
     except InvalidInput:
         return await render(request, "patient_join.html", {"token": token, "error": "name"}, status=400)

@@ -1,0 +1,43 @@
+"""Migration 0007 on a database with rows: knocks written with a name in clear (before issue 17)
+keep their row, lose the name, and the name is in no database file afterwards (SQLite's
+secure_delete: the rebuilt table's old pages are zeroed)."""
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+
+from teleconsult import db
+from conftest import make_settings
+
+MARKER = "Zorglub Ancien"
+
+
+def _at_0006(connection) -> None:
+    command.upgrade(db._alembic_config(connection), "0006")
+
+
+async def test_knocks_written_in_clear_keep_their_row_and_lose_the_name_at_the_upgrade(tmp_path):
+    settings = make_settings(tmp_path)
+    engine = db.make_engine(settings.sqlalchemy_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(_at_0006)
+        await conn.execute(sa.text(
+            "INSERT INTO clinicians (id, email, name, password_hash, totp_enabled, created_at, session_epoch)"
+            " VALUES ('c1', 'a@example.org', 'Dr A', 'x', 0, 1, 0)"))
+        await conn.execute(sa.text(
+            "INSERT INTO consultations (id, clinician_id, room_name, join_token, status, allow_rejoin,"
+            " created_at, deadline_at) VALUES ('k1', 'c1', 'room1', 'join1', 'waiting', 1, 1, 2)"))
+        await conn.execute(sa.text(
+            "INSERT INTO knocks (id, consultation_id, display_name, status, created_at)"
+            f" VALUES ('n1', 'k1', '{MARKER}', 'waiting', 1)"))
+    await db.migrate(engine)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(db.knocks))).all()
+    await engine.dispose()
+    assert [(r.id, r.sealed_name, r.status) for r in rows] == [("n1", None, "waiting")]
+    path = Path(settings.sqlalchemy_url.split("///", 1)[-1])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert not any(MARKER.encode() in p.read_bytes() for p in path.parent.glob(path.name + "*"))
