@@ -77,14 +77,14 @@ export class BadMetadata extends DecryptionError {
 
 // --- bytes and base64url -----------------------------------------------------------------
 
-function toBytes(data) {
+export function toBytes(data) {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   throw new TypeError('expected bytes (Uint8Array, ArrayBuffer or a view)');
 }
 
-function concat(...parts) {
+export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const part of parts) {

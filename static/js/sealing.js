@@ -14,7 +14,7 @@
 // RFC 9180's. The private key only exists as a non-extractable CryptoKey: unwrapKey turns
 // the wrapped PKCS#8 straight into one, so its bytes never reach JavaScript memory.
 
-import { b64urlDecode, b64urlEncode } from './ece.js';
+import { b64urlDecode, b64urlEncode, concat, toBytes } from './ece.js';
 
 export const VERSION = 'v1';
 export const SECRET_SIZE = 32;
@@ -68,23 +68,6 @@ export class SecretRejected extends SealingError {
 }
 
 // --- bytes and serialisation -------------------------------------------------------------
-
-function toBytes(data) {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError('expected bytes (Uint8Array, ArrayBuffer or a view)');
-}
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** RFC 9180 I2OSP: n as a big-endian integer of w bytes (w <= 4 here). */
 function i2osp(n, w) {
