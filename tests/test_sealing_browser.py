@@ -4,48 +4,24 @@ directions (seal, open, wrap, unwrap, re-wrap), and named errors.
 
 A test-only aiohttp app on a loopback port serves the project's /static directory, a
 static page and a harness module, under a CSP that forbids inline script and eval, the
-way the real app serves the modules (as in tests/test_ece_browser.py).
+way the real app serves the modules (tests/module_harness.py).
 """
 
 import json
 import os
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from playwright.async_api import async_playwright
+
+from browser import chromium
+from module_harness import ROOT, harness_tab, serve_harness
 
 from filedrop.ece import b64url_decode, b64url_encode
 from teleconsult import sealing
 from teleconsult.sealing import WrappedKey
 
-ROOT = Path(__file__).resolve().parent.parent
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "sealing.json").read_text("utf-8"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
 PASSWORD = "un mot de passe de consultation"
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>sealing.js test page</title>
-<script type="module" src="/harness.js"></script>
-</head>
-<body></body>
-</html>
-"""
 
 HARNESS = """
 import * as sealing from '/static/js/sealing.js';
@@ -78,68 +54,27 @@ document.documentElement.dataset.ready = 'yes';
 """
 
 
-@web.middleware
-async def security_headers(request, handler):
-    response = await handler(request)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-def make_app() -> web.Application:
-    app = web.Application(middlewares=[security_headers])
-
-    async def page(request):
-        return web.Response(text=PAGE, content_type="text/html")
-
-    async def harness(request):
-        return web.Response(text=HARNESS, content_type="text/javascript")
-
-    async def favicon(request):
-        return web.Response(status=204)
-
-    app.router.add_get("/", page)
-    app.router.add_get("/harness.js", harness)
-    app.router.add_get("/favicon.ico", favicon)
-    app.router.add_static("/static", ROOT / "static")
-    return app
-
-
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def base_url():
-    runner = web.AppRunner(make_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with serve_harness("sealing.js test page", HARNESS) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser():
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tab(browser, base_url):
     """A fresh page with sealing.js loaded; `problems` collects console and page errors
     (a CSP violation would land there)."""
-    context = await browser.new_context()
-    page = await context.new_page()
-    problems = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    await page.goto(base_url + "/")
-    await page.wait_for_function("document.documentElement.dataset.ready === 'yes'", timeout=10_000)
-    yield SimpleNamespace(page=page, problems=problems)
-    await context.close()
+    async with harness_tab(browser, base_url) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
