@@ -137,3 +137,38 @@ async def login_in_browser(page, base: str, clinician) -> None:
     await page.fill("#code", pyotp.TOTP(clinician.totp_secret).now())
     await page.click("button[type=submit]")
     await page.wait_for_url(base + "/")
+
+
+async def knocked_pair(browser, base: str, doctor, *, name: str = "Camille", patient_base: str | None = None,
+                       timeout: float = 10.0, downloads: bool = False, init_script: str | None = None):
+    """A logged-in clinician's dashboard (desktop) and a patient (phone) who opened the new
+    consultation's link (through `patient_base` when given, e.g. a fault proxy) and knocked.
+    Returns (clinician page, patient page, patient link)."""
+    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=downloads)
+    patient_ctx = await browser.new_context(**PHONE, accept_downloads=downloads)
+    if init_script:
+        for ctx in (clinician_ctx, patient_ctx):
+            await ctx.add_init_script(init_script)
+    clinician, patient = await clinician_ctx.new_page(), await patient_ctx.new_page()
+    await login_in_browser(clinician, base, doctor)
+    await clinician.click("#new-consultation")
+    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''", timeout)
+    link = await clinician.input_value("#new-link-url")
+    await patient.goto(link.replace(base, patient_base) if patient_base else link)
+    await patient.fill("#display_name", name)
+    await patient.check("#consent")
+    await patient.click("button[type=submit]")
+    await clinician.wait_for_selector("[data-action=admit]", timeout=timeout * 1000)
+    await wait_until(patient, "document.getElementById('patient-status') !== null", timeout)
+    return clinician, patient, link
+
+
+async def admitted_pair(browser, base: str, doctor, **knock):
+    """knocked_pair, then the clinician admits and opens the call: both pages have embedded the
+    (stand-in) Jitsi. Returns (clinician page, patient page, patient link)."""
+    clinician, patient, link = await knocked_pair(browser, base, doctor, **knock)
+    await clinician.click("[data-action=admit]")
+    await wait_until(patient, "window.__jitsi !== undefined")
+    await clinician.click("a.button.primary")
+    await wait_until(clinician, "window.__jitsi !== undefined")
+    return clinician, patient, link

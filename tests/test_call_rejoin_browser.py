@@ -12,7 +12,7 @@ import time
 import jwt
 import sqlalchemy as sa
 
-from browser import PHONE, chromium, login_in_browser, stand_in_jitsi, wait_until
+from browser import admitted_pair, chromium, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from teleconsult import consultations as cs
 from teleconsult.db import consultations, knocks
@@ -20,27 +20,6 @@ from teleconsult.db import consultations, knocks
 REFUSED_LOGIN = ('{name: "connection.passwordRequired", type: "CONNECTION", isFatal: true, '
                  'message: "Not acceptable by exp"}')
 REFUSED_JOIN = '{name: "conference.connectionError.notAllowed", type: "CONFERENCE", isFatal: true}'
-
-
-async def _admitted_pair(browser, app, doctor):
-    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
-    patient_ctx = await browser.new_context(**PHONE)
-    clinician = await clinician_ctx.new_page()
-    patient = await patient_ctx.new_page()
-    await login_in_browser(clinician, app.url, doctor)
-    await clinician.click("#new-consultation")
-    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''")
-    link = await clinician.input_value("#new-link-url")
-    await patient.goto(link)
-    await patient.fill("#display_name", "Camille")
-    await patient.check("#consent")
-    await patient.click("button[type=submit]")
-    await clinician.wait_for_selector("[data-action=admit]")
-    await clinician.click("[data-action=admit]")
-    await wait_until(patient, "window.__jitsi !== undefined")
-    await clinician.click("a.button.primary")
-    await wait_until(clinician, "window.__jitsi !== undefined")
-    return clinician, patient
 
 
 def _watch_call_access(page, seen: list):
@@ -62,7 +41,7 @@ async def test_after_a_refused_reconnect_both_pages_rejoin_with_a_fresh_token_an
     doctor = await add_clinician(app.engine)
     try:
         async with chromium() as browser:
-            clinician, patient = await _admitted_pair(browser, app, doctor)
+            clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
             seen = []
             _watch_call_access(patient, seen)
             _watch_call_access(clinician, seen)
@@ -111,7 +90,7 @@ async def test_after_the_end_a_refused_reconnect_gets_no_token_and_the_old_one_i
     doctor = await add_clinician(app.engine)
     try:
         async with chromium() as browser:
-            clinician, patient = await _admitted_pair(browser, app, doctor)
+            clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
             seen = []
             _watch_call_access(patient, seen)
             _watch_call_access(clinician, seen)
@@ -143,7 +122,7 @@ async def test_a_host_that_refuses_every_fresh_token_stops_the_rejoins_and_says_
     doctor = await add_clinician(app.engine)
     try:
         async with chromium() as browser:
-            clinician, _ = await _admitted_pair(browser, app, doctor)
+            clinician, _, _ = await admitted_pair(browser, app.url, doctor)
             for embeds in (2, 3, 4):
                 await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
                 await wait_until(clinician, f"window.__jitsi_embeds.length === {embeds}")

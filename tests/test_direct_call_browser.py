@@ -8,7 +8,7 @@ The pages' RTCPeerConnections are read through an init script that records every
 import asyncio
 from types import SimpleNamespace
 
-from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser, wait_until
+from browser import axe_violations, chromium, horizontal_overflow, knocked_pair, wait_until
 from conftest import add_clinician
 from teleconsult import consultations as cs
 
@@ -37,21 +37,8 @@ MEDIA_TIMEOUT = 45  # seconds: the machine is shared; on an idle one media flow 
 
 
 async def _pages(browser, app, doctor):
-    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
-    patient_ctx = await browser.new_context(**PHONE)
-    for ctx in (clinician_ctx, patient_ctx):
-        await ctx.add_init_script(RECORD_CONNECTIONS)
-    clinician = await clinician_ctx.new_page()
-    patient = await patient_ctx.new_page()
-    await login_in_browser(clinician, app.url, doctor)
-    await clinician.click("#new-consultation")
-    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''")
-    link = await clinician.input_value("#new-link-url")
-    await patient.goto(link)
-    await patient.fill("#display_name", "Camille")
-    await patient.check("#consent")
-    await patient.click("button[type=submit]")
-    await clinician.wait_for_selector("[data-action=admit]", timeout=30_000)
+    """The clinician admits the knocking patient and opens the call page (no Jitsi: the direct call)."""
+    clinician, patient, _ = await knocked_pair(browser, app.url, doctor, init_script=RECORD_CONNECTIONS, timeout=30)
     await clinician.click("[data-action=admit]")
     await clinician.click("a.button.primary")  # the call page
     return clinician, patient

@@ -6,33 +6,12 @@ import os
 import time
 from pathlib import Path
 
-from browser import PHONE, axe_violations, chromium, login_in_browser, stand_in_jitsi, wait_until
+from browser import admitted_pair, axe_violations, chromium, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from teleconsult.ending import sweep_once
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
 PHOTO = b"\xff\xd8\xff\xe0" + os.urandom(90_000) + b"\xff\xd9"
-
-
-async def _admitted_pair(browser, app, doctor):
-    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    patient_ctx = await browser.new_context(**PHONE, accept_downloads=True)
-    clinician = await clinician_ctx.new_page()
-    patient = await patient_ctx.new_page()
-    await login_in_browser(clinician, app.url, doctor)
-    await clinician.click("#new-consultation")
-    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''")
-    link = await clinician.input_value("#new-link-url")
-    await patient.goto(link)
-    await patient.fill("#display_name", "Camille")
-    await patient.check("#consent")
-    await patient.click("button[type=submit]")
-    await clinician.wait_for_selector("[data-action=admit]")
-    await clinician.click("[data-action=admit]")
-    await wait_until(patient, "window.__jitsi !== undefined")
-    await clinician.click("a.button.primary")
-    await wait_until(clinician, "window.__jitsi !== undefined")
-    return clinician, patient, link
 
 
 def _record_requests(page, sink):
@@ -54,7 +33,7 @@ async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_
     photo.write_bytes(PHOTO)
     try:
         async with chromium() as browser:
-            clinician, patient, link = await _admitted_pair(browser, app, doctor)
+            clinician, patient, link = await admitted_pair(browser, app.url, doctor, downloads=True)
             secret = link.split("#", 1)[1]
             for page in (clinician, patient):
                 _record_requests(page, requests)
@@ -124,7 +103,7 @@ async def test_tampered_document_shows_a_decryption_error_and_saves_nothing(live
     pdf.write_bytes(PDF)
     try:
         async with chromium() as browser:
-            clinician, patient, _link = await _admitted_pair(browser, app, doctor)
+            clinician, patient, _link = await admitted_pair(browser, app.url, doctor, downloads=True)
             await clinician.set_input_files("#document-file", str(pdf))
             await wait_until(patient, "document.querySelectorAll('#documents-list button.save').length === 1")
             stored = [p for p in (Path(app.settings.data_dir) / "documents" / "ready").iterdir()]

@@ -11,7 +11,7 @@ import os
 
 import sqlalchemy as sa
 
-from browser import PHONE, chromium, login_in_browser, stand_in_jitsi, wait_until
+from browser import chromium, knocked_pair, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from fault_proxy import FaultProxy
 from filedrop.schema import files
@@ -19,28 +19,6 @@ from teleconsult import consultations as cs
 from teleconsult.db import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
-
-
-async def _knocked(browser, app, doctor, patient_base=None):
-    """A logged-in clinician's dashboard and a patient (phone) in the waiting room."""
-    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
-    patient_ctx = await browser.new_context(**PHONE)
-    clinician = await clinician_ctx.new_page()
-    patient = await patient_ctx.new_page()
-    await login_in_browser(clinician, app.url, doctor)
-    await clinician.click("#new-consultation")
-    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''", SLOW)
-    link = await clinician.input_value("#new-link-url")
-    if patient_base:
-        link = link.replace(app.url, patient_base)
-    await patient.goto(link)
-    await patient.fill("#display_name", "Camille")
-    await patient.check("#consent")
-    await patient.click("button[type=submit]")
-    await clinician.wait_for_selector("[data-action=admit]", timeout=SLOW * 1000)
-    await wait_until(patient, "document.body.dataset.status === 'waiting' || "
-                              "document.getElementById('patient-status') !== null", SLOW)
-    return clinician, patient
 
 
 async def _knock_is(app, status, timeout=SLOW):
@@ -61,7 +39,7 @@ async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_
     doctor = await add_clinician(app.engine)
     try:
         async with chromium() as browser:
-            clinician, patient = await _knocked(browser, app, doctor)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
             aborted = []
 
             async def no_answer(route):
@@ -82,7 +60,7 @@ async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_
 
 
 async def _in_the_call(browser, app, doctor):
-    clinician, patient = await _knocked(browser, app, doctor)
+    clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
     await clinician.click("[data-action=admit]")
     await wait_until(patient, "window.__jitsi !== undefined", SLOW)
     await clinician.click("a.button.primary")
@@ -137,7 +115,7 @@ async def test_a_document_sent_while_the_patients_connections_were_cut_appears_w
     pdf.write_bytes(b"%PDF-1.4 report")
     try:
         async with chromium() as browser:
-            clinician, patient = await _knocked(browser, app, doctor, patient_base=proxy.url)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
             await clinician.click("[data-action=admit]")
             await wait_until(patient, "window.__jitsi !== undefined", SLOW)
             await clinician.click("a.button.primary")
@@ -193,7 +171,7 @@ async def test_an_upload_cut_for_forty_seconds_resumes_when_the_network_returns(
     photo.write_bytes(os.urandom(9 * 1024 * 1024))
     try:
         async with chromium() as browser:
-            clinician, patient = await _knocked(browser, app, doctor, patient_base=proxy.url)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
             await clinician.click("[data-action=admit]")
             await wait_until(patient, "window.__jitsi !== undefined", SLOW)
             parts = []
@@ -231,7 +209,7 @@ async def test_an_admit_refused_by_a_locked_database_is_tried_again_said_and_the
     doctor = await add_clinician(app.engine)
     try:
         async with chromium() as browser:
-            clinician, patient = await _knocked(browser, app, doctor)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
             answers = []
             clinician.on("response", lambda r: answers.append(r.status) if r.url.endswith("/admit") else None)
             holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser, stand_in_jitsi, wait_until
+from browser import PHONE, admitted_pair, axe_violations, chromium, horizontal_overflow, login_in_browser, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from documents_samples import LIMITS, PRESCRIBER, png
 from teleconsult.documents.profile import set_image, update_profile
@@ -35,25 +35,6 @@ def _watch(page, sink):
     """A page's CSP violations and uncaught script errors (a 400 logged by the console is expected)."""
     page.on("console", lambda m: sink.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda exc: sink.append(str(exc)))
-
-
-async def _admitted_pair(browser, app, doctor):
-    clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    patient_ctx = await browser.new_context(**PHONE, accept_downloads=True)
-    clinician, patient = await clinician_ctx.new_page(), await patient_ctx.new_page()
-    await login_in_browser(clinician, app.url, doctor)
-    await clinician.click("#new-consultation")
-    await wait_until(clinician, "document.getElementById('new-link-url').value !== ''")
-    await patient.goto(await clinician.input_value("#new-link-url"))
-    await patient.fill("#display_name", "Zoé")
-    await patient.check("#consent")
-    await patient.click("button[type=submit]")
-    await clinician.wait_for_selector("[data-action=admit]")
-    await clinician.click("[data-action=admit]")
-    await wait_until(patient, "window.__jitsi !== undefined")
-    await clinician.click("a.button.primary")
-    await wait_until(clinician, "window.__jitsi !== undefined")
-    return clinician, patient
 
 
 async def _fill_line(page, n, **values):
@@ -76,7 +57,7 @@ async def test_the_clinician_writes_previews_and_sends_a_prescription_the_patien
     rendered: list[bytes] = []
     try:
         async with chromium() as browser:
-            clinician, patient = await _admitted_pair(browser, app, doctor)
+            clinician, patient, _ = await admitted_pair(browser, app.url, doctor, name="Zoé", downloads=True)
             _watch(clinician, errors)
             _watch(patient, errors)
 
