@@ -502,7 +502,10 @@ class Decryptor:
             while len(view) - done >= rs:
                 if self._last is not None:
                     raise TrailingData("data follows the last record")
-                plaintext = self._open_next(view[done : done + rs])
+                # the record's view is released even when it fails to open: a traceback that
+                # keeps it alive would otherwise pin the buffer and make the resize below fail
+                with view[done : done + rs] as record:
+                    plaintext = self._open_next(record)
                 done += rs
                 if plaintext:
                     yield plaintext

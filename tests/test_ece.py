@@ -335,6 +335,18 @@ def test_tampered_record_is_a_decryption_error(sample):
         ece.decrypt(bytes(first), ikm)
 
 
+def test_a_tampered_record_after_good_ones_in_one_chunk_is_a_decryption_error():
+    # several records in the buffer at once: the good ones are consumed, then the bad one
+    # fails; the failure must come out as itself, not as a buffer that cannot be resized
+    ikm = os.urandom(16)
+    ciphertext = bytearray(ece.encrypt(os.urandom(5 * RS), ikm))
+    ciphertext[HDR + 2 * RS + 5] ^= 0x01
+    decryptor = ece.Decryptor(ikm)
+    with pytest.raises(TamperedRecord, match="record 2"):
+        for _ in decryptor.feed(bytes(ciphertext)):
+            pass
+
+
 def test_reordered_records_are_detected(sample):
     ikm, _, ciphertext = sample
     header, records = records_of(ciphertext)
