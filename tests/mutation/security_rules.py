@@ -384,7 +384,7 @@ RULES: tuple[Rule, ...] = (
     Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece/streams.py",
          "        if self._last is None:\n            raise TruncatedStream(", "        if False:\n            raise TruncatedStream(",
          ("tests/test_ece.py::test_truncated_stream_is_detected",)),
-    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece.js",
+    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece_streams.js",
          "          if (record.length === 0) {\n"
          "            throw new TruncatedStream('the stream ends without its last record (delimiter 0x02)');\n"
          "          }\n"
