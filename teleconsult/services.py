@@ -27,6 +27,7 @@ from .i18n import load_translations
 from .jitsi.events import ReplayGuard
 from .jitsi.presence import PresenceBook
 from .live import Hub
+from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
 from .ratelimit import RateLimiter
 from .settings import Settings
@@ -101,7 +102,9 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     `clock` (Unix seconds) dates every deadline: the end of consultations, documents, records."""
     engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
-    hub = Hub()
+    hub = Hub() if db.is_sqlite(engine) else PostgresHub(str(engine.url.render_as_string(hide_password=False)))
+    if isinstance(hub, PostgresHub):
+        await hub.start()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
                       settings.documents_sweep_seconds, clock=clock)
@@ -130,4 +133,5 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await peers.close_all()
+        await hub.close()
         await engine.dispose()

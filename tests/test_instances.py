@@ -1,0 +1,101 @@
+"""Several `teleconsult serve` instances on one PostgreSQL database (issue 15): what one instance
+does, a page served by another sees at once. Two real app servers on loopback ports share a
+database of the throwaway cluster (tests/postgres_cluster.py), whichever database the rest of the
+run uses: these behaviours exist only on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import postgres_cluster
+from conftest import add_clinician, csrf_from, login, sealed
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+async def two(live, tmp_path):
+    """Instances A and B: same database, same settings, different ports (no sticky sessions)."""
+    async def start(**overrides):
+        url = postgres_cluster.cluster().database_for(str(tmp_path / "shared"))
+        a = await live(database_url=url, data_dir=tmp_path / "shared", **overrides)
+        b = await live(database_url=url, data_dir=tmp_path / "shared", **overrides)
+        return a, b
+    return start
+
+
+async def sse_events(response):
+    """The JSON events of a text/event-stream response, as they arrive."""
+    async for line in response.content:
+        line = line.decode().strip()
+        if line.startswith("data:"):
+            yield json.loads(line[5:])
+
+
+async def next_event(events, wanted, timeout: float = 5.0) -> dict:
+    async def first():
+        async for event in events:
+            if wanted(event):
+                return event
+        raise AssertionError("the stream ended")
+    return await asyncio.wait_for(first(), timeout)
+
+
+def on(app, url: str) -> str:
+    """`url` (a link one instance printed) as reached through `app` instead."""
+    path = url.split("/", 3)[3]
+    return f"{app.url}/{path}"
+
+
+async def test_a_knock_through_instance_a_rings_the_dashboard_open_on_b_and_admit_on_b_reaches_the_patient_on_a(two, http):
+    a, b = await two()
+    doctor = await add_clinician(a.engine)
+    clinician = http()
+    csrf = await login(clinician, b.url, doctor)  # logged in through B
+    async with clinician.post(b.url + "/consultations", headers={"X-CSRF-Token": csrf}) as r:
+        assert r.status == 201
+        consultation = await r.json()
+    async with clinician.get(b.url + "/dashboard/events") as dashboard:
+        assert dashboard.status == 200
+        ringing = sse_events(dashboard)
+        await next_event(ringing, lambda e: True)  # the stream's first state: B listens from now on
+
+        patient = http()
+        patient_url = on(a, consultation["patient_url"])
+        async with patient.get(patient_url) as r:
+            html = await r.text()
+        async with patient.post(patient_url + "/knock", data={
+                "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf_from(html)}) as r:
+            assert r.status == 200 and r.url.port == a.server.port
+        knocked = await next_event(ringing, lambda e: e.get("type") == "knock")
+        assert knocked["consultation_id"] == consultation["id"] and knocked["knock"]["status"] == "waiting"
+
+        async with patient.get(patient_url + "/events") as waiting_room:  # the patient's stream, on A
+            statuses = sse_events(waiting_room)
+            assert (await next_event(statuses, lambda e: True))["status"] == "waiting"
+            knock_id = knocked["knock"]["id"]
+            async with clinician.post(b.url + f"/consultations/{consultation['id']}/knocks/{knock_id}/admit",
+                                      headers={"X-CSRF-Token": csrf, "Accept": "application/json"}) as r:
+                assert r.status == 200, await r.text()
+            admitted = await next_event(statuses, lambda e: e.get("type") == "status")
+            assert admitted["status"] == "admitted"
+
+
+async def test_an_event_published_on_one_instance_is_delivered_once_to_each_subscriber_of_both(two):
+    a, b = await two()
+    async with a.services.hub.subscribe("clinician:x") as on_a, b.services.hub.subscribe("clinician:x") as on_b:
+        b.services.hub.publish("clinician:x", {"type": "ping", "n": 1})
+        assert await asyncio.wait_for(on_a.get(), 5) == {"type": "ping", "n": 1}
+        assert await asyncio.wait_for(on_b.get(), 5) == {"type": "ping", "n": 1}
+        await asyncio.sleep(0.3)  # a duplicate (B hearing its own notification) would be here by now
+        assert on_a.empty() and on_b.empty()
+
+
+async def test_an_event_too_big_for_a_notification_reaches_the_other_instance_as_a_resync(two):
+    a, b = await two()
+    async with b.services.hub.subscribe("clinician:x") as on_b:
+        a.services.hub.publish("clinician:x", {"type": "consultation", "padding": "x" * 10_000})
+        assert await asyncio.wait_for(on_b.get(), 5) == {"type": "resync"}
