@@ -128,6 +128,24 @@ clinician_profiles = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Rate-limit counters shared by every instance (ratelimit.SharedRateLimiter, PostgreSQL): one
+# fixed window per key, counted and checked by one UPSERT. The key is a hash (no address in clear).
+rate_limits = sa.Table(
+    "rate_limits", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+
+# What the Prosody events endpoint has handled, shared by every instance and kept over a restart
+# (jitsi/events.SharedReplayGuard): hashes of signatures and event ids, until they expire.
+seen_events = sa.Table(
+    "seen_events", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

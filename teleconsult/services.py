@@ -29,7 +29,7 @@ from .jitsi.presence import PresenceBook
 from .live import Hub
 from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SharedRateLimiter
 from .settings import Settings
 from .sweeper import Sweeper
 
@@ -40,17 +40,22 @@ EVENT_ID_MEMORY_SECONDS = 3600
 
 @dataclass(frozen=True)
 class Limiters:
-    login: RateLimiter  # failed passwords and TOTP codes, per account and per address
-    link: RateLimiter  # unknown patient links and drop ids, per address
-    knock: RateLimiter  # knocks on one consultation, per browser
-    precall: RateLimiter  # pre-call test offers, per address
+    login: RateLimiter | SharedRateLimiter  # failed passwords and TOTP codes, per account and per address
+    link: RateLimiter | SharedRateLimiter  # unknown patient links and drop ids, per address
+    knock: RateLimiter | SharedRateLimiter  # knocks on one consultation, per browser
+    precall: RateLimiter | SharedRateLimiter  # pre-call test offers, per address
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limiters:
-        return cls(login=RateLimiter(settings.login_max_failures, settings.login_window_seconds),
-                   link=RateLimiter(settings.link_guess_max, settings.link_guess_window_seconds),
-                   knock=RateLimiter(settings.knock_max, settings.knock_window_seconds),
-                   precall=RateLimiter(settings.precall_offers_max, settings.precall_offers_window_seconds))
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> Limiters:
+        """In process on SQLite (one instance); in the database, shared by every instance, on PostgreSQL."""
+        def limiter(name: str, limit: int, window: float):
+            if db.is_sqlite(engine):
+                return RateLimiter(limit, window)
+            return SharedRateLimiter(name, limit, window, engine)
+        return cls(login=limiter("login", settings.login_max_failures, settings.login_window_seconds),
+                   link=limiter("link", settings.link_guess_max, settings.link_guess_window_seconds),
+                   knock=limiter("knock", settings.knock_max, settings.knock_window_seconds),
+                   precall=limiter("precall", settings.precall_offers_max, settings.precall_offers_window_seconds))
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
                                      lambda consultation_id: ending.end_abandoned(services, consultation_id))
     services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
                         signal_presence=signal_presence,
-                        sweeper=sweeper, limiters=Limiters.from_settings(settings),
+                        sweeper=sweeper, limiters=Limiters.from_settings(settings, engine),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
                         room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
                         translations=load_translations(), stopping=asyncio.Event(), clock=clock)

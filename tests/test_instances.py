@@ -99,3 +99,30 @@ async def test_an_event_too_big_for_a_notification_reaches_the_other_instance_as
     async with b.services.hub.subscribe("clinician:x") as on_b:
         a.services.hub.publish("clinician:x", {"type": "consultation", "padding": "x" * 10_000})
         assert await asyncio.wait_for(on_b.get(), 5) == {"type": "resync"}
+
+
+async def test_failed_logins_spread_over_both_instances_share_one_allowance(two, http):
+    a, b = await two(login_max_failures=3)
+    doctor = await add_clinician(a.engine)
+    statuses = []
+    for app in (a, b, a, b):
+        client = http()
+        async with client.get(app.url + "/login") as r:
+            csrf = csrf_from(await r.text())
+        async with client.post(app.url + "/login", data={
+                "email": doctor.email, "password": "wrong password!", "csrf_token": csrf}) as r:
+            statuses.append(r.status)
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_link_guesses_sent_at_once_through_both_instances_pass_the_limit_no_more_than_once_each(two, http):
+    a, b = await two(link_guess_max=5)
+    client = http()
+
+    async def guess(app, n):
+        async with client.get(f"{app.url}/j/not-a-real-link-{n:04d}-xxxxxxxxxxxxxx") as r:
+            await r.read()
+            return r.status
+
+    statuses = await asyncio.gather(*(guess((a, b)[n % 2], n) for n in range(30)))
+    assert sorted(statuses) == [404] * 5 + [429] * 25
