@@ -272,6 +272,36 @@ class SerializedWrites(AsyncEngine):
                 _writing.reset(token)
 
 
+LOCK_POLL_SECONDS = 0.1
+
+
+@contextlib.asynccontextmanager
+async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """Run the body while no other instance runs a body of the same `name` (PostgreSQL: a
+    session advisory lock on a connection of its own, waited for, never lock_timeout'd). A
+    process killed inside loses its connection, and PostgreSQL releases the lock with it. SQLite
+    has one instance: nothing to do."""
+    if is_sqlite(engine):
+        yield
+        return
+    key = {"key": name}
+    async with engine.connect() as conn:
+        while not await conn.scalar(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), key):
+            await conn.rollback()  # no snapshot held while waiting
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        await conn.commit()
+        try:
+            yield
+        finally:
+            try:
+                await asyncio.shield(conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key))
+                await conn.commit()
+            except BaseException:
+                await conn.invalidate()  # a lock we could not release goes with its connection
+                raise
+
+
 def normalized_url(url: str) -> str:
     """A database_url as SQLAlchemy's async engine takes it: postgresql:// (and postgres://)
     mean psycopg 3, sqlite:// means aiosqlite."""

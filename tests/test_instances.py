@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 
 import pytest
+import sqlalchemy as sa
 
 import postgres_cluster
 from conftest import add_clinician, csrf_from, login, sealed
+from filedrop import ece
+from filedrop.schema import files
+from filedrop.storage import Storage
+from filedrop.store import DropBox, DropConfig
+from served import served
+from teleconsult import db
 
 pytestmark = [pytest.mark.timeout(60)]
 
@@ -126,3 +136,45 @@ async def test_link_guesses_sent_at_once_through_both_instances_pass_the_limit_n
 
     statuses = await asyncio.gather(*(guess((a, b)[n % 2], n) for n in range(30)))
     assert sorted(statuses) == [404] * 5 + [429] * 25
+
+
+async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished_by_b(live, tmp_path):
+    """A is a real `teleconsult serve` process; its start-up sweep deletes 400 due documents.
+    Frozen midway (SIGSTOP, holding the sweeper's turn), B's sweep waits and deletes nothing;
+    killed (SIGKILL), its turn passes to B, which deletes the rest: nothing due is left behind."""
+    url = postgres_cluster.cluster().database_for(str(tmp_path / "data"))
+    engine = db.make_engine(url)
+    await db.migrate(engine)
+    documents = tmp_path / "data" / "documents"
+    box = DropBox(engine, Storage(documents), DropConfig(max_size=10 ** 7))  # no sweeper of its own
+    for _ in range(400):
+        await box.create(size=ece.padded_size(100), uploaded_by="clinician", box_id="consultation-1")
+    await box.schedule_box_deletion("consultation-1", time.time() - 1)
+
+    async def left() -> int:
+        async with engine.connect() as conn:
+            return await conn.scalar(sa.select(sa.func.count()).select_from(files))
+
+    async def turn_held_elsewhere() -> bool:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()")))
+
+    with served(tmp_path, database_url=url) as a:
+        while not (await turn_held_elsewhere() and 0 < await left() < 400):
+            assert a.process.poll() is None and await left() > 0, "A's sweep ended before it could be caught"
+            await asyncio.sleep(0.002)
+        os.kill(a.process.pid, signal.SIGSTOP)
+        midway = await left()
+        b = await live(database_url=url, data_dir=tmp_path / "data")  # its start-up sweep begins
+        await asyncio.sleep(1.5)
+        assert await left() == midway, "B swept while A held the turn"
+        os.kill(a.process.pid, signal.SIGKILL)
+        a.process.wait()
+        for _ in range(200):
+            if await left() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await left() == 0
+        assert not [p for p in documents.rglob("*") if p.is_file()], "a file outlived its row"
+    await engine.dispose()
