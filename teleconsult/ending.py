@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import consultations as cs
 from . import db, direct_call, ratelimit, retention
+from .jitsi import shared_replay
 
 if TYPE_CHECKING:
     from .services import Services
@@ -97,6 +98,7 @@ async def _sweep(services: Services) -> dict[str, int]:
         services.engine, _retention_seconds(services), now)
     if not db.is_sqlite(services.engine):  # shared counters and handled events past their time
         counts["rate_limits_expired"] = await ratelimit.forget_expired(services.engine, now)
+        counts["room_events_expired"] = await shared_replay.forget_expired(services.engine, now)
     return counts
 
 

@@ -26,6 +26,7 @@ from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
 from .jitsi.presence import PresenceBook
+from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
 from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
@@ -62,14 +63,18 @@ class Limiters:
 class RoomEventMemory:
     """What the Prosody events endpoint remembers: signatures seen (replays) and event ids handled
     (the module's retries)."""
-    signatures: ReplayGuard
-    event_ids: ReplayGuard
+    signatures: LocalGuard | SharedGuard
+    event_ids: LocalGuard | SharedGuard
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RoomEventMemory:
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> RoomEventMemory:
+        """In process on SQLite (one instance); in the database, shared and kept over a restart,
+        on PostgreSQL."""
         # a signature is valid while its timestamp is within +-window of the clock: remember it that long
-        return cls(signatures=ReplayGuard(2 * settings.jitsi_events_window_seconds + 1),
-                   event_ids=ReplayGuard(EVENT_ID_MEMORY_SECONDS))
+        windows = {"signatures": 2 * settings.jitsi_events_window_seconds + 1, "event_ids": EVENT_ID_MEMORY_SECONDS}
+        if db.is_sqlite(engine):
+            return cls(**{kind: LocalGuard(ReplayGuard(seconds)) for kind, seconds in windows.items()})
+        return cls(**{kind: SharedGuard(engine, kind, seconds) for kind, seconds in windows.items()})
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
                         signal_presence=signal_presence,
                         sweeper=sweeper, limiters=Limiters.from_settings(settings, engine),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
-                        room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
+                        room_events=RoomEventMemory.from_settings(settings, engine), precall_peers=peers,
                         translations=load_translations(), stopping=asyncio.Event(), clock=clock)
     task = asyncio.create_task(sweeper.run())
     try:

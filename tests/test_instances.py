@@ -15,11 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 import postgres_cluster
-from conftest import add_clinician, csrf_from, login, sealed
+from conftest import add_api_clinician, add_clinician, csrf_from, login, sealed
 from filedrop import ece
 from filedrop.schema import files
 from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
+from room_event_client import EVENTS_SECRET, Poster, event, occupant, signed_headers
 from served import served
 from teleconsult import db
 
@@ -178,3 +179,42 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
         assert await left() == 0
         assert not [p for p in documents.rglob("*") if p.is_file()], "a file outlived its row"
     await engine.dispose()
+
+
+async def test_a_signed_room_event_replayed_to_the_other_instance_or_after_a_restart_is_refused(two, live, http, tmp_path):
+    a, b = await two(jitsi_events_secret=EVENTS_SECRET)
+    _, token = await add_api_clinician(a.engine)
+    client = http()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with client.post(a.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
+        room = (await r.json())["room"]
+    body = json.dumps(event("muc-room-created", room)).encode()
+    headers = signed_headers(body)
+    assert (await Poster(a, http()).raw(body, headers))[0] == 200
+    status, answer = await Poster(b, http()).raw(body, headers)
+    assert status == 403 and answer["error"] == "stale or replayed"
+    await a.server.close()  # A and B gone: a restarted instance still remembers
+    await b.server.close()
+    restarted = await live(database_url=a.settings.database_url, data_dir=tmp_path / "shared",
+                           jitsi_events_secret=EVENTS_SECRET)
+    status, _ = await Poster(restarted, http()).raw(body, headers)
+    assert status == 403
+
+
+async def test_a_room_event_retried_to_the_other_instance_is_applied_once(two, http):
+    a, b = await two(jitsi_events_secret=EVENTS_SECRET)
+    doctor, token = await add_api_clinician(a.engine)
+    client = http()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with client.post(a.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
+        room = (await r.json())["room"]
+    t = int(time.time())
+    destroyed = event("muc-room-destroyed", room, all_occupants=[occupant(doctor.id, "doc@meet.example.org/a", t - 30, t)])
+    status, answer = await Poster(a, http()).send(destroyed)
+    assert status == 200 and answer["result"] != "duplicate"  # applied by A
+    status, answer = await Poster(b, http()).send({**destroyed, "delivery_attempt": 2})  # the module's retry
+    assert (status, answer["result"]) == (200, "duplicate")
