@@ -146,6 +146,19 @@ seen_events = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
 
+# Who is in each consultation's call, shared by every instance (jitsi/shared_presence.py, PostgreSQL):
+# one row per occupant session (the JID hashed), live (ended_at NULL) or a tombstone (ended_at set).
+presence_sessions = sa.Table(
+    "presence_sessions", metadata,
+    sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("jid_hash", sa.String(64), primary_key=True),
+    sa.Column("joined_at", sa.BigInteger, primary_key=True, autoincrement=False),  # -1: not given
+    sa.Column("role", sa.String(16), nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True, index=True),
+    sa.Column("noted_at", sa.Float, nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

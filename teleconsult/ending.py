@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import consultations as cs
 from . import db, direct_call, ratelimit, retention
-from .jitsi import shared_replay
+from .jitsi import shared_presence, shared_replay
 
 if TYPE_CHECKING:
     from .services import Services
@@ -99,6 +99,7 @@ async def _sweep(services: Services) -> dict[str, int]:
     if not db.is_sqlite(services.engine):  # shared counters and handled events past their time
         counts["rate_limits_expired"] = await ratelimit.forget_expired(services.engine, now)
         counts["room_events_expired"] = await shared_replay.forget_expired(services.engine, now)
+        counts["presence_rows_expired"] = await shared_presence.forget_expired(services.engine, now)
     return counts
 
 

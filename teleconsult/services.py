@@ -25,7 +25,7 @@ from .direct_call import SignalPresence
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
-from .jitsi.presence import PresenceBook
+from .jitsi.shared_presence import LocalPresence, SharedPresence
 from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
 from .live_postgres import PostgresHub
@@ -83,7 +83,7 @@ class Services:
     engine: AsyncEngine
     hub: Hub  # live events for the pages (SSE)
     drops: DropBox  # filedrop: consultation boxes and standalone drops
-    presence: PresenceBook  # who is in which call, from Prosody's events
+    presence: LocalPresence | SharedPresence  # who is in which call (Prosody's events, direct calls' streams)
     signal_presence: SignalPresence  # who holds a direct call's signal stream (no Jitsi)
     sweeper: Sweeper  # applies every deadline (ending.sweep_once)
     limiters: Limiters
@@ -124,9 +124,11 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
                       max_duration_seconds=settings.precall_max_seconds,
                       ice_servers=settings.precall_ice_server_list)
+    presence = LocalPresence() if db.is_sqlite(engine) else SharedPresence(engine)
     signal_presence = SignalPresence(hub, settings.direct_leave_grace_seconds,
-                                     lambda consultation_id: ending.end_abandoned(services, consultation_id))
-    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
+                                     lambda consultation_id: ending.end_abandoned(services, consultation_id),
+                                     presence, clock=clock)
+    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=presence,
                         signal_presence=signal_presence,
                         sweeper=sweeper, limiters=Limiters.from_settings(settings, engine),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
