@@ -227,13 +227,15 @@ class SignalPresence:
         else:
             call.patient_joined = True
             call.patient_streams[knock_id] = call.patient_streams.get(knock_id, 0) + 1
-        changed = await self._book.joined(consultation_id, jid, STREAM_JOINED_AT, party, self._clock())
-        # told at every new stream, not only the first: a reloaded page's old stream may not be
-        # closed yet, and the new page needs a fresh negotiation all the same
-        self._tell(consultation_id, call, party, True)
-        if changed and on_change is not None:
-            await on_change()
-        try:
+        noted = False
+        try:  # counted from here: whatever fails below (the database?) is uncounted in `finally`
+            changed = await self._book.joined(consultation_id, jid, STREAM_JOINED_AT, party, self._clock())
+            noted = True
+            # told at every new stream, not only the first: a reloaded page's old stream may not be
+            # closed yet, and the new page needs a fresh negotiation all the same
+            self._tell(consultation_id, call, party, True)
+            if changed and on_change is not None:
+                await on_change()
             yield
         finally:
             if party == CLINICIAN:
@@ -242,7 +244,7 @@ class SignalPresence:
                 call.patient_streams[knock_id] -= 1
                 if not call.patient_streams[knock_id]:
                     del call.patient_streams[knock_id]
-            changed = await self._book.left(consultation_id, jid, STREAM_JOINED_AT, self._clock())
+            changed = noted and await self._book.left(consultation_id, jid, STREAM_JOINED_AT, self._clock())
             if not await self.present(consultation_id, party):
                 self._tell(consultation_id, call, party, False)
             if changed and on_change is not None:
