@@ -75,7 +75,12 @@ async def _count(conn: AsyncConnection, table: sa.Table) -> int:
 async def check_target_empty(target: AsyncEngine) -> None:
     known = {t.name for t in tables_in_order()}
     async with target.connect() as conn:
-        present = await _names(conn) & known
+        names = await _names(conn)
+        foreign = names - known - NOT_COPIED
+        if foreign:
+            raise TargetNotEmpty(f"the target database holds tables that are not ours ({', '.join(sorted(foreign))}): "
+                                 "give an empty database")
+        present = names & known
         for table in tables_in_order():
             if table.name in present and await _count(conn, table):
                 raise TargetNotEmpty(f"the target database is not empty (table {table.name} has rows): "

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -120,5 +121,11 @@ async def test_the_move_refuses_a_target_that_is_not_empty_and_one_that_fails_wr
     refused = migrate_database(data, other)
     assert refused.returncode == 1 and "from_the_future" in refused.stderr
     assert set((await counts(other)).values()) == {0}
+    with psycopg.connect(other.replace("+psycopg", ""), autocommit=True) as conn:  # another application's
+        conn.execute("CREATE TABLE invoices (id integer)")
+    for leftover in data.glob("teleconsult.sqlite3*"):  # a fresh source: only the target is wrong now
+        leftover.unlink()
+    foreign = migrate_database(data, other)
+    assert foreign.returncode == 1 and "not ours (invoices)" in foreign.stderr
     bad = migrate_database(data, "mysql://somewhere/db")
     assert bad.returncode == 1 and "PostgreSQL URL" in bad.stderr
