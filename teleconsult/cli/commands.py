@@ -251,9 +251,9 @@ def cmd_migrate_database(args) -> int:
             await target.dispose()
         return moved, shown
     moved, shown = asyncio.run(work())
-    print(f"Done: {moved.total} rows in {len(moved.counts)} tables, counts checked. Now stop every instance "
-          f"on the old database, set database_url = \"{shown}\" in the settings (the documents stay in "
-          f"{Path(settings.data_dir).resolve() / 'documents'}), and start the instances.")
+    print(f"Done: {moved.total} rows in {len(moved.counts)} tables, counts checked. Keep the old instance "
+          f"stopped (what it writes now is not moved), set database_url = \"{shown}\" in the settings (the "
+          f"documents stay in {Path(settings.data_dir).resolve() / 'documents'}), and start the instances.")
     return 0
 
 
