@@ -239,7 +239,7 @@ def cmd_migrate_database(args) -> int:
 
     async def work():
         source, target = db.make_engine(settings.sqlalchemy_url), db.make_engine(target_url)
-        shown = target.url.render_as_string(hide_password=True)
+        shown = sa.engine.make_url(target_url).render_as_string(hide_password=True)  # as given, no password
         try:
             print(f"Moving {source.url.render_as_string(hide_password=True)} to {shown} ...", flush=True)
             moved = await database_move.move(source, target, say=lambda line: print("  " + line, flush=True))
@@ -252,7 +252,7 @@ def cmd_migrate_database(args) -> int:
         return moved, shown
     moved, shown = asyncio.run(work())
     print(f"Done: {moved.total} rows in {len(moved.counts)} tables, counts checked. Keep the old instance "
-          f"stopped (what it writes now is not moved), set database_url = \"{shown}\" in the settings (the "
+          f"stopped (what it writes now is not moved), set database_url to the --to URL ({shown}) in the settings (the "
           f"documents stay in {Path(settings.data_dir).resolve() / 'documents'}), and start the instances.")
     return 0
 
