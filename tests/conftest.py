@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from teleconsult import accounts, names
+import s3_server
 from teleconsult.services import Services
 from teleconsult.web.app import create_app
 from teleconsult.web.appkeys import services_key
@@ -39,6 +40,8 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         "jitsi_app_id": "teleconsult-test",
         "jitsi_app_secret": TEST_JITSI_SECRET,
     }
+    if s3_server.wanted() and "documents_store" not in overrides:
+        values.update(s3_server.s3_settings(Path(data_dir)))
     values.update(overrides)
     return load_settings(None, values, environ={})
 
