@@ -261,7 +261,8 @@ class DropBox(DeletionRules):
                 await self._record(file_id, token, held, state)
                 raise OffsetMismatch(held) from None
             except (Unavailable, FileNotFoundError) as exc:
-                await self._record(file_id, token, offset, state)
+                if not await self._record(file_id, token, offset, state):
+                    raise Gone("no such file") from None  # deleted (or taken over) meanwhile
                 raise StoreUnavailable(f"the document store failed: {exc}") from None
             except BaseException:
                 # connection dropped mid-part: keep what arrived whole up to the client's next HEAD
