@@ -147,3 +147,19 @@ def plant_orphan(settings, file_id: str, data: bytes) -> None:
                                                 Body=data)
     else:
         (Path(settings.data_dir) / "documents" / "ready" / file_id).write_bytes(data)
+
+
+def replace_stored(settings, doc: str, data: bytes) -> None:
+    """Overwrite the published ciphertext of `doc` in the store (a tampering test)."""
+    if settings.documents_store == "s3":
+        client(settings.s3_endpoint).put_object(Bucket=settings.s3_bucket, Key=f"{settings.s3_prefix}ready/{doc}",
+                                                Body=data)
+    else:
+        (Path(settings.data_dir) / "documents" / "ready" / doc).write_bytes(data)
+
+
+def is_published(settings, doc: str) -> bool:
+    """Whether the store holds the published ciphertext of `doc`."""
+    if settings.documents_store == "s3":
+        return f"{settings.s3_prefix}ready/{doc}" in objects(settings.s3_bucket, settings.s3_endpoint)
+    return (Path(settings.data_dir) / "documents" / "ready" / doc).exists()
