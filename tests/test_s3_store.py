@@ -18,10 +18,12 @@ import tracemalloc
 import pytest
 
 import s3_server
-from conftest import add_api_clinician
+from conftest import add_api_clinician, make_settings
 from filedrop import ece
 from filedrop.s3storage import S3Storage
 from filedrop.storage import Unavailable
+from teleconsult.document_store import s3_credentials
+from teleconsult.settings import SettingsError
 
 MiB = 1024 * 1024
 JS_PART = 4 * MiB  # what browsers send per PATCH (static/js/dropbox.js): not a multiple of an S3 part
@@ -189,3 +191,58 @@ async def test_an_unreachable_bucket_stops_the_start_with_a_clear_message(tmp_pa
     with pytest.raises(Unavailable, match="cannot be used"):
         await S3Storage.open(endpoint=s3_server.endpoint(), region=s3_server.REGION, bucket="no-such-bucket",
                              access_key_id=s3_server.ACCESS_KEY_ID, secret_access_key=s3_server.SECRET_ACCESS_KEY)
+
+
+def _s3(tmp_path, **overrides):
+    values = {**s3_server.s3_settings(tmp_path), **overrides}
+    return make_settings(tmp_path, **values)
+
+
+@pytest.mark.parametrize("missing, says", [
+    ({"s3_bucket": ""}, "needs s3_bucket"),
+    ({"s3_endpoint": "s3.example.org"}, "needs s3_endpoint"),
+    ({"s3_secret_access_key": ""}, "credentials one way"),
+    ({"s3_credentials_file": "/etc/teleconsult/s3"}, "credentials one way"),  # both ways at once
+    ({"s3_secret_access_key": "short"}, "at least 32 characters"),
+    ({"documents_store": "ftp"}, "local or s3"),
+])
+def test_s3_settings_missing_or_ambiguous_stop_the_start_with_what_to_set(tmp_path, missing, says):
+    with pytest.raises(SettingsError, match=says):
+        _s3(tmp_path, **missing)
+
+
+async def test_credentials_come_from_a_file_only_the_apps_user_can_read(live, http, tmp_path):
+    credentials = tmp_path / "s3-credentials"
+    credentials.write_text(f"[teleconsult]\naws_access_key_id = {s3_server.ACCESS_KEY_ID}\n"
+                           f"aws_secret_access_key = {s3_server.SECRET_ACCESS_KEY}\n")
+    file_settings = {"s3_access_key_id": "", "s3_secret_access_key": "", "s3_credentials_file": str(credentials),
+                     "s3_credentials_profile": "teleconsult"}
+    credentials.chmod(0o644)
+    with pytest.raises(SettingsError, match="readable by others"):
+        s3_credentials(_s3(tmp_path, **file_settings))
+    credentials.chmod(0o600)
+    assert s3_credentials(_s3(tmp_path, **file_settings)) == (s3_server.ACCESS_KEY_ID, s3_server.SECRET_ACCESS_KEY)
+    data_dir = tmp_path / "app"
+    app = await live(data_dir=data_dir, **{**s3_server.s3_settings(data_dir), **file_settings})
+    session, secret = http(), secrets.token_bytes(16)
+    size = ece.padded_size(1000)
+    doc, owner, _ = await _create(session, app, size)
+    ciphertext = _ciphertext(secret, doc, 1000)
+    await _patch(session, app, doc, owner, 0, ciphertext)
+    await _complete(session, app, doc, owner, secret, 1000)
+    assert s3_server.stored_bytes(app.settings, doc) == ciphertext
+
+
+async def test_a_bucket_gone_mid_upload_answers_503_with_a_message_not_a_500(live, http, tmp_path):
+    (app,) = await _instances(live, tmp_path, count=1)
+    session = http()
+    size = ece.padded_size(10 * MiB)
+    doc, owner, _ = await _create(session, app, size)
+    s3 = s3_server.client(app.settings.s3_endpoint)
+    s3.delete_bucket(Bucket=app.settings.s3_bucket)  # the operator removed it (empty so far)
+    async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=os.urandom(9 * MiB),
+                             headers={**owner, "Upload-Offset": "0"}) as r:
+        assert r.status == 503 and "document store" in (await r.json())["error"]
+    s3.create_bucket(Bucket=app.settings.s3_bucket)
+    async with session.get(f"{app.url}/api/drop/files/{doc}/upload", headers=owner) as r:
+        assert (await r.json())["offset"] == 0, "nothing recorded for the failed part"
