@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  "version into DIR, for the Jitsi host")
     jitsi_files.add_argument("directory", metavar="DIR")
 
+    sub.add_parser("move-documents", parents=[common],
+                   help="with every instance stopped, copy the documents of data_dir/documents into the bucket "
+                        "the settings name (documents_store = s3); unfinished uploads go on where they were")
+
     add_drop_parser(sub)
     return parser
 
