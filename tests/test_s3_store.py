@@ -246,3 +246,26 @@ async def test_a_bucket_gone_mid_upload_answers_503_with_a_message_not_a_500(liv
     s3.create_bucket(Bucket=app.settings.s3_bucket)
     async with session.get(f"{app.url}/api/drop/files/{doc}/upload", headers=owner) as r:
         assert (await r.json())["offset"] == 0, "nothing recorded for the failed part"
+
+
+async def test_a_part_sent_again_resumes_inside_the_unfinished_s3_part_but_not_inside_one_already_sent(live, http, tmp_path):
+    (app,) = await _instances(live, tmp_path, count=1)
+    session, secret = http(), secrets.token_bytes(16)
+    size = ece.padded_size(20 * MiB)
+    doc, owner, _ = await _create(session, app, size)
+    data = _ciphertext(secret, doc, 20 * MiB)
+    assert await _patch(session, app, doc, owner, 0, data[:11 * MiB]) == 11 * MiB  # S3 part 1, and 3 MiB waiting
+    # again from 9 MiB (inside the unfinished part): its first MiB is read back from the bucket
+    assert await _patch(session, app, doc, owner, 9 * MiB, data[9 * MiB:14 * MiB]) == 14 * MiB
+    # again from 4 MiB: inside S3 part 1, which S3 cannot give back: 409 and where to resume
+    async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=data[4 * MiB:6 * MiB],
+                             headers={**owner, "Upload-Offset": str(4 * MiB)}) as r:
+        assert r.status == 409 and (await r.json())["offset"] == 14 * MiB
+    # again from 8 MiB, where an S3 part starts: fine
+    assert await _patch(session, app, doc, owner, 8 * MiB, data[8 * MiB:]) == size
+    async with session.patch(f"{app.url}/api/drop/files/{doc}/upload", data=b"",
+                             headers={**owner, "Upload-Offset": str(size)}) as r:
+        assert r.status == 200 and (await r.json())["offset"] == size, "an empty part at the end is harmless"
+    await _complete(session, app, doc, owner, secret, 20 * MiB)
+    assert await _download(session, app, doc) == data
+    assert s3_server.stored(app.settings) == [f"documents/ready/{doc}"], "superseded unfinished parts are deleted"
