@@ -285,7 +285,7 @@ class DropBox(DeletionRules):
                                        .values(writer=token))
             if taken.rowcount != 1:
                 exists = await conn.scalar(sa.select(files.c.state).where(files.c.id == file_id))
-                raise BadUpload("upload already complete") if exists in (READY,) else Gone("no such file")
+                raise BadUpload("upload already complete") if exists == READY else Gone("no such file")
             row = (await conn.execute(sa.select(files.c.received, files.c.size, files.c.store_state)
                                       .where(files.c.id == file_id))).one()
         return row.received, row.size, row.store_state
