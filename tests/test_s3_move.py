@@ -11,6 +11,7 @@ import secrets
 import sys
 from pathlib import Path
 
+import postgres_cluster
 import s3_server
 from conftest import TEST_JITSI_SECRET, TEST_SECRET
 from test_s3_store import _complete, _create, _ciphertext, _download, _patch
@@ -25,6 +26,8 @@ async def _move(data_dir: Path) -> tuple[int, str, str]:
     settings = {"data_dir": str(data_dir), "session_secret": TEST_SECRET, "jitsi_domain": "meet.example.org",
                 "jitsi_app_id": "teleconsult-test", "jitsi_app_secret": TEST_JITSI_SECRET,
                 **s3_server.s3_settings(data_dir)}
+    if postgres_cluster.wanted():  # the same database as the app's (tests/conftest.py)
+        settings["database_url"] = postgres_cluster.cluster().database_for(str(Path(data_dir).resolve()))
     env.update({f"TELECONSULT_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
                 for k, v in settings.items()})
     process = await asyncio.create_subprocess_exec(TELECONSULT, "move-documents", env=env,
