@@ -203,7 +203,7 @@ async def test_the_store_refuses_a_file_name_that_is_not_one_of_its_ids(tmp_path
 
 
 async def test_ciphertext_files_and_their_folders_are_private_to_the_apps_user(live, http):
-    app = await live()
+    app = await live(documents_store="local")  # file modes are the local directory's (a bucket has none)
     _, api, auth = await _api_clinician(app, http)
     consultation = await _create(app, api, auth)
     prefix = f"/api/consultations/{consultation['id']}/documents"
