@@ -12,15 +12,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from babel.support import Translations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig, Quota
 
 from . import db, ending
+from .document_store import open_document_store
 from .direct_call import SignalPresence
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
@@ -112,13 +111,18 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     `clock` (Unix seconds) dates every deadline: the end of consultations, documents, records."""
     engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
+    try:
+        storage = await open_document_store(settings)
+    except BaseException:
+        await engine.dispose()
+        raise
     hub = Hub() if db.is_sqlite(engine) else PostgresHub(str(engine.url.render_as_string(hide_password=False)))
     if isinstance(hub, PostgresHub):
         await hub.start()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
                       settings.documents_sweep_seconds, clock=clock)
-    drops = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
+    drops = DropBox(engine, storage, _drop_config(settings),
                     notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
                     clock=clock, on_deadline=sweeper.wake_at)
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
@@ -146,4 +150,5 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
             await task
         await peers.close_all()
         await hub.close()
+        await storage.close()
         await engine.dispose()

@@ -44,7 +44,7 @@ OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2
 ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
-FILEDROP_NEWEST = "fd_0002"
+FILEDROP_NEWEST = "fd_0003_s3_store"
 
 def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:

@@ -257,8 +257,31 @@ def cmd_migrate_database(args) -> int:
     return 0
 
 
+def cmd_move_documents(args) -> int:
+    from filedrop.moving import move_documents
+    from filedrop.storage import LocalStorage
+
+    from ..document_store import open_document_store
+    settings = _settings(args)
+    if settings.documents_store == "local":
+        raise SettingsError("move-documents copies data_dir/documents into a bucket: set documents_store = s3 "
+                            "and the s3_* settings first")
+
+    async def move(engine):
+        target = await open_document_store(settings)
+        try:
+            return await move_documents(engine, LocalStorage(Path(settings.data_dir) / "documents"), target)
+        finally:
+            await target.close()
+    counts = asyncio.run(_with_engine(settings, move))
+    print(f"Copied {counts['published']} published documents and {counts['unfinished']} unfinished uploads to "
+          f"bucket {settings.s3_bucket}; {counts['missing']} rows had no file (the sweeper removes them).")
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
-            "jitsi-files": cmd_jitsi_files, "migrate-database": cmd_migrate_database}
+            "jitsi-files": cmd_jitsi_files, "migrate-database": cmd_migrate_database,
+            "move-documents": cmd_move_documents}
 
 
 def run(args: argparse.Namespace) -> int:

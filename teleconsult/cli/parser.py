@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the empty target database, e.g. postgresql://teleconsult@db.internal/teleconsult "
                            "(its password from PGPASSWORD or ~/.pgpass, not in the URL)")
 
+    sub.add_parser("move-documents", parents=[common],
+                   help="with every instance stopped, copy the documents of data_dir/documents into the bucket "
+                        "the settings name (documents_store = s3); unfinished uploads go on where they were")
+
     add_drop_parser(sub)
     return parser
 
