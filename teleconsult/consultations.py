@@ -27,6 +27,9 @@ from .settings import Settings
 WAITING, IN_CALL, ENDED = "waiting", "in_call", "ended"
 KNOCK_WAITING, KNOCK_ADMITTED, KNOCK_DECLINED, KNOCK_ENDED = "waiting", "admitted", "declined", "ended"
 ROOM_NAME_ATTEMPTS = 5
+# built once, executed with their values: SQLAlchemy then builds no statement and no cache key per creation
+_INSERT_ROOM = used_rooms.insert()
+_INSERT_CONSULTATION = consultations.insert()
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,13 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
                 if consultation_id is not None and await conn.scalar(
                         sa.select(consultations.c.id).where(consultations.c.id == consultation_id)):
                     raise Conflict("a consultation with this id already exists")
-                await conn.execute(used_rooms.insert().values(room_name=room))
+                await conn.execute(_INSERT_ROOM, {"room_name": room})
                 values = dict(
                     id=consultation_id or ids.new_id(), clinician_id=clinician.id, room_name=room,
                     join_token=ids.new_id(), status=WAITING, allow_rejoin=True, created_at=now,
                     deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None,
                     sealed_secret=sealed_secret, sealed_to=sealed_to)
-                await conn.execute(consultations.insert().values(**values))
+                await conn.execute(_INSERT_CONSULTATION, values)
         except sa.exc.IntegrityError:
             continue  # a room name already issued: never reuse, draw again
         consultation = Consultation(**values)

@@ -196,6 +196,26 @@ class SerializedWrites(AsyncEngine):
                 _writing.reset(token)
 
 
+def _skip_idle_rollbacks(dialect) -> None:
+    """SQLAlchemy rolls back a connection returned to the pool after a commit, and closes a
+    read-only one with a rollback; through aiosqlite each is a round trip to the connection's
+    thread (a queue put, a wake-up of the event loop) although SQLite then has no transaction
+    open and sqlite3's rollback() does nothing. Ask SQLite first (in the caller's thread: the
+    connection is checked out, nothing else runs on it): same outcome, one round trip fewer per
+    request that reads and per write transaction."""
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection) -> None:
+        try:
+            idle = dbapi_connection.driver_connection.in_transaction is False
+        except Exception:  # noqa: BLE001 - a closed or unusual connection: roll back as SQLAlchemy would
+            idle = False
+        if not idle:
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -204,6 +224,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
+        _skip_idle_rollbacks(engine.sync_engine.dialect)
     return engine
 
 
