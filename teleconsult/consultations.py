@@ -154,12 +154,14 @@ async def reseal(engine: AsyncEngine, settings: Settings, consultation: Consulta
     return resealed
 
 
+_OWN_CONSULTATION = sa.select(consultations).where(
+    consultations.c.id == sa.bindparam("id"), consultations.c.clinician_id == sa.bindparam("clinician"))
+
+
 async def get_consultation(engine: AsyncEngine, consultation_id: str, clinician: Clinician) -> Consultation:
     """The clinician's own consultation; another clinician's is NotFound, like a missing one."""
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.id == consultation_id,
-            consultations.c.clinician_id == clinician.id))).first()
+        row = (await conn.execute(_OWN_CONSULTATION, {"id": consultation_id, "clinician": clinician.id})).first()
     if row is None:
         raise NotFound("no such consultation")
     return _consultation(row)
@@ -316,6 +318,23 @@ async def open_knocks(engine: AsyncEngine, consultation_ids: list[str]) -> dict[
     return found
 
 
+def _decision(allowed: list[str]) -> sa.Update:
+    """The knock's new status, if it is in an `allowed` one, and the row as it is then (RETURNING):
+    one statement where an UPDATE and a SELECT were, inside the write transactions that a burst
+    of admits queues for."""
+    return (knocks.update()
+            .where(knocks.c.id == sa.bindparam("knock"), knocks.c.consultation_id == sa.bindparam("consultation"),
+                   knocks.c.status.in_(allowed))
+            .values(status=sa.bindparam("new_status"), decided_at=sa.bindparam("at"))
+            .returning(*knocks.c))
+
+
+_ADMIT = _decision([KNOCK_WAITING])
+_DECLINE = _decision([KNOCK_WAITING, KNOCK_ADMITTED])
+_IN_CALL = consultations.update().where(
+    consultations.c.id == sa.bindparam("consultation"), consultations.c.status == WAITING).values(status=IN_CALL)
+
+
 async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
                  hub: Hub | None = None, now: float | None = None) -> Knock:
     """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
@@ -326,16 +345,12 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     now = time.time() if now is None else now
     status = KNOCK_ADMITTED if admit else KNOCK_DECLINED
     async with engine.begin() as conn:
-        result = await conn.execute(knocks.update().where(
-            knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id,
-            knocks.c.status.in_([KNOCK_WAITING] if admit else [KNOCK_WAITING, KNOCK_ADMITTED]),
-        ).values(status=status, decided_at=now))
-        if not result.rowcount:
+        row = (await conn.execute(_ADMIT if admit else _DECLINE, {
+            "knock": knock_id, "consultation": consultation.id, "new_status": status, "at": now})).first()
+        if row is None:
             raise NotFound("no knock in a state to decide with that id")
         if admit:
-            await conn.execute(consultations.update().where(
-                consultations.c.id == consultation.id, consultations.c.status == WAITING).values(status=IN_CALL))
-        row = (await conn.execute(sa.select(knocks).where(knocks.c.id == knock_id))).first()
+            await conn.execute(_IN_CALL, {"consultation": consultation.id})
     decided = _knock(row)
     if hub is not None:
         hub.publish(f"knock:{knock_id}", {"type": "status", "status": status})
