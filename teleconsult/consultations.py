@@ -195,6 +195,9 @@ async def consultation_by_id(engine: AsyncEngine, consultation_id: str) -> Consu
     return _consultation(row)
 
 
+_BY_ROOM = sa.select(consultations).where(consultations.c.room_name == sa.bindparam("room"))
+
+
 async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultation:
     """The consultation of a Jitsi room (room events from Prosody); NotFound for any other room.
 
@@ -202,11 +205,22 @@ async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultat
     if not room_name or len(room_name) > 64:
         raise NotFound("no such room")
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.room_name == room_name.lower()))).first()
+        row = (await conn.execute(_BY_ROOM, {"room": room_name.lower()})).first()
     if row is None:
         raise NotFound("no such room")
     return _consultation(row)
+
+
+# The end in one transaction that 20 rooms ending at once queue for: the update returns the row
+# (RETURNING) instead of a SELECT after it, and every statement is built once.
+_END = consultations.update().where(
+    consultations.c.id == sa.bindparam("consultation"), consultations.c.status != ENDED).values(
+    status=ENDED, ended_at=sa.bindparam("at"), end_reason=sa.bindparam("reason")).returning(*consultations.c)
+_END_KNOCKS = knocks.update().where(
+    knocks.c.consultation_id == sa.bindparam("consultation"),
+    knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).values(status=KNOCK_ENDED)
+_CONSULTATION = sa.select(consultations).where(consultations.c.id == sa.bindparam("consultation"))
+_KNOCK_IDS = sa.select(knocks.c.id).where(knocks.c.consultation_id == sa.bindparam("consultation"))
 
 
 async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
@@ -216,21 +230,19 @@ async def end_consultation(engine: AsyncEngine, consultation: Consultation, reas
     `also(conn, ended_at)` writes what goes with the end in the same transaction (the
     documents' deadline): both are committed, or neither."""
     now = time.time() if now is None else now
+    key = {"consultation": consultation.id}
     async with engine.begin() as conn:
-        result = await conn.execute(consultations.update().where(
-            consultations.c.id == consultation.id, consultations.c.status != ENDED).values(
-            status=ENDED, ended_at=now, end_reason=reason))
-        await conn.execute(knocks.update().where(
-            knocks.c.consultation_id == consultation.id,
-            knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).values(status=KNOCK_ENDED))
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.id == consultation.id))).first()
-        knock_ids = (await conn.execute(sa.select(knocks.c.id).where(
-            knocks.c.consultation_id == consultation.id))).scalars().all()
+        row = (await conn.execute(_END, {**key, "at": now, "reason": reason})).first()
+        newly_ended = row is not None
+        if newly_ended:
+            await conn.execute(_END_KNOCKS, key)
+        else:  # ended before: the row as it is
+            row = (await conn.execute(_CONSULTATION, key)).first()
+        knock_ids = (await conn.execute(_KNOCK_IDS, key)).scalars().all()
         if also is not None:
             await also(conn, row.ended_at)
     ended = _consultation(row)
-    if result.rowcount and hub is not None:
+    if newly_ended and hub is not None:
         _notify(hub, ended, "consultation")
         for knock_id in knock_ids:
             hub.publish(f"knock:{knock_id}", {"type": "status", "status": KNOCK_ENDED})
