@@ -27,9 +27,15 @@ from .settings import Settings
 WAITING, IN_CALL, ENDED = "waiting", "in_call", "ended"
 KNOCK_WAITING, KNOCK_ADMITTED, KNOCK_DECLINED, KNOCK_ENDED = "waiting", "admitted", "declined", "ended"
 ROOM_NAME_ATTEMPTS = 5
-# built once, executed with their values: SQLAlchemy then builds no statement and no cache key per creation
-_INSERT_ROOM = used_rooms.insert()
-_INSERT_CONSULTATION = consultations.insert()
+# A room name is issued once for ever: a kept consultation holds its own (consultations.room_name
+# is unique), a forgotten one leaves it in used_rooms (retention.forget_consultations). So a new
+# consultation is one statement, inserted only if its name is not in used_rooms (a name that was
+# drawn again inserts nothing); built once, executed with its values: SQLAlchemy then builds no
+# statement and no cache key per creation, and a create costs one round trip fewer to aiosqlite's thread.
+_INSERT_CONSULTATION = consultations.insert().from_select(
+    [column.name for column in consultations.c],
+    sa.select(*(sa.bindparam(column.name, type_=column.type) for column in consultations.c)).where(
+        ~sa.exists().where(used_rooms.c.room_name == sa.bindparam("room_name"))))
 
 
 @dataclass(frozen=True)
@@ -117,15 +123,15 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
                 if consultation_id is not None and await conn.scalar(
                         sa.select(consultations.c.id).where(consultations.c.id == consultation_id)):
                     raise Conflict("a consultation with this id already exists")
-                await conn.execute(_INSERT_ROOM, {"room_name": room})
                 values = dict(
                     id=consultation_id or ids.new_id(), clinician_id=clinician.id, room_name=room,
                     join_token=ids.new_id(), status=WAITING, allow_rejoin=True, created_at=now,
                     deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None,
                     sealed_secret=sealed_secret, sealed_to=sealed_to)
-                await conn.execute(_INSERT_CONSULTATION, values)
+                if not (await conn.execute(_INSERT_CONSULTATION, values)).rowcount:
+                    continue  # the room name of a forgotten consultation: never reuse, draw again
         except sa.exc.IntegrityError:
-            continue  # a room name already issued: never reuse, draw again
+            continue  # the room name of a consultation still kept: draw again
         consultation = Consultation(**values)
         # the dashboard shows the new consultation from the event itself: its listing goes with it
         # (S is sealed to the current key, checked by the caller, or to none: never lost)

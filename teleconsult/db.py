@@ -95,7 +95,8 @@ knocks = sa.Table(
     sa.Column("decided_at", sa.Float, nullable=True),
 )
 
-# Room names ever issued, kept after a consultation is purged so that none is reused.
+# Room names of forgotten consultations (retention.py moves them here; a kept consultation holds its
+# own) and every name issued before that rule: no name is ever issued twice (consultations.py).
 used_rooms = sa.Table(
     "used_rooms", metadata,
     sa.Column("room_name", sa.String(64), primary_key=True),

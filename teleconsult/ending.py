@@ -13,7 +13,7 @@
    sweeper steps again at once for those that are due.
 4. In the same step, the knocks of a consultation ended a grace period ago lose their names, and
    a consultation ended `consultation_retention_days` ago is deleted with its knocks and its
-   documents' audit lines (teleconsult/retention.py; the room name stays in used_rooms).
+   documents' audit lines (teleconsult/retention.py; the room name moves to used_rooms).
 
 Every moment here is read from `services.clock` (time.time in production, injected by tests).
 """
