@@ -21,6 +21,7 @@ Upload protocol (resumable, in parts):
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -84,7 +85,7 @@ def _bad_request(message: str) -> DropHTTPError:
 
 class DropHandlers:
     def __init__(self, box: store.DropBox | BoxGetter, authorise: Authorise, *, standalone: bool = False,
-                 on_gone: Callable[[web.Request], None] | None = None):
+                 on_gone: Callable[[web.Request], Awaitable[None] | None] | None = None):
         """`box` is the DropBox, or a callable finding it from the request (a host that builds it at
         start-up); `on_gone` is told of every request for an unknown, expired or deleted id (to
         rate-limit guessing); `authorise` may refuse a request before any lookup."""
@@ -103,7 +104,9 @@ class DropHandlers:
             return await coro
         except store.DropError as exc:
             if isinstance(exc, store.Gone) and self.on_gone is not None:
-                self.on_gone(request)
+                counted = self.on_gone(request)
+                if inspect.isawaitable(counted):  # a host counting in its database
+                    await counted
             raise _http_error(exc) from None
 
     async def list(self, request: web.Request) -> web.Response:
@@ -194,7 +197,7 @@ class DropHandlers:
 
 def routes(prefix: str, authorise: Authorise, box: store.DropBox | BoxGetter, *, standalone: bool = False,
            names: Mapping[str, str] | str | None = None,
-           on_gone: Callable[[web.Request], None] | None = None) -> list[Route]:
+           on_gone: Callable[[web.Request], Awaitable[None] | None] | None = None) -> list[Route]:
     """(method, path, handler, name) rows serving the drop box under `prefix`, for a host's route
     table. `names` maps each operation to route (list, create, upload_state, upload_part, complete,
     metadata, download; delete for a standalone mount) to its route name: operations left out are

@@ -52,6 +52,16 @@ async def durable_commit(conn) -> None:
     (await conn.get_raw_connection()).info[SYNCED_KEY] = True
 
 
+async def quota_locks(conn, box_id: str | None, owner: str | None) -> None:
+    """On PostgreSQL, hold the box's and the owner's quota locks (advisory, until the transaction
+    ends, always in the same order): instances creating files for one owner at once count one
+    after the other. SQLite has one writer at a time: nothing to do."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(k for k in (box_id and f"drop-box:{box_id}", owner and f"drop-owner:{owner}") if k):
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
 def typeable_token(nbytes: int, draw: Callable[[int], str] = secrets.token_urlsafe) -> str:
     """A URL-safe random token that does not start with "-": ids and owner tokens are typed
     as command-line arguments, where argparse would take "-x…" for an option. Redrawing the
@@ -163,11 +173,15 @@ class DropBox(DeletionRules):
                       expires_at=now + ttl, delete_at=None)
         async with self.engine.begin() as conn:
             # one statement: the quotas are read and the row written together, so requests sent
-            # at once cannot all pass (SQLite runs one writing statement at a time)
+            # at once cannot all pass (SQLite runs one writing statement at a time; PostgreSQL
+            # reads a snapshot, so there the box and the owner are locked first until commit)
+            await quota_locks(conn, box_id, owner)
             columns = [*values, "owner", "touched_at"]
             row = sa.select(*(sa.literal(v, type_=files.c[k].type) for k, v in values.items()),
                             sa.literal(owner, type_=files.c.owner.type), sa.literal(now, type_=sa.Float))
-            result = await conn.execute(files.insert().from_select(columns, row.where(*self._room_for(size, box_id, owner))))
+            # preserve_rowcount: SQLAlchemy keeps an INSERT's row count only when asked (PostgreSQL)
+            result = await conn.execute(files.insert().from_select(columns, row.where(*self._room_for(size, box_id, owner)))
+                                        .execution_options(preserve_rowcount=True))
             if result.rowcount != 1:
                 raise await self._over_quota(conn, box_id, owner)
             await self._audit(conn, "created", file_id, box_id)

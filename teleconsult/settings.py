@@ -75,7 +75,9 @@ class Settings:
     data_dir: str = setting("./teleconsult-data",
         "Directory holding the SQLite database, demo secrets and the encrypted documents (documents/).")
     database_url: str = setting("",
-        "SQLAlchemy URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3.")
+        "URL of the database. Empty means SQLite (WAL) in data_dir/teleconsult.sqlite3. "
+        "postgresql://user@host:5432/teleconsult (driver psycopg 3; password from PGPASSWORD or "
+        "~/.pgpass) lets several instances share one database (docs/operations.md).")
     host: str = setting("127.0.0.1", "Address the HTTP server listens on.")
     port: int = setting(8080, "Port the HTTP server listens on.", minimum=1, maximum=65535)
     trusted_proxies: str = setting("",

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from teleconsult import accounts, names
+import postgres_cluster
 from teleconsult.services import Services
 from teleconsult.web.app import create_app
 from teleconsult.web.appkeys import services_key
@@ -39,8 +40,14 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         "jitsi_app_id": "teleconsult-test",
         "jitsi_app_secret": TEST_JITSI_SECRET,
     }
+    if postgres_cluster.wanted():  # TELECONSULT_TEST_DATABASE=postgresql: one database per data_dir
+        values["database_url"] = postgres_cluster.cluster().database_for(str(Path(data_dir).resolve()))
     values.update(overrides)
     return load_settings(None, values, environ={})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    postgres_cluster.stop_all()
 
 
 @dataclass

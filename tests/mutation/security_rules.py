@@ -381,10 +381,10 @@ RULES: tuple[Rule, ...] = (
          "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)", "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
          ("tests/test_documents_rules.py::test_ciphertext_files_and_their_folders_are_private_to_the_apps_user",)),
     # --- end-to-end encryption ------------------------------------------------------------------------------
-    Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece.py",
+    Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece/streams.py",
          "        if self._last is None:\n            raise TruncatedStream(", "        if False:\n            raise TruncatedStream(",
          ("tests/test_ece.py::test_truncated_stream_is_detected",)),
-    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece.js",
+    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece_streams.js",
          "          if (record.length === 0) {\n"
          "            throw new TruncatedStream('the stream ends without its last record (delimiter 0x02)');\n"
          "          }\n"
