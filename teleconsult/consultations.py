@@ -30,12 +30,13 @@ ROOM_NAME_ATTEMPTS = 5
 # A room name is issued once for ever: a kept consultation holds its own (consultations.room_name
 # is unique), a forgotten one leaves it in used_rooms (retention.forget_consultations). So a new
 # consultation is one statement, inserted only if its name is not in used_rooms (a name that was
-# drawn again inserts nothing); built once, executed with its values: SQLAlchemy then builds no
+# drawn again inserts nothing, and returns no row: rowcount is not reliable for INSERT ... SELECT on
+# PostgreSQL); built once, executed with its values: SQLAlchemy then builds no
 # statement and no cache key per creation, and a create costs one round trip fewer to aiosqlite's thread.
 _INSERT_CONSULTATION = consultations.insert().from_select(
     [column.name for column in consultations.c],
     sa.select(*(sa.bindparam(column.name, type_=column.type) for column in consultations.c)).where(
-        ~sa.exists().where(used_rooms.c.room_name == sa.bindparam("room_name"))))
+        ~sa.exists().where(used_rooms.c.room_name == sa.bindparam("room_name")))).returning(consultations.c.id)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
                     join_token=ids.new_id(), status=WAITING, allow_rejoin=True, created_at=now,
                     deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None,
                     sealed_secret=sealed_secret, sealed_to=sealed_to)
-                if not (await conn.execute(_INSERT_CONSULTATION, values)).rowcount:
+                if (await conn.execute(_INSERT_CONSULTATION, values)).first() is None:
                     continue  # the room name of a forgotten consultation: never reuse, draw again
         except sa.exc.IntegrityError:
             continue  # the room name of a consultation still kept: draw again
