@@ -66,3 +66,31 @@ def test_other_subcommands_still_load_what_they_use(tmp_path):
     status, modules = loaded("jitsi-files", str(tmp_path / "out"))
     assert status == 0
     assert "teleconsult.cli.commands" in modules and (tmp_path / "out").is_dir()
+
+
+SERVE_SQLITE = """
+import asyncio, json, sys
+from teleconsult.services import open_services
+from teleconsult.settings import load_settings
+
+async def main():
+    settings = load_settings(None, {"data_dir": sys.argv[1], "session_secret": "s" * 48, "jitsi_domain": "meet.example.org",
+                                    "jitsi_app_id": "test", "jitsi_app_secret": "j" * 48}, environ={})
+    async with open_services(settings):
+        pass
+
+asyncio.run(main())
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_server_on_sqlite_does_not_load_the_postgresql_driver(tmp_path):
+    """psycopg costs 10 MiB of memory, and `serve --demo` must peak under 110 MiB (tests/test_cli.py)."""
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    result = subprocess.run([sys.executable, "-c", SERVE_SQLITE, str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "teleconsult.services" in modules and "aiosqlite" in modules
+    assert under(modules, ("psycopg", "psycopg_pool", "teleconsult.live_postgres")) == set()
