@@ -27,7 +27,6 @@ from .jitsi.events import ReplayGuard
 from .jitsi.shared_presence import LocalPresence, SharedPresence
 from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
-from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
 from .ratelimit import RateLimiter, SharedRateLimiter
 from .settings import Settings
@@ -116,8 +115,11 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     except BaseException:
         await engine.dispose()
         raise
-    hub = Hub() if db.is_sqlite(engine) else PostgresHub(str(engine.url.render_as_string(hide_password=False)))
-    if isinstance(hub, PostgresHub):
+    if db.is_sqlite(engine):
+        hub = Hub()
+    else:  # imported here: psycopg costs a SQLite server 10 MiB of memory for nothing (docs/benchmarks.md)
+        from .live_postgres import PostgresHub
+        hub = PostgresHub(str(engine.url.render_as_string(hide_password=False)))
         await hub.start()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),

@@ -140,8 +140,11 @@ async def test_link_guesses_sent_at_once_through_both_instances_pass_the_limit_n
     assert sorted(statuses) == [404] * 5 + [429] * 25
 
 
+DUE = 2000  # enough groups of deletions (filedrop.deletion.DELETE_BATCH) for A's sweep to be caught midway
+
+
 async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished_by_b(live, tmp_path):
-    """A is a real `teleconsult serve` process; its start-up sweep deletes 400 due documents.
+    """A is a real `teleconsult serve` process; its start-up sweep deletes DUE due documents.
     Frozen midway (SIGSTOP, holding the sweeper's turn), B's sweep waits and deletes nothing;
     killed (SIGKILL), its turn passes to B, which deletes the rest: nothing due is left behind."""
     url = postgres_cluster.cluster().database_for(str(tmp_path / "data"))
@@ -149,7 +152,7 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
     await db.migrate(engine)
     documents = tmp_path / "data" / "documents"
     box = DropBox(engine, Storage(documents), DropConfig(max_size=10 ** 7))  # no sweeper of its own
-    for _ in range(400):
+    for _ in range(DUE):
         await box.create(size=ece.padded_size(100), uploaded_by="clinician", box_id="consultation-1")
     await box.schedule_box_deletion("consultation-1", time.time() - 1)
 
@@ -163,7 +166,7 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()")))
 
     with served(tmp_path, database_url=url) as a:
-        while not (await turn_held_elsewhere() and 0 < await left() < 400):
+        while not (await turn_held_elsewhere() and 0 < await left() < DUE):
             assert a.process.poll() is None and await left() > 0, "A's sweep ended before it could be caught"
             await asyncio.sleep(0.002)
         os.kill(a.process.pid, signal.SIGSTOP)
