@@ -148,6 +148,7 @@ async def test_the_sweeper_removes_objects_and_open_uploads_no_row_knows(live, h
     (app,) = await _instances(live, tmp_path, count=1)
     s3 = s3_server.client(app.settings.s3_endpoint)
     bucket, orphan = app.settings.s3_bucket, "o" * 22
+    await app.services.drops.sweep()  # waits for the start-up sweep: the orphans below are this test's
     s3.put_object(Bucket=bucket, Key=f"documents/ready/{orphan}", Body=b"junk")
     s3.put_object(Bucket=bucket, Key=f"documents/tails/{orphan}/0123", Body=b"junk")
     s3.create_multipart_upload(Bucket=bucket, Key=f"documents/ready/{'p' * 22}")
