@@ -19,6 +19,7 @@ from teleconsult import consultations as cs
 from teleconsult.db import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
+BACK = 15.0  # "within a few seconds of coming back online", with room for a loaded machine
 
 
 async def _knock_is(app, status, timeout=SLOW):
@@ -29,6 +30,84 @@ async def _knock_is(app, status, timeout=SLOW):
     while (now := await read()) != status:
         assert asyncio.get_running_loop().time() < deadline, f"the knock is {now}, not {status}"
         await asyncio.sleep(0.1)
+
+
+async def test_a_patient_who_went_offline_while_the_waiting_room_loaded_enters_the_call_when_back_online(live):
+    """set_offline at the moment the waiting room asks for its script: the page has no script
+    running at all (the module failed to load), so nothing in it could ever retry. The small
+    classic script loaded first (static/js/script_guard.js) notices and reloads the page once
+    the network is back."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            cut = []
+            guarded = asyncio.Event()
+
+            async def prepare(patient):
+                # the browser asks for the page's scripts in parallel: the network goes once the
+                # first, small, classic script has arrived (before it, nothing could help), when
+                # the page's module is asked for
+                patient.on("requestfinished",
+                           lambda r: guarded.set() if "/static/js/script_guard.js" in r.url else None)
+
+                async def offline_now(route):
+                    if not cut:
+                        cut.append(route.request.url)
+                        await asyncio.wait_for(guarded.wait(), SLOW)
+                        await patient.context.set_offline(True)
+                        await route.abort("internetdisconnected")
+                    else:
+                        await route.continue_()
+                await patient.route("**/static/js/patient.js*", offline_now)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW, prepare_patient=prepare)
+            assert cut
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)  # offline for a while
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
+                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_enters_the_call_when_back_online(live):
+    """The phone goes offline (set_offline: new requests fail) and its open event stream dies
+    silently (the proxy keeps it open and passes nothing, as a carrier's NAT that forgot it):
+    the admission never arrives on it. Back online, the page opens a new stream."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
+            for _ in range(int(SLOW * 10)):
+                if proxy.streams:
+                    break
+                await asyncio.sleep(0.1)
+            assert proxy.streams == 1, "the waiting room's stream never opened"
+            await patient.context.set_offline(True)
+            proxy.freeze()
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            proxy.restore()
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)
+            assert await patient.is_visible("#call")
+    finally:
+        await proxy.close()
+        await jitsi_server.close()
 
 
 async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_once_it_gets_through(live):
