@@ -180,9 +180,17 @@ class DropHandlers:
             while chunk := os.read(fd, CHUNK_SIZE):
                 await response.write(chunk)
             await response.write_eof()
-            return response
         finally:
             os.close(fd)
+        # only a transfer that went to its last byte is a download (a cut one raised above)
+        try:
+            await self.get_box(request).finish_download(request.match_info["doc"], access.box_id,
+                                                        downloader=access.role)
+        except store.DropError:
+            pass  # deleted meanwhile: nothing left to count
+        except Exception as exc:  # the answer is sent: a failed count must not turn it into an error
+            log.warning("download sent but not counted: %s", type(exc).__name__)
+        return response
 
     async def delete(self, request: web.Request) -> web.Response:
         """Standalone drops only: the sender deletes with the owner token."""

@@ -39,7 +39,7 @@ export function mountDocuments(cfg, hooks = {}) {
 
   function stateLabel(entry) {
     if (entry.deleted) return t.deleted;
-    if (entry.doc.downloads > 0) return t.downloaded;
+    if (entry.doc.completed_downloads > 0) return t.downloaded; // the last byte was sent
     return entry.doc.uploaded_by === cfg.role ? t.sent : t.received;
   }
 
@@ -105,7 +105,8 @@ export function mountDocuments(cfg, hooks = {}) {
       known.set(doc.id, entry);
     } else {
       // downloads only grow: an event may overtake the list that already counted it
-      entry.doc = { ...entry.doc, ...doc, downloads: Math.max(entry.doc.downloads || 0, doc.downloads || 0) };
+      entry.doc = { ...entry.doc, ...doc, downloads: Math.max(entry.doc.downloads || 0, doc.downloads || 0),
+        completed_downloads: Math.max(entry.doc.completed_downloads || 0, doc.completed_downloads || 0) };
     }
     await open(entry);
     show(entry);
@@ -141,8 +142,9 @@ export function mountDocuments(cfg, hooks = {}) {
     if (event.action === "added") return event.document ? upsert(event.document) : refresh();
     if (!entry) return event.action === "deleted" ? undefined : refresh();
     if (event.action === "downloaded") {
-      entry.doc.downloads = typeof event.downloads === "number"
-        ? Math.max(entry.doc.downloads, event.downloads) : entry.doc.downloads + 1;
+      // sent once the transfer's last byte went (a transfer cut midway is not announced)
+      entry.doc.completed_downloads = typeof event.completed_downloads === "number"
+        ? Math.max(entry.doc.completed_downloads || 0, event.completed_downloads) : (entry.doc.completed_downloads || 0) + 1;
     } else if (event.action === "deleted") {
       entry.deleted = true;
     }
