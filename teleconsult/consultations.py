@@ -316,6 +316,7 @@ async def open_knocks(engine: AsyncEngine, consultation_ids: list[str]) -> dict[
 async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
                  hub: Hub | None = None, now: float | None = None) -> Knock:
     """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
+    Asking again what was already done (two tabs, a retried request) answers the knock as it is.
 
     The caller has checked that the clinician owns the consultation."""
     if consultation.status == ENDED:
@@ -328,6 +329,10 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
             knocks.c.status.in_([KNOCK_WAITING] if admit else [KNOCK_WAITING, KNOCK_ADMITTED]),
         ).values(status=status, decided_at=now))
         if not result.rowcount:
+            row = (await conn.execute(sa.select(knocks).where(
+                knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id))).first()
+            if row is not None and row.status == status:
+                return _knock(row)  # already done (another tab, a retry): the same answer, nothing published
             raise NotFound("no knock in a state to decide with that id")
         if admit:
             await conn.execute(consultations.update().where(

@@ -304,3 +304,49 @@ async def test_an_admit_refused_by_a_locked_database_is_tried_again_said_and_the
             await _knock_is(app, cs.KNOCK_ADMITTED)
     finally:
         await jitsi_server.close()
+
+
+async def test_two_dashboard_tabs_both_admitting_both_show_the_patient_admitted_and_an_end_in_one_ends_the_other(live):
+    """The clinician has the dashboard open in two tabs; both click "Admit" at once, then both
+    open the call, and one ends it: the other tab leaves the (stand-in) Jitsi and says it ended."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            first, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            second = await first.context.new_page()
+            await second.goto(app.url + "/")
+            await second.wait_for_selector("[data-action=admit]", timeout=SLOW * 1000)
+            answers, asked, both = [], [], asyncio.Event()
+
+            async def together(route):  # each tab's admit leaves once both were clicked
+                asked.append(route.request.url)
+                if len(asked) == 2:
+                    both.set()
+                await asyncio.wait_for(both.wait(), SLOW)
+                await route.continue_()
+            for tab in (first, second):
+                tab.on("response", lambda r: answers.append(r.status) if r.url.endswith("/admit") else None)
+                await tab.route("**/admit", together)
+            await asyncio.gather(*(tab.evaluate("document.querySelector('[data-action=admit]').click()")
+                                   for tab in (first, second)))
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            for tab in (first, second):
+                await wait_until(tab, "document.querySelector('[data-action=admit]') === null"
+                                      " && document.querySelector('.consultation.status-in_call') !== null", SLOW)
+            assert sorted(answers) == [200, 200], answers  # the same wish twice: both done
+            assert await second.text_content("#dashboard-status") == ""
+
+            for tab in (first, second):
+                await tab.click("a.button.primary")
+                await wait_until(tab, "window.__jitsi !== undefined", SLOW)
+            first.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await first.click("#end-call")
+            await wait_until(first, "document.getElementById('call-status').textContent"
+                                    " === 'La consultation est terminée.'", SLOW)
+            await wait_until(second, "window.__jitsi_disposed === true", BACK)  # no reload, no click
+            assert await second.text_content("#call-status") == "La consultation est terminée."
+            assert await second.is_disabled("#end-call")
+    finally:
+        await jitsi_server.close()

@@ -264,6 +264,7 @@ async function decide(consultationId, knockId, action) {
       if (c) { putKnock(c, knock); await show(c); }
     });
   } catch (err) {
+    if (err.status === 404 || err.status === 409) tell(t.changed_elsewhere, true); // another tab or device
     later(refresh); // decided elsewhere meanwhile, or ended: show what is true now
   }
 }
