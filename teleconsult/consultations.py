@@ -292,6 +292,17 @@ async def get_knock(engine: AsyncEngine, consultation: Consultation, knock_id: s
     return _knock(row)
 
 
+async def device_number(engine: AsyncEngine, knock: Knock) -> int:
+    """Which device of the link this knock is: 1 for the first browser that knocked on the
+    consultation, 2 for another one with the same link, and so on (a reload keeps its knock)."""
+    async with engine.connect() as conn:
+        before = await conn.scalar(sa.select(sa.func.count()).select_from(knocks).where(
+            knocks.c.consultation_id == knock.consultation_id,
+            sa.or_(knocks.c.created_at < knock.created_at,
+                   sa.and_(knocks.c.created_at == knock.created_at, knocks.c.id < knock.id))))
+    return before + 1
+
+
 async def list_knocks(engine: AsyncEngine, consultation: Consultation) -> list[Knock]:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(knocks).where(knocks.c.consultation_id == consultation.id)

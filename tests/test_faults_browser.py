@@ -11,7 +11,7 @@ import os
 
 import sqlalchemy as sa
 
-from browser import chromium, knocked_pair, stand_in_jitsi, wait_until
+from browser import PHONE, chromium, knocked_pair, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from fault_proxy import FaultProxy
 from filedrop.schema import files
@@ -348,5 +348,46 @@ async def test_two_dashboard_tabs_both_admitting_both_show_the_patient_admitted_
             await wait_until(second, "window.__jitsi_disposed === true", BACK)  # no reload, no click
             assert await second.text_content("#call-status") == "La consultation est terminée."
             assert await second.is_disabled("#end-call")
+    finally:
+        await jitsi_server.close()
+
+
+SENDERS = ("[...document.querySelectorAll('#documents-list .document')]"
+           ".map((d) => d.querySelector('.document-name').textContent + '|' + d.querySelector('.muted').textContent)")
+
+
+async def test_one_link_opened_on_two_phones_is_shown_to_the_clinician_and_documents_name_their_device(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    photo = tmp_path / "photo.pdf"
+    photo.write_bytes(b"%PDF-1.4 from the second phone")
+    try:
+        async with chromium() as browser:
+            clinician, phone1, link = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            phone2 = await (await browser.new_context(**PHONE)).new_page()
+            await phone2.goto(link)
+            await phone2.fill("#display_name", "Camille")
+            await phone2.check("#consent")
+            await phone2.click("button[type=submit]")
+            await wait_until(clinician, "document.querySelectorAll('.knock').length === 2", SLOW)
+            notes = await clinician.evaluate(
+                "[...document.querySelectorAll('.knock')].map((k) => k.querySelector('.same-link')?.textContent || '')")
+            assert notes == ["", "(un autre appareil avec le même lien, n° 2)"], notes
+
+            for _ in range(2):
+                await clinician.click("[data-action=admit]")
+                await asyncio.sleep(0.5)
+            for phone in (phone1, phone2):
+                await wait_until(phone, "window.__jitsi !== undefined", SLOW)
+            await clinician.click("a.button.primary")
+            await wait_until(clinician, "window.__jitsi !== undefined", SLOW)
+
+            await phone2.set_input_files("#document-file", str(photo))
+            for page in (phone1, phone2, clinician):
+                await wait_until(page, f"{LISTED} === 1", SLOW)
+            assert await phone2.evaluate(SENDERS) == ["photo.pdf| envoyé par vous · "]
+            assert await phone1.evaluate(SENDERS) == ["photo.pdf| envoyé par un autre appareil avec votre lien · "]
+            assert await clinician.evaluate(SENDERS) == ["photo.pdf| envoyé par le patient (appareil n° 2) · "]
     finally:
         await jitsi_server.close()

@@ -40,12 +40,22 @@ export function mountDocuments(cfg, hooks = {}) {
   function stateLabel(entry) {
     if (entry.deleted) return t.deleted;
     if (entry.doc.completed_downloads > 0) return t.downloaded; // the last byte was sent
-    return entry.doc.uploaded_by === cfg.role ? t.sent : t.received;
+    return entry.doc.uploaded_by === cfg.sender ? t.sent : t.received;
+  }
+
+  // Who sent it: this device, the other party, or another device that opened the same patient
+  // link ("patient-2"…: teleconsult/web/views/documents.py), named by its number.
+  function fromLabel(sender) {
+    if (sender === cfg.sender) return t.from_me;
+    const device = /^patient(?:-(\d+))?$/.exec(sender);
+    if (!device) return t.from_other; // the clinician
+    if (cfg.role === "patient") return t.from_device; // another phone with the same link
+    return device[1] ? t.from_device.replace("{n}", device[1]) : t.from_other;
   }
 
   function itemOf(entry) {
     const name = entry.meta ? entry.meta.name : t.unreadable;
-    const from = entry.doc.uploaded_by === cfg.role ? t.from_me : t.from_other;
+    const from = fromLabel(entry.doc.uploaded_by);
     const item = el("li", { class: `document${entry.deleted ? " deleted" : ""}`, "data-id": entry.doc.id },
       el("span", { class: "document-name" }, name),
       el("span", { class: "muted" }, ` ${from} · `),
@@ -110,7 +120,7 @@ export function mountDocuments(cfg, hooks = {}) {
     }
     await open(entry);
     show(entry);
-    if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
+    if (fresh && loaded && doc.uploaded_by !== cfg.sender && !entry.message) announce(entry);
   }
 
   const offline = document.getElementById("documents-offline");
@@ -155,7 +165,9 @@ export function mountDocuments(cfg, hooks = {}) {
   function deliver(entry) {
     if (entry.message) return;
     entry.message = true;
-    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from: entry.doc.uploaded_by,
+    // the writer and the identity form know two parties: every device of the link is the patient
+    const from = /^patient-\d+$/.test(entry.doc.uploaded_by) ? "patient" : entry.doc.uploaded_by;
+    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from,
       created_at: entry.doc.created_at, read: () => endpoint.download(entry.doc.id, secret, entry.meta.type) });
   }
 
