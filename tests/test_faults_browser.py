@@ -391,3 +391,43 @@ async def test_one_link_opened_on_two_phones_is_shown_to_the_clinician_and_docum
             assert await clinician.evaluate(SENDERS) == ["photo.pdf| envoyé par le patient (appareil n° 2) · "]
     finally:
         await jitsi_server.close()
+
+
+async def test_a_reload_in_the_middle_of_an_upload_says_the_document_was_not_sent_and_announces_nothing_old(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    pdf = tmp_path / "ordonnance.pdf"
+    pdf.write_bytes(b"%PDF-1.4 prescription")
+    scan = tmp_path / "scanner.bin"
+    scan.write_bytes(os.urandom(9 * 1024 * 1024))  # three parts
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _in_the_call(browser, app, doctor)
+            await clinician.set_input_files("#document-file", str(pdf))
+            await wait_until(patient, "document.getElementById('documents-status').textContent"
+                                      " === 'Nouveau document : ordonnance.pdf'", SLOW)
+            held = asyncio.Event()
+
+            async def hold_the_second_part(route):
+                if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0":
+                    held.set()  # never answered: the upload is under way when the page reloads
+                    return
+                await route.continue_()
+            await patient.route("**/upload", hold_the_second_part)
+            await patient.set_input_files("#document-file", str(scan))
+            await asyncio.wait_for(held.wait(), SLOW)
+            patient.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))  # "leave this page?"
+            await patient.reload()
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            await wait_until(patient, f"{LISTED} === 1", SLOW)
+            await wait_until(patient, "document.getElementById('documents-status').textContent !== ''", SLOW)
+            await asyncio.sleep(2)  # whatever the panel would say after its first list
+            assert await patient.text_content("#documents-status") == (
+                "scanner.bin n'a pas été envoyé : la page a été rechargée pendant l'envoi. Envoyez-le à nouveau.")
+            assert await patient.is_hidden("#documents-new")
+            async with app.engine.connect() as conn:
+                states = (await conn.execute(sa.select(files.c.state))).scalars().all()
+            assert sorted(states) == ["ready", "uploading"]  # the old upload is not published
+    finally:
+        await jitsi_server.close()

@@ -186,6 +186,20 @@ export function mountDocuments(cfg, hooks = {}) {
     }
   }
 
+  // Uploads under way are noted in this tab's history entry (not in storage: it goes with the
+  // tab), so that the page that comes after a reload can say which of them were not sent.
+  function unsent(change) {
+    const state = history.state && typeof history.state === "object" ? history.state : {};
+    const names = change(Array.isArray(state.unsentUploads) ? state.unsentUploads : []);
+    history.replaceState({ ...state, unsentUploads: names }, "");
+  }
+  function sayUnsentAfterReload() {
+    const names = history.state && Array.isArray(history.state.unsentUploads) ? history.state.unsentUploads : [];
+    if (!names.length) return;
+    say(names.map((name) => t.not_sent_reload.replace("{name}", name)).join(" "), true);
+    unsent(() => []);
+  }
+
   // Resolves to true once `file` is in the box (a dropped file, a written document, a message).
   async function send(file) {
     if (!secret) { say(t.no_key, true); return false; }
@@ -194,6 +208,7 @@ export function mountDocuments(cfg, hooks = {}) {
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
     sending += 1;
+    unsent((names) => [...names, file.name]);
     try {
       const done = await endpoint.upload(file, secret, cfg.role, {
         onProgress: (f) => { progress.value = f; say(`${t.sending} ${file.name}`); },
@@ -209,6 +224,7 @@ export function mountDocuments(cfg, hooks = {}) {
       return false;
     } finally {
       sending -= 1;
+      unsent((names) => { const left = [...names]; left.splice(left.indexOf(file.name), 1); return left; });
       progress.hidden = true;
       if (input) input.value = "";
     }
@@ -253,6 +269,7 @@ export function mountDocuments(cfg, hooks = {}) {
     });
   });
 
+  sayUnsentAfterReload();
   later(async () => {
     secret = await panelSecret(cfg);
     if (!secret && recover) recover.hidden = false;

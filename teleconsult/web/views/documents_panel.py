@@ -46,6 +46,7 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
             "wrong_link": _("This is not the link of this consultation."),
             "unreadable": _("(unreadable document)"),
             "new_document": _("New document:"),
+            "not_sent_reload": _("{name} was not sent: the page was reloaded while sending. Send it again."),
             "waiting_network": _("Connection lost: sending goes on by itself when it returns. Keep this page open."),
         },
     }
