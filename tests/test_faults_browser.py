@@ -110,6 +110,36 @@ async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_ente
         await jitsi_server.close()
 
 
+async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_opens_a_new_one_by_itself(live):
+    """No "online" event this time (a phone moving from one network to another): the stream
+    stays open and carries nothing, not even the server's ping every 15 s; after 45 s of silence
+    the page opens a new stream and the patient admitted meanwhile enters the call."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
+            for _ in range(int(SLOW * 10)):
+                if proxy.streams:
+                    break
+                await asyncio.sleep(0.1)
+            assert proxy.streams == 1, "the waiting room's stream never opened"
+            proxy.freeze()
+            proxy.restore()  # new connections pass again at once; the old stream stays dead
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(20)  # more than a ping's interval: the page still waits on its dead stream
+            assert await patient.evaluate("window.__jitsi === undefined")
+            await wait_until(patient, "window.__jitsi !== undefined", 45 + 5 + BACK)  # STALE_MS, the check, margin
+            assert proxy.streams >= 2  # a new waiting-room stream (then the call page's documents stream)
+    finally:
+        await proxy.close()
+        await jitsi_server.close()
+
+
 async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_once_it_gets_through(live):
     """The waiting room's event stream stays open (as through set_offline, or a phone whose old
     connection outlives its signal) but the call request gets no answer: it is asked again."""
