@@ -32,6 +32,30 @@ async def _knock_is(app, status, timeout=SLOW):
         await asyncio.sleep(0.1)
 
 
+async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network_returns(live):
+    """set_offline as soon as the knock is sent, whatever the waiting room had loaded by then
+    (this raced on main: offline before the page's module arrived left a page without script)."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            await patient.context.set_offline(True)
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)  # offline for a while: a few attempts fail
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
+                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+    finally:
+        await jitsi_server.close()
+
+
 async def test_a_patient_who_went_offline_while_the_waiting_room_loaded_enters_the_call_when_back_online(live):
     """set_offline at the moment the waiting room asks for its script: the page has no script
     running at all (the module failed to load), so nothing in it could ever retry. The small
