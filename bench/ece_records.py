@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from cores import CLIENT_CORE, pin_to  # noqa: E402
 from filedrop import ece  # noqa: E402
+from filedrop.ece import records as ece_records  # noqa: E402
 
 
 def sealed(cek: bytes, nonce: bytes, kind: str, count: int) -> list[bytes]:
@@ -78,7 +79,7 @@ def main() -> None:
           f"{'raw/ece':>8s} {'raw/rstrip':>10s}")
     for kind in ("data", "padding", "mixed"):
         records = sealed(cek, nonce, kind, args.records)
-        nonces = [ece._record_nonce(base, seq) for seq in range(len(records))]
+        nonces = [ece_records._record_nonce(base, seq) for seq in range(len(records))]
 
         def raw():
             for n, record in zip(nonces, records):
@@ -86,7 +87,7 @@ def main() -> None:
 
         def ours():
             for seq, record in enumerate(records):
-                ece._open(aead, base, seq, record)
+                ece_records._open(aead, base, seq, record)
 
         def former():
             for n, record in zip(nonces, records):
@@ -94,7 +95,7 @@ def main() -> None:
                 unpadded[:-1], unpadded[-1]
         for seq, record in enumerate(records):  # the same answers as the former search
             plaintext = aead.decrypt(nonces[seq], record, None).rstrip(b"\x00")
-            assert ece._open(aead, base, seq, record) == (plaintext[:-1], plaintext[-1] == ece.LAST_DELIMITER)
+            assert ece_records._open(aead, base, seq, record) == (plaintext[:-1], plaintext[-1] == ece.LAST_DELIMITER)
         t_raw, t_ours, t_former = best(raw, args.reps), best(ours, args.reps), best(former, args.reps)
         per = 1e6 / len(records)
         print(f"{kind:8s} {len(records):4d} {t_raw * per:15.1f} {t_ours * per:8.1f} {t_former * per:10.1f} "
@@ -109,7 +110,7 @@ def main() -> None:
         file_aead, file_base = AESGCM(file_cek), int.from_bytes(file_nonce, "big")
         body = memoryview(ciphertext)[header.length:]
         file_records = [body[i:i + header.rs] for i in range(0, len(body), header.rs)]
-        file_nonces = [ece._record_nonce(file_base, seq) for seq in range(len(file_records))]
+        file_nonces = [ece_records._record_nonce(file_base, seq) for seq in range(len(file_records))]
 
         def raw_file():
             for n, record in zip(file_nonces, file_records):

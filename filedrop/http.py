@@ -21,9 +21,9 @@ Upload protocol (resumable, in parts):
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import safejson, store
-from .storage import CHUNK_SIZE
+from .storage import CHUNK_SIZE, Unavailable
 
 log = logging.getLogger("filedrop")
 
@@ -56,7 +56,7 @@ BoxGetter = Callable[[web.Request], store.DropBox]
 Route = tuple[str, str, Callable, str]
 
 STATUS = {store.Gone: 404, store.TooBig: 413, store.BadUpload: 400, store.OffsetMismatch: 409,
-          store.NotOwner: 403, store.OverQuota: 409, store.StorageFull: 507}
+          store.NotOwner: 403, store.OverQuota: 409, store.StorageFull: 507, store.StoreUnavailable: 503}
 
 
 class DropHTTPError(web.HTTPClientError):
@@ -84,7 +84,7 @@ def _bad_request(message: str) -> DropHTTPError:
 
 class DropHandlers:
     def __init__(self, box: store.DropBox | BoxGetter, authorise: Authorise, *, standalone: bool = False,
-                 on_gone: Callable[[web.Request], None] | None = None):
+                 on_gone: Callable[[web.Request], Awaitable[None] | None] | None = None):
         """`box` is the DropBox, or a callable finding it from the request (a host that builds it at
         start-up); `on_gone` is told of every request for an unknown, expired or deleted id (to
         rate-limit guessing); `authorise` may refuse a request before any lookup."""
@@ -103,7 +103,9 @@ class DropHandlers:
             return await coro
         except store.DropError as exc:
             if isinstance(exc, store.Gone) and self.on_gone is not None:
-                self.on_gone(request)
+                counted = self.on_gone(request)
+                if inspect.isawaitable(counted):  # a host counting in its database
+                    await counted
             raise _http_error(exc) from None
 
     async def list(self, request: web.Request) -> web.Response:
@@ -166,26 +168,31 @@ class DropHandlers:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         access = await self._grant(request, "download")
-        found, path = await self._call(request, self.get_box(request).start_download(
+        found = await self._call(request, self.get_box(request).start_download(
             request.match_info["doc"], access.box_id, downloader=access.role))
         try:
-            fd = os.open(path, os.O_RDONLY)
+            async with self.get_box(request).storage.reading(found.id) as chunks:
+                response = web.StreamResponse(headers={
+                    "Content-Type": "application/octet-stream", "Content-Length": str(found.size),
+                    "Content-Disposition": "attachment", "Cache-Control": "no-store"})
+                await response.prepare(request)
+                try:
+                    async for chunk in chunks:
+                        await response.write(chunk)
+                except Unavailable:
+                    # the headers are gone: cut the connection, the client sees a short body
+                    log.warning("document store failed mid-download")
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+                await response.write_eof()
         except FileNotFoundError:
             raise _http_error(store.Gone("no such file")) from None
+        except Unavailable:
+            raise _http_error(store.StoreUnavailable("the document store cannot be reached")) from None
+        # only a transfer that went to its last byte is a download (a cut one raised or returned above)
         try:
-            response = web.StreamResponse(headers={
-                "Content-Type": "application/octet-stream", "Content-Length": str(found.size),
-                "Content-Disposition": "attachment", "Cache-Control": "no-store"})
-            await response.prepare(request)
-            while chunk := os.read(fd, CHUNK_SIZE):
-                await response.write(chunk)
-            await response.write_eof()
-        finally:
-            os.close(fd)
-        # only a transfer that went to its last byte is a download (a cut one raised above)
-        try:
-            await self.get_box(request).finish_download(request.match_info["doc"], access.box_id,
-                                                        downloader=access.role)
+            await self.get_box(request).finish_download(found.id, access.box_id, downloader=access.role)
         except store.DropError:
             pass  # deleted meanwhile: nothing left to count
         except Exception as exc:  # the answer is sent: a failed count must not turn it into an error
@@ -202,7 +209,7 @@ class DropHandlers:
 
 def routes(prefix: str, authorise: Authorise, box: store.DropBox | BoxGetter, *, standalone: bool = False,
            names: Mapping[str, str] | str | None = None,
-           on_gone: Callable[[web.Request], None] | None = None) -> list[Route]:
+           on_gone: Callable[[web.Request], Awaitable[None] | None] | None = None) -> list[Route]:
     """(method, path, handler, name) rows serving the drop box under `prefix`, for a host's route
     table. `names` maps each operation to route (list, create, upload_state, upload_part, complete,
     metadata, download; delete for a standalone mount) to its route name: operations left out are

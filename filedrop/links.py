@@ -37,7 +37,7 @@ def split_link(link: str, pages: Sequence[str], expected: tuple[str, str]) -> Li
     if len(segments) < 3 or segments[-2] not in names or not segments[-1]:
         raise LinkError(f"not {expected[1]}: {parts.path!r}")
     ident = segments[-1]
-    if not ece._DOC_ID.fullmatch(ident):
+    if not ece.DOCUMENT_ID.fullmatch(ident):
         raise LinkError(f"the link's id {ident[:60]!r} is not valid")
     server = f"{parts.scheme}://{parts.netloc}" + "/".join(segments[:-2])
     return LinkParts(server, names[segments[-2]], ident, parts.fragment)

@@ -29,6 +29,10 @@ files = sa.Table(
     # who the file counts against for quotas: an opaque key given by the host (NULL: nobody)
     sa.Column("owner", sa.String(64), nullable=True, index=True),
     sa.Column("touched_at", sa.Float, nullable=True),  # last part received (unfinished uploads idle out)
+    # the request writing a part now (a random token, on any instance): only it may record what it wrote
+    sa.Column("writer", sa.String(32), nullable=True),
+    # what the storage needs to resume the upload on any instance (S3: multipart upload id, tail token)
+    sa.Column("store_state", sa.Text, nullable=True),
     # transfers whose last byte was sent (a page's "downloaded"; a transfer cut midway is not one)
     sa.Column("completed_downloads", sa.Integer, nullable=False, server_default="0"),
 )

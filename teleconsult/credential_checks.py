@@ -34,30 +34,30 @@ def login_keys(email: str, client: str, device_id: str | None) -> tuple[str, ...
 async def check_password(services: Services, email: str, password: str, client: str,
                          device_id: str | None) -> Clinician:
     """The clinician, or AuthenticationFailed (counted), or RateLimited (nothing verified)."""
-    attempt = services.limiters.login.attempt(*login_keys(email, client, device_id))
+    attempt = await services.limiters.login.attempt(*login_keys(email, client, device_id))
     async with services.password_checks:
         clinician = await accounts.verify_password(services.engine, email, password)
-    attempt.forgive()
+    await attempt.forgive()
     return clinician
 
 
 async def check_totp(services: Services, clinician: Clinician, code: str) -> None:
-    attempt = services.limiters.login.attempt(f"totp:{clinician.id}")
+    attempt = await services.limiters.login.attempt(f"totp:{clinician.id}")
     await accounts.verify_totp(services.engine, clinician.id, code)
-    attempt.forgive()
+    await attempt.forgive()
 
 
 async def check_enrolment(services: Services, clinician: Clinician, secret: str, code: str) -> None:
-    attempt = services.limiters.login.attempt(f"totp:{clinician.id}")
+    attempt = await services.limiters.login.attempt(f"totp:{clinician.id}")
     await accounts.enable_totp(services.engine, clinician.id, secret, code)
-    attempt.forgive()
+    await attempt.forgive()
 
 
 async def change_password(services: Services, clinician: Clinician, current: str, new: str,
                           **key) -> Clinician:
     """`key`: the clinician key re-wrapped (or made) by the browser, see accounts.change_password."""
-    attempt = services.limiters.login.attempt(f"password:{clinician.id}")
+    attempt = await services.limiters.login.attempt(f"password:{clinician.id}")
     async with services.password_checks:
         changed = await accounts.change_password(services.engine, clinician.id, current, new, **key)
-    attempt.forgive()
+    await attempt.forgive()
     return changed

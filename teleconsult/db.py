@@ -12,6 +12,14 @@ Write transactions (`engine.begin()`) run one at a time per process, in arrival 
 without any order, so under a burst some writer waited past the busy timeout and its request
 answered an error. Only another process (the CLI, a backup) can still make a write wait, up to
 BUSY_TIMEOUT_SECONDS, and then the request answers 503 (web/security.py), never a 500.
+
+PostgreSQL (a `postgresql://` database_url, for several instances on one database; driver:
+psycopg 3) needs none of that: it has row locks and many writers, so `begin()` is SQLAlchemy's
+own and the pragmas do not apply. A statement waiting for a lock longer than
+BUSY_TIMEOUT_SECONDS (lock_timeout), a deadlock, a serialization failure, a full connection
+table or an unreachable server is "busy" (503, nothing written); the few transactions that
+count and decide at once (rate limits, quotas) go through `retrying`, which runs them again
+after a deadlock or a serialization failure.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -119,6 +128,37 @@ clinician_profiles = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Rate-limit counters shared by every instance (ratelimit.SharedRateLimiter, PostgreSQL): one
+# fixed window per key, counted and checked by one UPSERT. The key is a hash (no address in clear).
+rate_limits = sa.Table(
+    "rate_limits", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+
+# What the Prosody events endpoint has handled, shared by every instance and kept over a restart
+# (jitsi/events.SharedReplayGuard): hashes of signatures and event ids, until they expire.
+seen_events = sa.Table(
+    "seen_events", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+# Who is in each consultation's call, shared by every instance (jitsi/shared_presence.py, PostgreSQL):
+# one row per occupant session (the JID hashed), live (ended_at NULL) or a tombstone (ended_at set).
+presence_sessions = sa.Table(
+    "presence_sessions", metadata,
+    sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("jid_hash", sa.String(64), primary_key=True),
+    sa.Column("joined_at", sa.BigInteger, primary_key=True, autoincrement=False),  # -1: not given
+    sa.Column("role", sa.String(16), nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True, index=True),
+    sa.Column("noted_at", sa.Float, nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -138,17 +178,66 @@ BUSY = "busy"  # another writer holds the database longer than the busy timeout
 FULL = "full"  # the disk under the database is full
 
 
+# PostgreSQL's SQLSTATEs for "try again": serialization failure, deadlock, lock not available
+# (lock_timeout), query cancelled (statement_timeout), too many connections, cannot connect now
+RETRYABLE_STATES = {"40001", "40P01"}
+BUSY_STATES = RETRYABLE_STATES | {"55P03", "57014", "53300", "57P03", "08000", "08001", "08006"}
+FULL_STATES = {"53100"}  # disk full
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
 def unavailable(exc: BaseException) -> str | None:
     """BUSY or FULL when a database error is the database being unavailable for a while (the
     request may be retried later, nothing was written), None for any other error."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free in time
+        return BUSY
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    state = _sqlstate(exc)
+    if state in BUSY_STATES:
+        return BUSY
+    if state in FULL_STATES:
+        return FULL
     if not isinstance(exc, sa.exc.OperationalError):
         return None
+    if state is None and exc.orig is not None and type(exc.orig).__module__.startswith("psycopg"):
+        return BUSY  # the server closed the connection or cannot be reached: nothing was written
     message = str(exc.orig if exc.orig is not None else exc).lower()
     if "database is locked" in message or "database is busy" in message or "could not obtain lock" in message:
         return BUSY
     if "database or disk is full" in message or "no space left on device" in message:
         return FULL
     return None
+
+
+RETRY_ATTEMPTS = 5
+
+
+async def retrying(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable]):
+    """Run `work(conn)` in a write transaction; on PostgreSQL, run it again (after a short
+    random pause) when it lost a deadlock or a serialization failure, up to RETRY_ATTEMPTS
+    times, then let the error out (answered 503). `work` must do nothing but database work."""
+    for attempt in range(RETRY_ATTEMPTS):
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        except sa.exc.DBAPIError as exc:
+            if _sqlstate(exc) not in RETRYABLE_STATES or attempt == RETRY_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+
+
+async def lock_keys(conn: AsyncConnection, *keys: str) -> None:
+    """Hold a lock on each key until this transaction ends (PostgreSQL advisory transaction
+    locks, taken in a fixed order so that two transactions cannot deadlock on them). SQLite runs
+    one writer at a time: nothing to do there."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def _retire_synced(_dbapi_connection, record, _proxy) -> None:
@@ -196,14 +285,65 @@ class SerializedWrites(AsyncEngine):
                 _writing.reset(token)
 
 
+LOCK_POLL_SECONDS = 0.1
+
+
+@contextlib.asynccontextmanager
+async def exclusive(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """Run the body while no other instance runs a body of the same `name` (PostgreSQL: a
+    session advisory lock on a connection of its own, waited for, never lock_timeout'd). A
+    process killed inside loses its connection, and PostgreSQL releases the lock with it. SQLite
+    has one instance: nothing to do."""
+    if is_sqlite(engine):
+        yield
+        return
+    key = {"key": name}
+    async with engine.connect() as conn:
+        while not await conn.scalar(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), key):
+            await conn.rollback()  # no snapshot held while waiting
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        await conn.commit()
+        try:
+            yield
+        finally:
+            try:
+                await asyncio.shield(conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key))
+                await conn.commit()
+            except BaseException:
+                await conn.invalidate()  # a lock we could not release goes with its connection
+                raise
+
+
+def normalized_url(url: str) -> str:
+    """A database_url as SQLAlchemy's async engine takes it: postgresql:// (and postgres://)
+    mean psycopg 3, sqlite:// means aiosqlite."""
+    for plain, driver in (("postgresql://", "postgresql+psycopg://"), ("postgres://", "postgresql+psycopg://"),
+                          ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def is_sqlite(url_or_engine) -> bool:
+    if isinstance(url_or_engine, AsyncEngine):
+        return url_or_engine.dialect.name == "sqlite"
+    return str(url_or_engine).startswith("sqlite")
+
+
 def make_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    url = normalized_url(url)
+    if not is_sqlite(url):
+        # lock_timeout: a write waiting for a row another instance holds gives up like SQLite's
+        # busy timeout (503); pool_pre_ping: a connection the server dropped is replaced, not used
+        return create_async_engine(url, pool_pre_ping=True, pool_timeout=BUSY_TIMEOUT_SECONDS,
+                                   connect_args={"options": f"-c lock_timeout={BUSY_TIMEOUT_SECONDS * 1000}",
+                                                 "connect_timeout": BUSY_TIMEOUT_SECONDS})
+    path = url.split("///", 1)[-1]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = SerializedWrites(create_async_engine(url).sync_engine)
-    if url.startswith("sqlite"):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
     return engine
 
 
@@ -215,6 +355,8 @@ def _alembic_config(connection) -> Config:
 
 
 def _upgrade_all(connection) -> None:
+    if connection.dialect.name == "postgresql":  # instances starting together migrate one at a time
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended('teleconsult-migrate', 0))"))
     command.upgrade(_alembic_config(connection), "head")
     # the drop box's tables follow filedrop's own revisions (filedrop/migrations/)
     filedrop.migrations.upgrade(connection)

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import consultations as cs
-from . import direct_call, retention
+from . import db, direct_call, ratelimit, retention
+from .jitsi import shared_presence, shared_replay
 
 if TYPE_CHECKING:
     from .services import Services
@@ -73,9 +74,20 @@ def _retention_seconds(services: Services) -> float:
     return services.settings.consultation_retention_days * retention.DAY_SECONDS
 
 
+SWEEPER_LOCK = "teleconsult-sweeper"
+
+
 async def sweep_once(services: Services) -> dict[str, int]:
     """The sweeper's step: end overdue consultations, apply every document deadline, then blank
-    the names of knocks past the grace period and forget consultations past the retention period."""
+    the names of knocks past the grace period and forget consultations past the retention period.
+    Several instances on PostgreSQL take turns (db.exclusive): one step at a time, and the step
+    of an instance killed midway is done again by the next one, since every deadline is read
+    from the database."""
+    async with db.exclusive(services.engine, SWEEPER_LOCK):
+        return await _sweep(services)
+
+
+async def _sweep(services: Services) -> dict[str, int]:
     counts = {"consultations_ended": await end_overdue(services),
               "deletions_scheduled": await schedule_forgotten(services)}
     counts.update(await services.drops.sweep())
@@ -84,6 +96,10 @@ async def sweep_once(services: Services) -> dict[str, int]:
         services.engine, services.settings.documents_grace_seconds, now)
     counts["consultations_forgotten"] = await retention.forget_consultations(
         services.engine, _retention_seconds(services), now)
+    if not db.is_sqlite(services.engine):  # shared counters and handled events past their time
+        counts["rate_limits_expired"] = await ratelimit.forget_expired(services.engine, now)
+        counts["room_events_expired"] = await shared_replay.forget_expired(services.engine, now)
+        counts["presence_rows_expired"] = await shared_presence.forget_expired(services.engine, now)
     return counts
 
 

@@ -5,16 +5,22 @@ between: requests sent at once cannot all pass the check before any of them is c
 event loop runs one at a time). A success may then be forgiven (`Attempt.forgive`), so only
 failures use up the allowance.
 
-In-process on purpose: one app instance per host is the embedded default; a multi-instance
-deployment moves this to the database (docs/operations.md).
+In-process for one instance (the embedded default, SQLite). Several instances on PostgreSQL
+count in the database instead (`SharedRateLimiter`): one UPSERT per key both checks and counts,
+so hits spread over instances, or sent at once, add up and none passes the limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import db
 from .errors import RateLimited
 
 MAX_KEYS = 100_000  # bound on memory under a flood of distinct keys
@@ -27,7 +33,7 @@ class Attempt:
     keys: tuple[str, ...]
     stamp: float
 
-    def forgive(self) -> None:
+    async def forgive(self) -> None:
         for key in self.keys:
             hits = self.limiter._hits.get(key)
             if hits and self.stamp in hits:
@@ -51,7 +57,7 @@ class RateLimiter:
             self._hits.pop(key, None)
         return hits
 
-    def attempt(self, *keys: str) -> Attempt:
+    async def attempt(self, *keys: str) -> Attempt:
         """Count one attempt on every key, or raise RateLimited (counting nothing) when any key
         has used up its allowance. Check and count are one step."""
         now = self.clock()
@@ -67,3 +73,78 @@ class RateLimiter:
 
     def reset(self, key: str) -> None:
         self._hits.pop(key, None)
+
+    async def hits(self, key: str) -> int:
+        """Attempts counted on `key` in the current window."""
+        return len(self._recent(key, self.clock()))
+
+
+# One statement per key: insert the counter, or count one more hit in its window, or start a new
+# window once it expired; a counter at its limit is left as is and returns no row (refused).
+_HIT = sa.text("""
+INSERT INTO rate_limits (key, window_start, expires_at, hits) VALUES (:key, :now, :now + :window, 1)
+ON CONFLICT (key) DO UPDATE SET
+  hits = CASE WHEN rate_limits.expires_at <= :now THEN 1 ELSE rate_limits.hits + 1 END,
+  window_start = CASE WHEN rate_limits.expires_at <= :now THEN :now ELSE rate_limits.window_start END,
+  expires_at = CASE WHEN rate_limits.expires_at <= :now THEN :now + :window ELSE rate_limits.expires_at END
+WHERE rate_limits.expires_at <= :now OR rate_limits.hits < :limit
+RETURNING window_start""")
+
+
+@dataclass
+class SharedAttempt:
+    limiter: SharedRateLimiter
+    windows: dict[str, float]  # hashed key -> the window the hit was counted in
+
+    async def forgive(self) -> None:
+        async def work(conn):
+            for key, start in self.windows.items():
+                await conn.execute(db.rate_limits.update().where(
+                    db.rate_limits.c.key == key, db.rate_limits.c.window_start == start,
+                    db.rate_limits.c.hits > 0).values(hits=db.rate_limits.c.hits - 1))
+        await db.retrying(self.limiter.engine, work)
+
+
+@dataclass
+class SharedRateLimiter:
+    """The same allowance as RateLimiter, counted in the database (table rate_limits) so that
+    every instance shares it: `limit` attempts per key in a fixed window of `window` seconds
+    opened by the key's first attempt. All keys of one attempt are counted in one transaction:
+    a refusal on any key counts nothing on the others."""
+    name: str  # the limiter's name: keys of different limiters never meet
+    limit: int
+    window: float
+    engine: AsyncEngine
+    clock: Callable[[], float] = time.time  # wall clock: instances share it, not their monotonic ones
+
+    def _key(self, key: str) -> str:
+        return hashlib.sha256(f"{self.name}:{key}".encode()).hexdigest()
+
+    async def attempt(self, *keys: str) -> SharedAttempt:
+        hashed = sorted({self._key(key) for key in keys})  # one order: no deadlock between attempts
+        now = self.clock()
+
+        async def work(conn):
+            windows = {}
+            for key in hashed:
+                start = await conn.scalar(_HIT, {"key": key, "now": now, "window": self.window, "limit": self.limit})
+                if start is None:  # refused: the transaction rolls back the other keys' hits
+                    expires = await conn.scalar(sa.select(db.rate_limits.c.expires_at).where(db.rate_limits.c.key == key))
+                    raise RateLimited(retry_after=max(0.0, (expires or now) - now))
+                windows[key] = start
+            return windows
+
+        return SharedAttempt(self, await db.retrying(self.engine, work))
+
+    async def hits(self, key: str) -> int:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(db.rate_limits.c.hits, db.rate_limits.c.expires_at)
+                                      .where(db.rate_limits.c.key == self._key(key)))).first()
+        return row.hits if row is not None and row.expires_at > self.clock() else 0
+
+
+async def forget_expired(engine: AsyncEngine, now: float) -> int:
+    """Delete the counters whose window has passed (the sweeper's step)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(db.rate_limits.delete().where(db.rate_limits.c.expires_at <= now))
+    return result.rowcount

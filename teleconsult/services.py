@@ -12,23 +12,24 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from babel.support import Translations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig, Quota
 
 from . import db, ending
+from .document_store import open_document_store
 from .direct_call import SignalPresence
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
-from .jitsi.presence import PresenceBook
+from .jitsi.shared_presence import LocalPresence, SharedPresence
+from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
+from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SharedRateLimiter
 from .settings import Settings
 from .sweeper import Sweeper
 
@@ -39,31 +40,40 @@ EVENT_ID_MEMORY_SECONDS = 3600
 
 @dataclass(frozen=True)
 class Limiters:
-    login: RateLimiter  # failed passwords and TOTP codes, per account and per address
-    link: RateLimiter  # unknown patient links and drop ids, per address
-    knock: RateLimiter  # knocks on one consultation, per browser
-    precall: RateLimiter  # pre-call test offers, per address
+    login: RateLimiter | SharedRateLimiter  # failed passwords and TOTP codes, per account and per address
+    link: RateLimiter | SharedRateLimiter  # unknown patient links and drop ids, per address
+    knock: RateLimiter | SharedRateLimiter  # knocks on one consultation, per browser
+    precall: RateLimiter | SharedRateLimiter  # pre-call test offers, per address
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limiters:
-        return cls(login=RateLimiter(settings.login_max_failures, settings.login_window_seconds),
-                   link=RateLimiter(settings.link_guess_max, settings.link_guess_window_seconds),
-                   knock=RateLimiter(settings.knock_max, settings.knock_window_seconds),
-                   precall=RateLimiter(settings.precall_offers_max, settings.precall_offers_window_seconds))
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> Limiters:
+        """In process on SQLite (one instance); in the database, shared by every instance, on PostgreSQL."""
+        def limiter(name: str, limit: int, window: float):
+            if db.is_sqlite(engine):
+                return RateLimiter(limit, window)
+            return SharedRateLimiter(name, limit, window, engine)
+        return cls(login=limiter("login", settings.login_max_failures, settings.login_window_seconds),
+                   link=limiter("link", settings.link_guess_max, settings.link_guess_window_seconds),
+                   knock=limiter("knock", settings.knock_max, settings.knock_window_seconds),
+                   precall=limiter("precall", settings.precall_offers_max, settings.precall_offers_window_seconds))
 
 
 @dataclass(frozen=True)
 class RoomEventMemory:
     """What the Prosody events endpoint remembers: signatures seen (replays) and event ids handled
     (the module's retries)."""
-    signatures: ReplayGuard
-    event_ids: ReplayGuard
+    signatures: LocalGuard | SharedGuard
+    event_ids: LocalGuard | SharedGuard
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RoomEventMemory:
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> RoomEventMemory:
+        """In process on SQLite (one instance); in the database, shared and kept over a restart,
+        on PostgreSQL."""
         # a signature is valid while its timestamp is within +-window of the clock: remember it that long
-        return cls(signatures=ReplayGuard(2 * settings.jitsi_events_window_seconds + 1),
-                   event_ids=ReplayGuard(EVENT_ID_MEMORY_SECONDS))
+        windows = {"signatures": 2 * settings.jitsi_events_window_seconds + 1, "event_ids": EVENT_ID_MEMORY_SECONDS}
+        if db.is_sqlite(engine):
+            return cls(**{kind: LocalGuard(ReplayGuard(seconds)) for kind, seconds in windows.items()})
+        return cls(**{kind: SharedGuard(engine, kind, seconds) for kind, seconds in windows.items()})
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class Services:
     engine: AsyncEngine
     hub: Hub  # live events for the pages (SSE)
     drops: DropBox  # filedrop: consultation boxes and standalone drops
-    presence: PresenceBook  # who is in which call, from Prosody's events
+    presence: LocalPresence | SharedPresence  # who is in which call (Prosody's events, direct calls' streams)
     signal_presence: SignalPresence  # who holds a direct call's signal stream (no Jitsi)
     sweeper: Sweeper  # applies every deadline (ending.sweep_once)
     limiters: Limiters
@@ -101,23 +111,32 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     `clock` (Unix seconds) dates every deadline: the end of consultations, documents, records."""
     engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
-    hub = Hub()
+    try:
+        storage = await open_document_store(settings)
+    except BaseException:
+        await engine.dispose()
+        raise
+    hub = Hub() if db.is_sqlite(engine) else PostgresHub(str(engine.url.render_as_string(hide_password=False)))
+    if isinstance(hub, PostgresHub):
+        await hub.start()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
                       settings.documents_sweep_seconds, clock=clock)
-    drops = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
+    drops = DropBox(engine, storage, _drop_config(settings),
                     notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
                     clock=clock, on_deadline=sweeper.wake_at)
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
                       max_duration_seconds=settings.precall_max_seconds,
                       ice_servers=settings.precall_ice_server_list)
+    presence = LocalPresence() if db.is_sqlite(engine) else SharedPresence(engine)
     signal_presence = SignalPresence(hub, settings.direct_leave_grace_seconds,
-                                     lambda consultation_id: ending.end_abandoned(services, consultation_id))
-    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
+                                     lambda consultation_id: ending.end_abandoned(services, consultation_id),
+                                     presence, clock=clock)
+    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=presence,
                         signal_presence=signal_presence,
-                        sweeper=sweeper, limiters=Limiters.from_settings(settings),
+                        sweeper=sweeper, limiters=Limiters.from_settings(settings, engine),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
-                        room_events=RoomEventMemory.from_settings(settings), precall_peers=peers,
+                        room_events=RoomEventMemory.from_settings(settings, engine), precall_peers=peers,
                         translations=load_translations(), stopping=asyncio.Event(), clock=clock)
     task = asyncio.create_task(sweeper.run())
     try:
@@ -130,4 +149,6 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await peers.close_all()
+        await hub.close()
+        await storage.close()
         await engine.dispose()

@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import postgres_cluster
 from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
 
 TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
@@ -52,6 +53,7 @@ def served(tmp_path: Path, **settings):
     """The app served by `teleconsult serve`; settings as keyword arguments (environment)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(tmp_path / "data"))
     env.update({"TELECONSULT_DATA_DIR": str(tmp_path / "data"), "TELECONSULT_SESSION_SECRET": TEST_SECRET,
                 "TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "tc",
                 "TELECONSULT_JITSI_APP_SECRET": TEST_JITSI_SECRET, "TELECONSULT_PORT": str(port),

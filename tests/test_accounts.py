@@ -23,6 +23,7 @@ from alembic import command
 from teleconsult import accounts, db
 from teleconsult.errors import AuthenticationFailed
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser
+import postgres_cluster
 from conftest import PASSWORD, TEST_JITSI_SECRET, TEST_SECRET, add_api_clinician, add_clinician, csrf_from, login
 
 TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
@@ -41,6 +42,7 @@ async def clinician_cli(app, *args: str, stdin: str = "") -> Run:
     """`teleconsult clinician ...` on the live app's data directory, while it serves
     (a subprocess, so the app's event loop keeps running)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(app.settings.data_dir))
     env.update({"TELECONSULT_SESSION_SECRET": TEST_SECRET, "TELECONSULT_JITSI_DOMAIN": "meet.example.org",
                 "TELECONSULT_JITSI_APP_ID": "tc", "TELECONSULT_JITSI_APP_SECRET": TEST_JITSI_SECRET})
     process = await asyncio.create_subprocess_exec(

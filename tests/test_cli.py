@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
+import postgres_cluster
 from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
 
 # the installed console script, as a host runs it
@@ -19,6 +20,7 @@ TELECONSULT = [str(Path(sys.executable).parent / "teleconsult")]
 
 def _env(data_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(data_dir))
     env.update({"TELECONSULT_DATA_DIR": str(data_dir), "TELECONSULT_SESSION_SECRET": TEST_SECRET,
                 "TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "tc",
                 "TELECONSULT_JITSI_APP_SECRET": TEST_JITSI_SECRET, **extra})
@@ -47,6 +49,7 @@ async def wait_until_up(session: aiohttp.ClientSession, base: str) -> None:
 
 def test_check_says_what_is_wrong_when_secrets_are_missing(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(tmp_path))
     result = run(["check", "--data-dir", str(tmp_path)], env, check=False)
     assert result.returncode == 2
     assert "session_secret is required" in result.stderr
@@ -66,6 +69,7 @@ def test_check_says_which_call_engine_the_configuration_selects(tmp_path):
 
 def test_serve_refuses_to_start_without_secrets(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(tmp_path))
     result = run(["serve", "--data-dir", str(tmp_path), "--port", str(free_port())], env, check=False)
     assert result.returncode == 2 and "session_secret is required" in result.stderr
 
@@ -118,6 +122,7 @@ async def test_cli_and_a_running_server_share_the_database(tmp_path):
 def test_serve_demo_prints_how_to_log_in_and_its_start_up_stays_under_110_mib(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(tmp_path))
     server = subprocess.Popen(TELECONSULT + ["serve", "--demo", "--data-dir", str(tmp_path), "--port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from filedrop.ece import b64url_decode
 from teleconsult import accounts, clinician_keys, ids, sealing
 from teleconsult.db import clinicians, consultations
+import postgres_cluster
 from conftest import PASSWORD, add_api_clinician, add_clinician, csrf_from, login
 from test_accounts import TELECONSULT, Run, clinician_cli, next_code
 from conftest import TEST_JITSI_SECRET, TEST_SECRET
@@ -20,6 +21,7 @@ from conftest import TEST_JITSI_SECRET, TEST_SECRET
 async def teleconsult_cli(app, *args: str) -> Run:
     """`teleconsult ...` on the live app's data directory (a subprocess, as in test_accounts)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(app.settings.data_dir))
     env.update({"TELECONSULT_SESSION_SECRET": TEST_SECRET, "TELECONSULT_JITSI_DOMAIN": "meet.example.org",
                 "TELECONSULT_JITSI_APP_ID": "tc", "TELECONSULT_JITSI_APP_SECRET": TEST_JITSI_SECRET,
                 "TELECONSULT_PUBLIC_URL": app.url})

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+import postgres_cluster
 from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
 from filedrop import ece
 
@@ -29,6 +30,7 @@ ROUNDS = 3
 
 def _env(data_dir: Path, port: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.update(postgres_cluster.cli_environ(data_dir))
     env.update({"TELECONSULT_DATA_DIR": str(data_dir), "TELECONSULT_SESSION_SECRET": TEST_SECRET,
                 "TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "tc",
                 "TELECONSULT_JITSI_APP_SECRET": TEST_JITSI_SECRET, "TELECONSULT_PORT": str(port),

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from filedrop import ece
+from filedrop.ece import records
 from filedrop.ece import (
     BadHeader,
     BadMetadata,
@@ -501,7 +502,7 @@ def test_secret_and_document_id_are_validated():
 
 
 def test_the_padding_is_found_exactly_whatever_its_length_and_the_bytes_before_it():
-    """The delimiter search (ece._delimiter_index: memrchr for 0x01/0x02, then the tail compared
+    """The delimiter search (records._delimiter_index: memrchr for 0x01/0x02, then the tail compared
     with zeros) must agree with a byte-by-byte strip for any data before the padding: data
     ending in zeros, holding 0x01 and 0x02 bytes, or with no delimiter at all."""
     rng = random.Random(8188)
@@ -523,7 +524,7 @@ def test_the_padding_is_found_exactly_whatever_its_length_and_the_bytes_before_i
                 plaintext = bytes(head) + delimiter + bytes(zeros)
                 stripped = plaintext.rstrip(b"\x00")
                 expected = len(stripped) - 1 if stripped and stripped[-1] in (1, 2) else -1
-                assert ece._delimiter_index(plaintext) == expected, (total, zeros, delimiter)
+                assert records._delimiter_index(plaintext) == expected, (total, zeros, delimiter)
 
 
 def test_a_padding_only_record_and_a_record_without_delimiter_decrypt_as_before():
@@ -532,6 +533,6 @@ def test_a_padding_only_record_and_a_record_without_delimiter_decrypt_as_before(
     assert ece.open_record(cek, nonce, 3, record) == (b"", False)
     record = ece.seal_record(cek, nonce, 4, b"data\x00\x00", last=True, padding=5000)
     assert ece.open_record(cek, nonce, 4, record) == (b"data\x00\x00", True)
-    zeros = AESGCM(cek).encrypt(ece._record_nonce(int.from_bytes(nonce, "big"), 5), bytes(65519 + 1), None)
+    zeros = AESGCM(cek).encrypt(records._record_nonce(int.from_bytes(nonce, "big"), 5), bytes(65519 + 1), None)
     with pytest.raises(ece.BadPadding):
         ece.open_record(cek, nonce, 5, zeros)

@@ -1,5 +1,5 @@
 """Python client of the drop box over HTTP (filedrop/http.py), with the same end-to-end
-encryption as the browser (filedrop/ece.py, docs/encryption.md). Memory is bounded whatever
+encryption as the browser (filedrop/ece/, docs/encryption.md). Memory is bounded whatever
 the file size.
 
 * transport.py: the errors, the :class:`Box` of URLs where a host mounted the drop box (given

@@ -26,7 +26,7 @@ PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 async def stream(request: web.Request, topic: str, first: dict,
                  still_allowed: Callable[[], Awaitable[bool]] | None = None,
-                 held: contextlib.AbstractContextManager | None = None) -> web.StreamResponse:
+                 held: contextlib.AbstractAsyncContextManager | None = None) -> web.StreamResponse:
     """Send `first`, then every event published on `topic`, until the client or the server leaves
     (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no). `held` is entered once the topic
     is subscribed and left when the stream ends (the direct call's presence: what the other party
@@ -62,10 +62,8 @@ async def stream(request: web.Request, topic: str, first: dict,
     return response
 
 
-@contextlib.asynccontextmanager
-async def _held(held: contextlib.AbstractContextManager | None):
-    with held if held is not None else contextlib.nullcontext():
-        yield
+def _held(held: contextlib.AbstractAsyncContextManager | None) -> contextlib.AbstractAsyncContextManager:
+    return held if held is not None else contextlib.nullcontext()
 
 
 def _frame(event: dict) -> bytes:

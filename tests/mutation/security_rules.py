@@ -363,7 +363,7 @@ RULES: tuple[Rule, ...] = (
          "filedrop/store.py", "        if size > self.config.max_size:\n", "        if False:\n",
          ("tests/test_documents_http.py::test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file",)),
     Rule("size-limit-streamed", "a part going past the declared size is refused while streaming (413)",
-         "filedrop/storage.py", "                    if position + len(chunk) > limit:\n", "                    if False:\n",
+         "filedrop/storage.py", "        if position + len(chunk) > limit:\n", "        if False:\n",
          ("tests/test_documents_http.py::test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file",)),
     Rule("same-answer-for-gone", "unknown, expired and deleted documents get one answer", "filedrop/store.py",
          "        if (found.box_id != box_id or found.state == DELETING or found.expires_at <= now\n",
@@ -376,15 +376,18 @@ RULES: tuple[Rule, ...] = (
     Rule("download-attachment", "downloads are attachments, never rendered", "filedrop/http.py",
          '"Content-Disposition": "attachment", ', "", ("tests/test_documents_rules.py::test_downloads_are_attachments_the_browser_never_renders",)),
     Rule("storage-safe-ids", "stored file names are checked ids (no path outside the store)", "filedrop/storage.py",
-         "        if not SAFE_ID.match(file_id):\n", "        if False:\n", ("tests/test_documents_rules.py::test_the_store_refuses_a_file_name_that_is_not_one_of_its_ids",)),
+         "    if not SAFE_ID.match(file_id):\n", "    if False:\n", ("tests/test_documents_rules.py::test_the_store_refuses_a_file_name_that_is_not_one_of_its_ids",)),
+    Rule("s3-credentials-private", "an S3 credentials file others can read stops the start",
+         "teleconsult/document_store.py", "    if mode & (stat.S_IRWXG | stat.S_IRWXO):\n", "    if False:\n",
+         ("tests/test_s3_store.py::test_credentials_come_from_a_file_only_the_apps_user_can_read",)),
     Rule("storage-private-files", "ciphertext files are readable by the app's user only", "filedrop/storage.py",
          "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)", "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
          ("tests/test_documents_rules.py::test_ciphertext_files_and_their_folders_are_private_to_the_apps_user",)),
     # --- end-to-end encryption ------------------------------------------------------------------------------
-    Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece.py",
+    Rule("ece-truncation-py", "a ciphertext cut after a record is refused (Python)", "filedrop/ece/streams.py",
          "        if self._last is None:\n            raise TruncatedStream(", "        if False:\n            raise TruncatedStream(",
          ("tests/test_ece.py::test_truncated_stream_is_detected",)),
-    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece.js",
+    Rule("ece-truncation-js", "a ciphertext cut after a record is refused (browser)", "static/js/ece_streams.js",
          "          if (record.length === 0) {\n"
          "            throw new TruncatedStream('the stream ends without its last record (delimiter 0x02)');\n"
          "          }\n"

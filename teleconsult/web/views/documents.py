@@ -67,10 +67,10 @@ async def patient_box(request: web.Request, operation: str) -> Access:
     return Access(box_id=consultation.id, role=await patient_sender_of(request, knock), owner=consultation.clinician_id)
 
 
-def count_miss(request: web.Request) -> None:
+async def count_miss(request: web.Request) -> None:
     """filedrop's `on_gone`: an unknown, expired or deleted drop id is one guess for the client
     (429 once used up). Known ids and authenticated creation are never throttled."""
-    services_of(request).limiters.link.attempt(f"drop:{request.remote or 'unknown'}")
+    await services_of(request).limiters.link.attempt(f"drop:{request.remote or 'unknown'}")
 
 
 async def standalone(request: web.Request, operation: str) -> Access:

@@ -47,7 +47,7 @@ async def _read_body(request: web.Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def _authenticate(request: web.Request, secret: bytes, body: bytes, now: float) -> None:
+async def _authenticate(request: web.Request, secret: bytes, body: bytes, now: float) -> None:
     settings = services_of(request).settings
     if settings.jitsi_events_bearer:
         verify_bearer(secret, request.headers.get("Authorization"))
@@ -56,7 +56,7 @@ def _authenticate(request: web.Request, secret: bytes, body: bytes, now: float) 
     verify(secret, request.headers.get(TIMESTAMP_HEADER), signature, body, now,
            settings.jitsi_events_window_seconds)
     assert signature is not None  # verify refuses a missing one
-    services_of(request).room_events.signatures.check(signature.lower(), now)
+    await services_of(request).room_events.signatures.check(signature.lower(), now)
 
 
 async def jitsi_event(request: web.Request) -> web.Response:
@@ -70,7 +70,7 @@ async def jitsi_event(request: web.Request) -> web.Response:
         return _answer(413, "body too large")
     now = time.time()
     try:
-        _authenticate(request, secret.encode("utf-8"), body, now)
+        await _authenticate(request, secret.encode("utf-8"), body, now)
     except BadSignature as exc:
         log.warning("room event refused (401) from %s: %s", request.remote, exc)
         return _answer(401, "not authenticated")
@@ -84,13 +84,13 @@ async def jitsi_event(request: web.Request) -> web.Response:
         return _answer(400, "not a valid room event")
 
     seen = services_of(request).room_events.event_ids
-    if seen.seen(event.event_id, now):
+    if await seen.seen(event.event_id, now):
         log.debug("%s %s: duplicate, acknowledged", event.event_name, event.event_id)
         return _answer(200, "duplicate")
     try:
         outcome = await room_sync.apply_event(services_of(request), event, now)
     except BaseException:
-        seen.forget(event.event_id)  # let the module's retry be processed
+        await seen.forget(event.event_id)  # let the module's retry be processed
         raise
     log.debug("%s %s: %s", event.event_name, event.event_id, outcome)
     return _answer(200, outcome)

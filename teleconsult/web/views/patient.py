@@ -34,7 +34,7 @@ async def _consultation(request: web.Request) -> cs.Consultation:
     try:
         return await cs.consultation_by_join_token(services.engine, request.match_info["token"])
     except NotFound:
-        services.limiters.link.attempt(f"link:{request.remote or 'unknown'}")
+        await services.limiters.link.attempt(f"link:{request.remote or 'unknown'}")
         raise
 
 
@@ -92,7 +92,7 @@ async def knock(request: web.Request) -> web.Response:
     if form.get("consent") != "yes":
         return await render(request, "patient_join.html", {"token": token, "error": "consent"}, status=400)
     session = await get_session(request)
-    services_of(request).limiters.knock.attempt(f"{consultation.id}:{_browser_id(session)}")
+    await services_of(request).limiters.knock.attempt(f"{consultation.id}:{_browser_id(session)}")
     try:
         # the name arrives sealed by the page (static/js/patient_join.js): never in clear
         new = await cs.knock(services_of(request).engine, consultation, str(form.get("sealed_name", "")),

@@ -42,7 +42,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 async def precall_offer(request: web.Request) -> web.Response:
     """POST {sdp, type: "offer"} -> {sdp, type: "answer"} of an echo peer."""
-    services_of(request).limiters.precall.attempt(request.remote or "unknown")  # 429 + Retry-After
+    await services_of(request).limiters.precall.attempt(request.remote or "unknown")  # 429 + Retry-After
     try:
         body = safejson.loads(await request.read())
     except safejson.BadJSON:
