@@ -2,14 +2,14 @@
 transfers started (it is what a download limit holds against: a cut transfer has sent bytes),
 `completed_downloads` those that went to the end (what a page shows as "downloaded").
 
-Revision ID: fd_0003_downloads_completed
-Revises: fd_0002
+Revision ID: fd_0004_downloads_completed
+Revises: fd_0003_s3_store
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "fd_0003_downloads_completed"
-down_revision = "fd_0002"
+revision = "fd_0004_downloads_completed"
+down_revision = "fd_0003_s3_store"
 branch_labels = None
 depends_on = None
 
