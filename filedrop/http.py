@@ -186,11 +186,18 @@ class DropHandlers:
                         request.transport.close()
                     return response
                 await response.write_eof()
-                return response
         except FileNotFoundError:
             raise _http_error(store.Gone("no such file")) from None
         except Unavailable:
             raise _http_error(store.StoreUnavailable("the document store cannot be reached")) from None
+        # only a transfer that went to its last byte is a download (a cut one raised or returned above)
+        try:
+            await self.get_box(request).finish_download(found.id, access.box_id, downloader=access.role)
+        except store.DropError:
+            pass  # deleted meanwhile: nothing left to count
+        except Exception as exc:  # the answer is sent: a failed count must not turn it into an error
+            log.warning("download sent but not counted: %s", type(exc).__name__)
+        return response
 
     async def delete(self, request: web.Request) -> web.Response:
         """Standalone drops only: the sender deletes with the owner token."""

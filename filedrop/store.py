@@ -102,7 +102,8 @@ class DropFile:
     received: int
     meta: bytes | None
     max_downloads: int | None
-    downloads: int
+    downloads: int  # transfers started
+    completed_downloads: int  # transfers whose last byte was sent
     created_at: float
     completed_at: float | None
     expires_at: float
@@ -112,7 +113,8 @@ class DropFile:
         return {
             "id": self.id, "size": self.size, "uploaded_by": self.uploaded_by, "state": self.state,
             "metadata": ece.b64url_encode(self.meta) if self.meta else None,
-            "downloads": self.downloads, "max_downloads": self.max_downloads,
+            "downloads": self.downloads, "completed_downloads": self.completed_downloads,
+            "max_downloads": self.max_downloads,
             "created_at": self.created_at, "expires_at": self.expires_at, "delete_at": self.delete_at,
         }
 
@@ -173,8 +175,8 @@ class DropBox(DeletionRules):
         file_id = typeable_token(ID_BYTES)
         values = dict(id=file_id, box_id=box_id, uploaded_by=uploaded_by, state=UPLOADING, size=size,
                       received=0, meta=None, owner_token_hash=token_hash(owner_token) if owner_token else None,
-                      max_downloads=max_downloads, downloads=0, created_at=now, completed_at=None,
-                      expires_at=now + ttl, delete_at=None)
+                      max_downloads=max_downloads, downloads=0, completed_downloads=0, created_at=now,
+                      completed_at=None, expires_at=now + ttl, delete_at=None)
         async with self.engine.begin() as conn:
             # one statement: the quotas are read and the row written together, so requests sent
             # at once cannot all pass (SQLite runs one writing statement at a time; PostgreSQL
@@ -375,8 +377,9 @@ class DropBox(DeletionRules):
         return [_row(r) for r in rows]
 
     async def start_download(self, file_id: str, box_id: str | None, downloader: str | None = None):
-        """Count one download (atomically against the limit); returns the file (its bytes:
-        `self.storage.reading(file_id)`)."""
+        """Count one transfer started (atomically against the limit: a transfer cut midway has
+        sent bytes, so it uses one up); returns the file (its bytes: `self.storage.reading(file_id)`).
+        The transfer is announced as a download by `finish_download`, once its last byte was sent."""
         found = await self.get(file_id, box_id, ready=True)
         now = self.clock()
         async with self.engine.begin() as conn:
@@ -393,10 +396,22 @@ class DropBox(DeletionRules):
             await self._audit(conn, "downloaded", file_id, box_id)
         if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
             self.on_deadline(now + USED_UP_GRACE_SECONDS)
+        return found
+
+    async def finish_download(self, file_id: str, box_id: str | None, downloader: str | None = None) -> None:
+        """The transfer `start_download` began has sent its last byte: count it as downloaded and
+        announce it (`downloader`: the role the page shows). A file deleted meanwhile changes nothing."""
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(
+                completed_downloads=files.c.completed_downloads + 1))
+            row = (await conn.execute(sa.select(files.c.downloads, files.c.completed_downloads).where(
+                files.c.id == file_id))).first()
+            if row is None:
+                return
+            await self._audit(conn, "received", file_id, box_id)
         if downloader is not None:
             self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader,
-                                 "downloads": found.downloads + 1})
-        return found
+                                 "downloads": row.downloads, "completed_downloads": row.completed_downloads})
 
     # -- counts ----------------------------------------------------------------------------
 

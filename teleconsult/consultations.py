@@ -316,6 +316,17 @@ async def get_knock(engine: AsyncEngine, consultation: Consultation, knock_id: s
     return _knock(row)
 
 
+async def device_number(engine: AsyncEngine, knock: Knock) -> int:
+    """Which device of the link this knock is: 1 for the first browser that knocked on the
+    consultation, 2 for another one with the same link, and so on (a reload keeps its knock)."""
+    async with engine.connect() as conn:
+        before = await conn.scalar(sa.select(sa.func.count()).select_from(knocks).where(
+            knocks.c.consultation_id == knock.consultation_id,
+            sa.or_(knocks.c.created_at < knock.created_at,
+                   sa.and_(knocks.c.created_at == knock.created_at, knocks.c.id < knock.id))))
+    return before + 1
+
+
 async def list_knocks(engine: AsyncEngine, consultation: Consultation) -> list[Knock]:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(knocks).where(knocks.c.consultation_id == consultation.id)
@@ -357,6 +368,7 @@ _IN_CALL = consultations.update().where(
 async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
                  hub: Hub | None = None, now: float | None = None) -> Knock:
     """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
+    Asking again what was already done (two tabs, a retried request) answers the knock as it is.
 
     The caller has checked that the clinician owns the consultation."""
     if consultation.status == ENDED:
@@ -367,6 +379,10 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
         row = (await conn.execute(_ADMIT if admit else _DECLINE, {
             "knock": knock_id, "consultation": consultation.id, "new_status": status, "at": now})).first()
         if row is None:
+            row = (await conn.execute(sa.select(knocks).where(
+                knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id))).first()
+            if row is not None and row.status == status:
+                return _knock(row)  # already done (another tab, a retry): the same answer, nothing published
             raise NotFound("no knock in a state to decide with that id")
         if admit:
             await conn.execute(_IN_CALL, {"consultation": consultation.id})
