@@ -51,7 +51,7 @@ from prosody_server import MUC_DOMAIN, free_port, start_prosody  # noqa: E402
 from xmpp_client import XmppClient  # noqa: E402
 
 from filedrop.schema import files  # noqa: E402
-from teleconsult import accounts  # noqa: E402
+from teleconsult import accounts, call_access  # noqa: E402
 from teleconsult import consultations as cs  # noqa: E402
 from teleconsult import names  # noqa: E402
 from teleconsult.web.app import create_app  # noqa: E402
@@ -87,7 +87,7 @@ async def prepare_room(app, settings, http, auth, prosody_port) -> Room:
                          headers=auth) as r:
         assert r.status == 200, r.status
     knock = await cs.get_knock(engine, record, knock.id)
-    patient_access = cs.call_for_patient(settings, record, knock)
+    patient_access = call_access.call_for_patient(settings, record, knock)
     room_jid = f"{clinician_access['room']}@{MUC_DOMAIN}"
     clinician = await XmppClient(prosody_port, "clinician", password=clinician_access["jwt"]).connect()
     patient = await XmppClient(prosody_port, "patient", password=patient_access.jwt).connect()

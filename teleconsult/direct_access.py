@@ -1,5 +1,5 @@
 """What a browser is handed for the direct call (teleconsult/direct_call.py), by
-consultations.call_for_clinician / call_for_patient when no Jitsi domain is configured."""
+call_access.call_for_clinician / call_for_patient when no Jitsi domain is configured."""
 
 from __future__ import annotations
 

@@ -8,12 +8,13 @@ import time
 
 import jwt
 import pytest
+from conftest import add_clinician, make_settings, sealed
 
 from teleconsult import ids
-from teleconsult.jitsi import tokens as jitsi
-from teleconsult.consultations import create_consultation, call_for_clinician, call_for_patient, decide, knock
+from teleconsult.call_access import call_for_clinician, call_for_patient
+from teleconsult.consultations import create_consultation, decide, knock
 from teleconsult.errors import Forbidden, NotFound
-from conftest import add_clinician, make_settings, sealed
+from teleconsult.jitsi import tokens as jitsi
 
 ROOM_RE = re.compile(r"^[a-z2-7]+$")
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from ... import clinician_keys, ending, sealing
 from ... import consultations as cs
 from ...accounts import Clinician
+from ...call_access import call_for_clinician
 from ...errors import Conflict, InvalidInput
 from ..appkeys import services_of
 from ..bodies import read_json
@@ -65,7 +66,7 @@ class ConsultationActions:
     async def join(self, request: web.Request) -> web.Response:
         """The clinician's Jitsi domain, room and moderator token."""
         clinician, consultation = await self.own(request)
-        return web.json_response(cs.call_for_clinician(services_of(request).settings, consultation, clinician).as_json())
+        return web.json_response(call_for_clinician(services_of(request).settings, consultation, clinician).as_json())
 
     async def _decide(self, request: web.Request, admit: bool) -> web.Response:
         _, consultation = await self.own(request)

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from ... import consultations as cs
+from ...call_access import call_for_patient
 from ...errors import Forbidden, InvalidInput, NotFound
 from ..appkeys import services_of
 from ..bodies import read_form
@@ -126,5 +127,5 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def call_access(request: web.Request) -> web.Response:
     consultation, own = await patient_consultation_and_knock(request)
-    access = cs.call_for_patient(services_of(request).settings, consultation, own)
+    access = call_for_patient(services_of(request).settings, consultation, own)
     return web.json_response(access.as_json())
