@@ -126,24 +126,25 @@ class Sent:
     secret: bytes | None = field(default=None, repr=False)
 
 
+def encrypted_records(source: BinaryIO, encryptor: ece.Encryptor, size: int) -> Iterator[bytes]:
+    """The records of exactly `size` plaintext bytes read from `source`, encrypted."""
+    remaining = size
+    while remaining:
+        chunk = source.read(min(READ_SIZE, remaining))
+        if not chunk:
+            raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
+        remaining -= len(chunk)
+        yield from encryptor.feed(chunk)
+    if source.read(1):
+        raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
+    yield from encryptor.finish()
+
+
 def encrypted_parts(source: BinaryIO, encryptor: ece.Encryptor, size: int, part_size: int) -> Iterator[bytearray]:
     """Ciphertext of exactly `size` plaintext bytes read from `source`, in parts of
     `part_size` bytes or up to one record more (the last part may be shorter)."""
-
-    def records() -> Iterator[bytes]:
-        remaining = size
-        while remaining:
-            chunk = source.read(min(READ_SIZE, remaining))
-            if not chunk:
-                raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
-            remaining -= len(chunk)
-            yield from encryptor.feed(chunk)
-        if source.read(1):
-            raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
-        yield from encryptor.finish()
-
     part = bytearray()
-    for record in records():
+    for record in encrypted_records(source, encryptor, size):
         part += record
         if len(part) >= part_size:
             yield part
