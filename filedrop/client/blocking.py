@@ -12,18 +12,16 @@ memory, never re-encrypt), same all-or-nothing download. A worker thread encrypt
 ahead of the connection and the ciphertext streams into the PATCH as it comes: encryption,
 the network and the server's write overlap from the first byte (docs/benchmarks.md).
 
-One keep-alive connection per server, reused from request to request."""
+One keep-alive connection per server, reused from request to request. What only sending needs
+(mimetypes, queue, secrets) or only receiving (tempfile) is imported by the function that uses
+it: a few milliseconds of each command's start-up (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import json
-import mimetypes
 import os
-import queue
-import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -267,6 +265,8 @@ class _Ciphertext:
     _END = object()
 
     def __init__(self, records: Iterator[bytes], ahead: int):
+        import queue
+        self._full = queue.Full
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead // ece.RECORD_SIZE))
         self._stopped = threading.Event()
         self._left = memoryview(b"")
@@ -278,7 +278,7 @@ class _Ciphertext:
             try:
                 self._queue.put(item, timeout=0.05)
                 return True
-            except queue.Full:
+            except self._full:
                 continue
         return False
 
@@ -331,6 +331,7 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
     path = Path(path)
     name = path.name if name is None else name
     if content_type is None:
+        import mimetypes
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     with open(path, "rb") as source:
         plaintext_size = os.fstat(source.fileno()).st_size
@@ -364,6 +365,7 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
 def send_drop(session: Session, box: Box, path: str | os.PathLike, *, expires_in: float | None = None,
               max_downloads: int | None = None, progress: Progress | None = None, **kwargs) -> Sent:
     """A standalone drop into `box`: a fresh random secret (in the result, for the link)."""
+    import secrets
     secret = secrets.token_bytes(DROP_SECRET_SIZE)
     extra = {key: value for key, value in (("expires_in", expires_in), ("max_downloads", max_downloads))
              if value is not None}
@@ -383,6 +385,7 @@ def download(session: Session, box: Box, doc_id: str, secret: bytes, *, output: 
         metadata = fetch_metadata(session, box, doc_id, secret)
     target = target_of(output, directory, metadata, force)
     decryptor = ece.Decryptor(ece.derive_content_ikm(secret, doc_id))
+    import tempfile
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as out:
