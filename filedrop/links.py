@@ -6,22 +6,25 @@ and decodes its secret, with messages that say what to fix."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from . import ece
+from .plain import repr_without
 
 
 class LinkError(ValueError):
     """The text is not a link of the expected kind (the message says what to fix)."""
 
 
-@dataclass(frozen=True)
-class LinkParts:
+class LinkParts(NamedTuple):  # not a dataclass: see filedrop/plain.py
     server: str  # scheme, host and any path prefix the app lives under
     page: str  # one of the pages asked for, e.g. "/d"
     ident: str  # the id after the page
-    fragment: str = field(repr=False)  # the encoded secret, "" when the link has none
+    fragment: str  # the encoded secret, "" when the link has none (not in the repr)
+
+    def __repr__(self) -> str:
+        return repr_without(self, "fragment")
 
 
 def split_link(link: str, pages: Sequence[str], expected: tuple[str, str]) -> LinkParts:

@@ -17,11 +17,11 @@ Parsing only for the links: the secret is decoded here and never sent anywhere.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from filedrop import client, ece
 from filedrop.links import LinkError, secret_from_fragment, split_link
+from filedrop.plain import repr_without
 
 if TYPE_CHECKING:  # the command line uses filedrop.client.blocking and must not load aiohttp
     import aiohttp
@@ -40,27 +40,31 @@ __all__ = ["CONSULTATION_API", "CONSULTATIONS_API", "STANDALONE_API", "STANDALON
            "standalone_box"]
 
 
-@dataclass(frozen=True)
-class DropLink:
+class DropLink(NamedTuple):  # not a dataclass: see filedrop/plain.py
     """``{server}/d/{doc_id}#{secret}``; ``secret`` is None for a link without fragment
     (enough to delete a drop, not to read it)."""
 
     server: str
     doc_id: str
-    secret: bytes | None = field(default=None, repr=False)
+    secret: bytes | None = None  # not in the repr
+
+    def __repr__(self) -> str:
+        return repr_without(self, "secret")
 
     def __str__(self) -> str:
         base = f"{self.server}{STANDALONE_PAGE}/{self.doc_id}"
         return base + "#" + ece.b64url_encode(self.secret) if self.secret is not None else base
 
 
-@dataclass(frozen=True)
-class ConsultationLink:
+class ConsultationLink(NamedTuple):  # not a dataclass: see filedrop/plain.py
     """The patient link ``{server}/j/{join_token}#{secret}`` (32-byte consultation secret)."""
 
     server: str
     join_token: str
-    secret: bytes = field(repr=False)
+    secret: bytes  # not in the repr
+
+    def __repr__(self) -> str:
+        return repr_without(self, "secret")
 
     @property
     def patient_url(self) -> str:

@@ -206,6 +206,26 @@ def test_links_are_parsed_with_their_server_prefix_and_secret():
     assert repr(secret) not in repr(link), "the secret does not show in reprs (logs)"
 
 
+def test_tokens_and_secrets_stay_out_of_the_reprs_of_boxes_links_and_sent_drops():
+    from filedrop.client import common
+    from filedrop.links import split_link
+    token, owner, secret = "tc_" + secrets.token_urlsafe(16), secrets.token_urlsafe(16), secrets.token_bytes(32)
+    fragment = ece.b64url_encode(secret)
+    shown = [
+        drop_links.standalone_box("https://h", token),
+        drop_links.consultation_box("https://h", token, "c1"),
+        drop_links.parse_link(f"https://h/j/JoinToken123456#{fragment}"),
+        drop_links.parse_link(f"https://h/d/AbC_d-123456789012#{fragment}"),
+        split_link(f"https://h/d/AbC_d-123456789012#{fragment}", ["/d"], ("a link", "a drop link")),
+        common.Sent("AbC_d-123456789012", 65557, {}, {}, owner, secret),
+    ]
+    for record in shown:
+        text = repr(record)
+        assert type(record).__name__ in text and "https://h" in text or "AbC_d" in text
+        for hidden in (token, owner, repr(secret), fragment):
+            assert hidden not in text, f"{type(record).__name__} shows a credential or secret in its repr"
+
+
 @pytest.mark.parametrize(("name", "safe"), [
     ("ordonnance – Dupont.pdf", "ordonnance – Dupont.pdf"),
     ("../../etc/passwd", "passwd"),

@@ -8,20 +8,20 @@ travel; a command that moves one file over one connection needs none of it. http
 (standard library) costs a few milliseconds to import and loads TLS only for an https URL,
 when it connects. Same protocol, same encryption (common.py, filedrop/ece.py), same resumable
 upload (a dropped connection: ask the server's offset, send the rest of the part again from
-memory, never re-encrypt), same all-or-nothing download; the next part is encrypted in a
-worker thread while the current one travels.
+memory, never re-encrypt), same all-or-nothing download. A worker thread encrypts a few MiB
+ahead of the connection and the ciphertext streams into the PATCH as it comes: encryption,
+the network and the server's write overlap from the first byte (docs/benchmarks.md).
 
-One keep-alive connection per server, reused from request to request."""
+One keep-alive connection per server, reused from request to request. What only sending needs
+(mimetypes, queue, secrets) or only receiving (tempfile) is imported by the function that uses
+it: a few milliseconds of each command's start-up (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import json
-import mimetypes
 import os
-import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -29,13 +29,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import ece
-from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, PART_SIZE, RETRIES, RETRY_DELAY, SEND_CHUNK, Box,
+from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, RETRIES, RETRY_DELAY, SEND_CHUNK, Box,
                      DropClientError, HTTPError, Progress, Received, Sent, TransferFailed, check_length,
-                     encrypted_parts, metadata_blob, place, retry_delay_after, retryable, status_error, target_of,
+                     encrypted_records, metadata_blob, place, retry_delay_after, retryable, status_error, target_of,
                      unreachable)
 
 CONNECT_TIMEOUT = 30.0  # seconds to open a connection
 READ_TIMEOUT = 120.0  # a stalled connection (nothing read or written for two minutes) fails and is retried
+# Ciphertext bytes per PATCH, held in memory until the server acknowledges them (to send again
+# after a dropped connection without encrypting twice). Larger than the aiohttp client's parts
+# (common.PART_SIZE): each part costs a round trip and the server's fsync of it, and a command
+# that moves one file can hold 32 MiB; a file of up to 32 MiB travels in one request.
+BLOCKING_PART_SIZE = 32 * 1024 * 1024
+ENCRYPT_AHEAD = 4 * 1024 * 1024  # ciphertext the worker thread may encrypt before the sender takes it
 RECEIVE_CHUNK = 1024 * 1024  # ciphertext read from the socket at a time when downloading
 NETWORK_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timed out, cut answer
 
@@ -182,25 +188,43 @@ def _body(part: memoryview, base: int, progress: Progress | None, total: int) ->
             progress(base + min(start + SEND_CHUNK, len(part)), total)
 
 
+def _streamed(part: bytearray, length: int, ciphertext: _Ciphertext, base: int, progress: Progress | None,
+              total: int) -> Iterator[bytes]:
+    """The first sending of a part: its ciphertext handed to the connection as it comes out of
+    the encryptor, and kept in `part` for a resend."""
+    sent = 0
+    for chunk in ciphertext.take(length):
+        part += chunk
+        yield chunk
+        sent += len(chunk)
+        if progress and (sent % SEND_CHUNK < len(chunk) or sent == length):
+            progress(base + sent, total)
+
+
 def _upload_offset(session: Session, url: str, headers: Mapping[str, str]) -> int:
     with session.open("GET", url, headers) as response:
         raise_for(response, "asking where the upload stands")
         return int(json.loads(read(response))["offset"])
 
 
-def _send_part(session: Session, url: str, headers: Mapping[str, str], start: int, part: bytearray, total: int,
-               progress: Progress | None, retries: int, retry_delay: float) -> None:
-    """PATCH one part at `start`; after a dropped connection, resume from the offset the
-    server reports, out of the part kept in memory."""
-    end = start + len(part)
-    view = memoryview(part)
+def _send_part(session: Session, url: str, headers: Mapping[str, str], start: int, length: int,
+               ciphertext: _Ciphertext, total: int, progress: Progress | None, retries: int,
+               retry_delay: float) -> None:
+    """PATCH the `length` bytes of ciphertext at `start`, encrypted while they travel; after a
+    dropped connection, the rest of the part is encrypted into memory and sent again from the
+    offset the server reports (never encrypted twice)."""
+    end = start + length
+    part = bytearray()
     offset = start
     failures = 0
     while True:
+        if len(part) < length and offset == start:
+            body = _streamed(part, length, ciphertext, start, progress, total)
+        else:
+            body = _body(memoryview(part)[offset - start:], offset, progress, total)
         try:
             with session.open("PATCH", url, {**headers, OFFSET_HEADER: str(offset), "Content-Length": str(end - offset),
-                                             "Content-Type": "application/octet-stream"},
-                              _body(view[offset - start:], offset, progress, total)) as response:
+                                             "Content-Type": "application/octet-stream"}, body) as response:
                 if response.status == 200:
                     acknowledged = int(json.loads(read(response))["offset"])
                     if acknowledged != end:
@@ -211,6 +235,8 @@ def _send_part(session: Session, url: str, headers: Mapping[str, str], start: in
                 problem: BaseException = HTTPError(response.status, error_message(response))
         except NetworkError as exc:
             problem = exc
+        for chunk in ciphertext.take(length - len(part)):  # the part whole in memory before any resend
+            part += chunk
         failures += 1
         if failures > retries:
             raise TransferFailed(f"sending failed {failures} times in a row, giving up "
@@ -230,46 +256,82 @@ def _send_part(session: Session, url: str, headers: Mapping[str, str], start: in
             progress(offset, total)
 
 
-class _Ahead:
-    """The next item of an iterator, computed in a worker thread while the caller works."""
+class _Ciphertext:
+    """The file's ciphertext, encrypted by a worker thread at most `ahead` bytes before the
+    sender takes it: the encryption of the next bytes overlaps the sending of these and the
+    server's write (and its fsync at the end of a part). Errors of the worker (a file that
+    changed, a read that failed) are raised in the sender by take()."""
 
-    def __init__(self, items: Iterator):
-        self.items = items
-        self._start()
+    _END = object()
 
-    def _start(self) -> None:
-        self.value, self.error = None, None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+    def __init__(self, records: Iterator[bytes], ahead: int):
+        import queue
+        self._full = queue.Full
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead // ece.RECORD_SIZE))
+        self._stopped = threading.Event()
+        self._left = memoryview(b"")
+        self._thread = threading.Thread(target=self._run, args=(records,), daemon=True)
+        self._thread.start()
 
-    def _run(self) -> None:
+    def _put(self, item) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except self._full:
+                continue
+        return False
+
+    def _run(self, records: Iterator[bytes]) -> None:
         try:
-            self.value = next(self.items, None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by take()
-            self.error = exc
+            for record in records:
+                if not self._put(record):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the sender by take()
+            self._put(exc)
 
-    def take(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        value = self.value
-        if value is not None:
-            self._start()
-        return value
+    def take(self, amount: int) -> Iterator[bytes | memoryview]:
+        """Exactly `amount` bytes of ciphertext, in the pieces they come in."""
+        while amount > 0:
+            if not self._left:
+                item = self._queue.get()
+                if item is self._END:
+                    self._queue.put(item)  # ended() finds it again
+                    raise TransferFailed("encrypted fewer bytes than were announced")
+                if isinstance(item, BaseException):
+                    raise item
+                self._left = memoryview(item)
+            piece, self._left = self._left[:amount], self._left[amount:]
+            amount -= len(piece)
+            yield piece
 
-    def wait(self) -> None:
-        self.thread.join()
+    def ended(self) -> bool:
+        """Whether every byte was taken and the encryption is over."""
+        if self._left:
+            return False
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item is self._END
+
+    def close(self) -> None:
+        """Stop the worker and wait for it (before the file is closed under it)."""
+        self._stopped.set()
+        self._thread.join()
 
 
 def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *, role: str,
            name: str | None = None, content_type: str | None = None, extra: Mapping | None = None,
-           part_size: int = PART_SIZE, progress: Progress | None = None, retries: int = RETRIES,
+           part_size: int = BLOCKING_PART_SIZE, progress: Progress | None = None, retries: int = RETRIES,
            retry_delay: float = RETRY_DELAY) -> Sent:
-    """Encrypt the file at `path` under `secret` while uploading it in parts into `box`.
-    `extra` goes into the creation request (standalone: ``expires_in``, ``max_downloads``)."""
+    """Encrypt the file at `path` under `secret` while uploading it in parts of `part_size`
+    bytes into `box`; `extra` goes into the creation request (standalone: ``expires_in``,
+    ``max_downloads``)."""
     path = Path(path)
     name = path.name if name is None else name
     if content_type is None:
+        import mimetypes
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     with open(path, "rb") as source:
         plaintext_size = os.fstat(source.fileno()).st_size
@@ -284,16 +346,15 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
         encryptor = ece.Encryptor(ece.derive_content_ikm(secret, doc_id))
         if progress:
             progress(0, size)
-        offset = 0
-        ahead = _Ahead(encrypted_parts(source, encryptor, plaintext_size, part_size))
+        ciphertext = _Ciphertext(encrypted_records(source, encryptor, plaintext_size), ENCRYPT_AHEAD)
         try:
-            while (part := ahead.take()) is not None:
-                _send_part(session, upload_url, headers, offset, part, size, progress, retries, retry_delay)
-                offset += len(part)
+            for offset in range(0, size, part_size):
+                _send_part(session, upload_url, headers, offset, min(part_size, size - offset), ciphertext, size,
+                           progress, retries, retry_delay)
+            if not ciphertext.ended():  # cannot happen unless the encryptor and padded_size disagree
+                raise TransferFailed(f"encrypted more than the {size} bytes announced")
         finally:
-            ahead.wait()  # the worker thread finishes its part before the file is closed under it
-        if offset != size:  # cannot happen unless the encryptor and padded_size disagree
-            raise TransferFailed(f"encrypted {offset} bytes, {size} were announced")
+            ciphertext.close()
     metadata = {"name": name, "type": content_type, "size": plaintext_size, "role": role}
     document = request_json(session, "POST", f"{box.write_url}/{doc_id}/complete", "completing the upload",
                             data=metadata_blob(secret, doc_id, metadata),
@@ -304,6 +365,7 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
 def send_drop(session: Session, box: Box, path: str | os.PathLike, *, expires_in: float | None = None,
               max_downloads: int | None = None, progress: Progress | None = None, **kwargs) -> Sent:
     """A standalone drop into `box`: a fresh random secret (in the result, for the link)."""
+    import secrets
     secret = secrets.token_bytes(DROP_SECRET_SIZE)
     extra = {key: value for key, value in (("expires_in", expires_in), ("max_downloads", max_downloads))
              if value is not None}
@@ -323,6 +385,7 @@ def download(session: Session, box: Box, doc_id: str, secret: bytes, *, output: 
         metadata = fetch_metadata(session, box, doc_id, secret)
     target = target_of(output, directory, metadata, force)
     decryptor = ece.Decryptor(ece.derive_content_ikm(secret, doc_id))
+    import tempfile
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as out:

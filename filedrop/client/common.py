@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from types import MappingProxyType
+from typing import BinaryIO, NamedTuple
 
 from .. import ece
+from ..plain import repr_without
 
 NOT_FOUND_MESSAGE = "no such document (unknown, expired or deleted)"
 OWNER_HEADER = "X-Owner-Token"
@@ -28,6 +29,8 @@ RETRY_DELAY = 0.5  # seconds, doubled at each retry, capped at MAX_RETRY_DELAY
 MAX_RETRY_DELAY = 8.0
 DROP_SECRET_SIZE = 16  # standalone drops: 128 random bits per file
 MAX_NAME_BYTES = 200
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all); "done" may go back on a retry
 
@@ -93,8 +96,7 @@ def retryable(status: int) -> bool:
 # --- where a box is mounted -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Box:
+class Box(NamedTuple):  # not a dataclass: see filedrop/plain.py
     """URLs and credentials of one place the drop box is mounted (filedrop/http.py serves
     ``{prefix}``, ``{prefix}/{id}/upload``, ``/complete``, ``/metadata`` and ``{prefix}/{id}``).
     A host may split them: create and write where its API authorises, read elsewhere."""
@@ -102,9 +104,12 @@ class Box:
     create_url: str  # POST here to reserve a document
     write_url: str  # {write_url}/{id}/upload and /complete; DELETE {write_url}/{id} (standalone)
     read_url: str  # {read_url}/{id} and /{id}/metadata; {read_url} lists a box
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # on create and writes
-    read_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    headers: Mapping[str, str] = NO_HEADERS  # on create and writes (not in the repr: credentials)
+    read_headers: Mapping[str, str] = NO_HEADERS  # (not in the repr)
     standalone: bool = False
+
+    def __repr__(self) -> str:
+        return repr_without(self, "headers", "read_headers")
 
     @classmethod
     def at(cls, url: str, headers: Mapping[str, str] | None = None, *, standalone: bool = False) -> Box:
@@ -116,34 +121,37 @@ class Box:
 # --- sending --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(NamedTuple):  # not a dataclass: see filedrop/plain.py
     id: str
     size: int  # ciphertext bytes (the padded size)
     metadata: dict
     document: dict  # the server's answer to /complete
-    owner_token: str | None = field(default=None, repr=False)
-    secret: bytes | None = field(default=None, repr=False)
+    owner_token: str | None = None  # not in the repr, nor the secret
+    secret: bytes | None = None
+
+    def __repr__(self) -> str:
+        return repr_without(self, "owner_token", "secret")
+
+
+def encrypted_records(source: BinaryIO, encryptor: ece.Encryptor, size: int) -> Iterator[bytes]:
+    """The records of exactly `size` plaintext bytes read from `source`, encrypted."""
+    remaining = size
+    while remaining:
+        chunk = source.read(min(READ_SIZE, remaining))
+        if not chunk:
+            raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
+        remaining -= len(chunk)
+        yield from encryptor.feed(chunk)
+    if source.read(1):
+        raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
+    yield from encryptor.finish()
 
 
 def encrypted_parts(source: BinaryIO, encryptor: ece.Encryptor, size: int, part_size: int) -> Iterator[bytearray]:
     """Ciphertext of exactly `size` plaintext bytes read from `source`, in parts of
     `part_size` bytes or up to one record more (the last part may be shorter)."""
-
-    def records() -> Iterator[bytes]:
-        remaining = size
-        while remaining:
-            chunk = source.read(min(READ_SIZE, remaining))
-            if not chunk:
-                raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
-            remaining -= len(chunk)
-            yield from encryptor.feed(chunk)
-        if source.read(1):
-            raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
-        yield from encryptor.finish()
-
     part = bytearray()
-    for record in records():
+    for record in encrypted_records(source, encryptor, size):
         part += record
         if len(part) >= part_size:
             yield part
@@ -179,8 +187,7 @@ def safe_name(name: str, fallback: str = "document") -> str:
     return name if name not in ("", ".", "..") else fallback
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):  # not a dataclass: see filedrop/plain.py
     path: Path
     metadata: dict
     size: int  # plaintext bytes written

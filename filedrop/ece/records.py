@@ -4,7 +4,7 @@ record's padding starts. Streams of records are in :mod:`filedrop.ece.streams`."
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,8 +27,7 @@ def _record_nonce(base: int, seq: int) -> bytes:
     return (base ^ seq).to_bytes(NONCE_SIZE, "big")
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):  # not a dataclass: see filedrop/plain.py
     salt: bytes
     rs: int
     keyid: bytes
