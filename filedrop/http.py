@@ -21,6 +21,8 @@ Upload protocol (resumable, in parts):
 
 from __future__ import annotations
 
+import asyncio
+
 import inspect
 import json
 import logging
@@ -190,9 +192,12 @@ class DropHandlers:
             raise _http_error(store.Gone("no such file")) from None
         except Unavailable:
             raise _http_error(store.StoreUnavailable("the document store cannot be reached")) from None
-        # only a transfer that went to its last byte is a download (a cut one raised or returned above)
+        # only a transfer that went to its last byte is a download (a cut one raised or returned above);
+        # shielded: a client that leaves right after the last byte may get the handler cancelled
+        # (aiohttp's handler_cancellation), which must neither lose the count nor cut its transaction
         try:
-            await self.get_box(request).finish_download(found.id, access.box_id, downloader=access.role)
+            await asyncio.shield(self.get_box(request).finish_download(found.id, access.box_id,
+                                                                       downloader=access.role))
         except store.DropError:
             pass  # deleted meanwhile: nothing left to count
         except Exception as exc:  # the answer is sent: a failed count must not turn it into an error
