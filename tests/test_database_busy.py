@@ -1,7 +1,11 @@
-"""A database held by another process (SQLite `BEGIN EXCLUSIVE`, e.g. a backup tool or a stuck
-CLI) makes writes wait, then answer 503 with Retry-After: never a 500, nothing lost, and the
-same request succeeds once the lock is gone. Reads keep working meanwhile (WAL). Writers of the
-app itself never meet a busy database: they take turns (teleconsult/db.py, SerializedWrites)."""
+"""A database held by another process makes writes wait, then answer 503 with Retry-After: never
+a 500, nothing lost, and the same request succeeds once the lock is gone. Reads keep working
+meanwhile. On SQLite the holder is `BEGIN EXCLUSIVE` (a backup tool or a stuck CLI; reads go on
+thanks to WAL), and writers of the app itself never meet a busy database: they take turns
+(teleconsult/db.py, SerializedWrites). On PostgreSQL the holder is another connection's table
+lock (`LOCK TABLE ... IN EXCLUSIVE MODE`: reads go on, writes wait) kept past the app's
+lock_timeout; those tests run on the throwaway cluster (tests/postgres_cluster.py) whichever
+database the rest of the run uses."""
 
 import asyncio
 import subprocess
@@ -9,6 +13,8 @@ import sys
 import time
 
 import aiohttp
+import psycopg
+import pytest
 import sqlalchemy as sa
 
 from teleconsult import db
@@ -17,6 +23,7 @@ from teleconsult import accounts
 from teleconsult import consultations as cs
 from conftest import NAME_SECRET, add_clinician, csrf_from, sealed
 from teleconsult import names
+import postgres_cluster
 
 HOLD_SECONDS = 7  # longer than the app's busy timeout (5 s)
 
@@ -36,6 +43,7 @@ def hold_exclusive_lock(path, seconds) -> subprocess.Popen:
     return holder
 
 
+@pytest.mark.sqlite_only
 async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_keep_working(live, http, caplog):
     app = await live()
     doctor = await add_clinician(app.engine)
@@ -67,6 +75,7 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
 
 
+@pytest.mark.sqlite_only
 async def test_an_api_write_on_a_locked_database_answers_json_503(live, http):
     from conftest import add_api_clinician
     app = await live()
@@ -98,6 +107,7 @@ async def test_a_burst_of_200_simultaneous_creates_all_succeed(live):
         assert (await conn.execute(sa.select(sa.func.count()).select_from(db.consultations))).scalar() == 200
 
 
+@pytest.mark.sqlite_only
 async def test_write_transactions_holding_the_database_longer_than_the_busy_timeout_together_all_pass_in_order(
         tmp_path):
     """60 transactions that each keep the write lock 0.1 s: 6 s in all, longer than SQLite's busy
@@ -120,3 +130,72 @@ async def test_write_transactions_holding_the_database_longer_than_the_busy_time
             assert (await conn.execute(sa.select(sa.func.count()).select_from(db.used_rooms))).scalar() == count
     finally:
         await engine.dispose()
+
+
+async def pg_live(live, tmp_path):
+    """The app on a database of the throwaway PostgreSQL cluster, whatever the run uses."""
+    data_dir = tmp_path / "pg"
+    return await live(data_dir=data_dir, database_url=postgres_cluster.cluster().database_for(str(data_dir)))
+
+
+async def hold_table_lock(app, table: str) -> psycopg.AsyncConnection:
+    """Another connection (a host's psql, a migration) holds `table` in EXCLUSIVE mode: others
+    may read it, nobody else may write it until this transaction ends."""
+    holder = await psycopg.AsyncConnection.connect(app.settings.sqlalchemy_url.replace("+psycopg", "", 1))
+    await holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+    return holder
+
+
+async def test_a_knock_on_a_postgresql_table_locked_past_the_lock_timeout_answers_503_then_succeeds(
+        live, http, tmp_path, caplog):
+    app = await pg_live(live, tmp_path)
+    doctor = await add_clinician(app.engine)
+    clinician = await accounts.get_clinician(app.engine, doctor.id)
+    consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
+    patient = http()
+    async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
+        csrf = csrf_from(await r.text())
+    form = {"sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}
+    holder = await hold_table_lock(app, "knocks")
+    try:
+        async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
+            assert r.status == 200  # a read
+        started = time.monotonic()
+        async with patient.post(f"{app.url}/j/{consultation.join_token}/knock", data=form,
+                                allow_redirects=False) as r:
+            assert r.status == 503, r.status
+            assert r.headers["Retry-After"] == "2"
+            assert "Le serveur est occupé" in await r.text()
+        # it waited for the lock as long as lock_timeout says, then gave up
+        assert db.BUSY_TIMEOUT_SECONDS - 0.5 <= time.monotonic() - started < HOLD_SECONDS
+    finally:
+        await holder.rollback()
+        await holder.close()
+    assert await cs.list_knocks(app.engine, consultation) == []  # nothing half-written
+    async with patient.post(f"{app.url}/j/{consultation.join_token}/knock", data=form,
+                            allow_redirects=False) as r:
+        assert r.status == 303
+    assert [names.open_text(NAME_SECRET, k.sealed_name)
+            for k in await cs.list_knocks(app.engine, consultation)] == ["Camille"]
+    assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
+
+
+async def test_an_api_write_on_a_postgresql_table_locked_past_the_lock_timeout_answers_json_503(
+        live, http, tmp_path):
+    from conftest import add_api_clinician
+    app = await pg_live(live, tmp_path)
+    _, token = await add_api_clinician(app.engine)
+    client = http()
+    auth = {"Authorization": f"Bearer {token}"}
+    holder = await hold_table_lock(app, "consultations")
+    try:
+        async with client.get(app.url + "/api/consultations", headers=auth) as r:
+            assert r.status == 200  # a read
+        async with client.post(app.url + "/api/consultations", headers=auth) as r:
+            assert r.status == 503
+            assert (await r.json())["status"] == 503 and r.headers["Retry-After"] == "2"
+    finally:
+        await holder.rollback()
+        await holder.close()
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        assert r.status == 201

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conftest import make_settings
 from filedrop import client, migrations
 from filedrop.http import Access, mount, routes
 from filedrop.storage import Storage
@@ -55,7 +56,8 @@ class Host:
 @pytest.fixture
 async def bare(tmp_path):
     """(base URL, Host, DropBox, storage directory) of a bare aiohttp app serving filedrop."""
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'drops.sqlite3'}")
+    # a SQLite file, or the run's PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
+    engine = create_async_engine(make_settings(tmp_path).sqlalchemy_url)
     await migrations.migrate(engine)
     store_dir = tmp_path / "ciphertext"
     box = DropBox(engine, Storage(store_dir), DropConfig(max_size=64 * MiB))
