@@ -2,10 +2,9 @@
 a 500, nothing lost, and the same request succeeds once the lock is gone. Reads keep working
 meanwhile. On SQLite the holder is `BEGIN EXCLUSIVE` (a backup tool or a stuck CLI; reads go on
 thanks to WAL), and writers of the app itself never meet a busy database: they take turns
-(teleconsult/db.py, SerializedWrites). On PostgreSQL the holder is another connection's table
-lock (`LOCK TABLE ... IN EXCLUSIVE MODE`: reads go on, writes wait) kept past the app's
-lock_timeout; those tests run on the throwaway cluster (tests/postgres_cluster.py) whichever
-database the rest of the run uses."""
+(teleconsult/db.py, SerializedWrites). On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql) the
+holder is another connection's lock on every table (`LOCK TABLE ... IN EXCLUSIVE MODE`, as a
+host's psql or a migration takes: reads go on, writes wait) kept past the app's lock_timeout."""
 
 import asyncio
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import time
 
 import aiohttp
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -23,7 +21,6 @@ from teleconsult import accounts
 from teleconsult import consultations as cs
 from conftest import NAME_SECRET, add_clinician, csrf_from, sealed
 from teleconsult import names
-import postgres_cluster
 
 HOLD_SECONDS = 7  # longer than the app's busy timeout (5 s)
 
@@ -36,14 +33,29 @@ time.sleep(float(sys.argv[2]))
 db.execute("ROLLBACK")
 """
 
+PG_HOLDER = """
+import psycopg, sys, time
+db = psycopg.connect(sys.argv[1])
+tables = [row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+db.execute("LOCK TABLE " + ", ".join('"%s"' % t for t in tables) + " IN EXCLUSIVE MODE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.rollback()
+"""
 
-def hold_exclusive_lock(path, seconds) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+
+def hold_exclusive_lock(url, seconds) -> subprocess.Popen:
+    """Another process holds the database at `url` (the app's sqlalchemy_url) for `seconds`:
+    nobody else may write meanwhile, everybody may read."""
+    if url.startswith("sqlite"):
+        script, target = HOLDER, url.split("///", 1)[1]
+    else:
+        script, target = PG_HOLDER, url.replace("+psycopg", "", 1)
+    holder = subprocess.Popen([sys.executable, "-c", script, target, str(seconds)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     return holder
 
 
-@pytest.mark.sqlite_only
 async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_keep_working(live, http, caplog):
     app = await live()
     doctor = await add_clinician(app.engine)
@@ -53,7 +65,7 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
         csrf = csrf_from(await r.text())
     form = {"sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}
-    holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+    holder = hold_exclusive_lock(app.settings.sqlalchemy_url, HOLD_SECONDS)
     try:
         async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
             assert r.status == 200  # a read
@@ -75,13 +87,12 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
 
 
-@pytest.mark.sqlite_only
 async def test_an_api_write_on_a_locked_database_answers_json_503(live, http):
     from conftest import add_api_clinician
     app = await live()
     _, token = await add_api_clinician(app.engine)
     client = http()
-    holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+    holder = hold_exclusive_lock(app.settings.sqlalchemy_url, HOLD_SECONDS)
     try:
         async with client.post(app.url + "/api/consultations", headers={"Authorization": f"Bearer {token}"}) as r:
             assert r.status == 503
@@ -131,71 +142,3 @@ async def test_write_transactions_holding_the_database_longer_than_the_busy_time
     finally:
         await engine.dispose()
 
-
-async def pg_live(live, tmp_path):
-    """The app on a database of the throwaway PostgreSQL cluster, whatever the run uses."""
-    data_dir = tmp_path / "pg"
-    return await live(data_dir=data_dir, database_url=postgres_cluster.cluster().database_for(str(data_dir)))
-
-
-async def hold_table_lock(app, table: str) -> psycopg.AsyncConnection:
-    """Another connection (a host's psql, a migration) holds `table` in EXCLUSIVE mode: others
-    may read it, nobody else may write it until this transaction ends."""
-    holder = await psycopg.AsyncConnection.connect(app.settings.sqlalchemy_url.replace("+psycopg", "", 1))
-    await holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-    return holder
-
-
-async def test_a_knock_on_a_postgresql_table_locked_past_the_lock_timeout_answers_503_then_succeeds(
-        live, http, tmp_path, caplog):
-    app = await pg_live(live, tmp_path)
-    doctor = await add_clinician(app.engine)
-    clinician = await accounts.get_clinician(app.engine, doctor.id)
-    consultation = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
-    patient = http()
-    async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
-        csrf = csrf_from(await r.text())
-    form = {"sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}
-    holder = await hold_table_lock(app, "knocks")
-    try:
-        async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
-            assert r.status == 200  # a read
-        started = time.monotonic()
-        async with patient.post(f"{app.url}/j/{consultation.join_token}/knock", data=form,
-                                allow_redirects=False) as r:
-            assert r.status == 503, r.status
-            assert r.headers["Retry-After"] == "2"
-            assert "Le serveur est occupé" in await r.text()
-        # it waited for the lock as long as lock_timeout says, then gave up
-        assert db.BUSY_TIMEOUT_SECONDS - 0.5 <= time.monotonic() - started < HOLD_SECONDS
-    finally:
-        await holder.rollback()
-        await holder.close()
-    assert await cs.list_knocks(app.engine, consultation) == []  # nothing half-written
-    async with patient.post(f"{app.url}/j/{consultation.join_token}/knock", data=form,
-                            allow_redirects=False) as r:
-        assert r.status == 303
-    assert [names.open_text(NAME_SECRET, k.sealed_name)
-            for k in await cs.list_knocks(app.engine, consultation)] == ["Camille"]
-    assert "Traceback" not in caplog.text and "unhandled error" not in caplog.text
-
-
-async def test_an_api_write_on_a_postgresql_table_locked_past_the_lock_timeout_answers_json_503(
-        live, http, tmp_path):
-    from conftest import add_api_clinician
-    app = await pg_live(live, tmp_path)
-    _, token = await add_api_clinician(app.engine)
-    client = http()
-    auth = {"Authorization": f"Bearer {token}"}
-    holder = await hold_table_lock(app, "consultations")
-    try:
-        async with client.get(app.url + "/api/consultations", headers=auth) as r:
-            assert r.status == 200  # a read
-        async with client.post(app.url + "/api/consultations", headers=auth) as r:
-            assert r.status == 503
-            assert (await r.json())["status"] == 503 and r.headers["Retry-After"] == "2"
-    finally:
-        await holder.rollback()
-        await holder.close()
-    async with client.post(app.url + "/api/consultations", headers=auth) as r:
-        assert r.status == 201
