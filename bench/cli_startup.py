@@ -38,6 +38,7 @@ LAUNCH_CLI = "import sys; from teleconsult.cli import main; sys.exit(main())"  #
 
 def _env(tree: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached after the first launch
     env["PYTHONPATH"] = str(tree)
     env["TELECONSULT_API_TOKEN"] = "tc_bench"
     return env
@@ -88,13 +89,15 @@ def main() -> None:
             "connect", cli + ["drop", "send", "note.txt", "--server", server], tree)
         variants[f"[{name}] drop get (to first connection)"] = ("connect", cli + ["drop", "get", link], tree)
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.reps):
+    for rep in range(args.reps + 1):  # the first round (bytecode written) is not counted
         for name, (kind, argv, tree) in variants.items():
             env = _env(tree)
             if kind == "exit":
-                samples[name].append(time_to_exit(argv, env, work))
+                elapsed = time_to_exit(argv, env, work)
             else:
-                samples[name].append(time_to_connect(argv, env, work, listener))
+                elapsed = time_to_connect(argv, env, work, listener)
+            if rep:
+                samples[name].append(elapsed)
     floor = statistics.median(samples["python -c pass"])
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()}); reps={args.reps}")
     print(f"{'variant':48s} {'median ms':>10s} {'p90 ms':>8s} {'x python':>9s}")

@@ -181,7 +181,10 @@ def teleconsult_env(data_dir: Path, port: int, max_mib: int) -> dict:
     env.update({"TELECONSULT_DATA_DIR": str(data_dir), "TELECONSULT_SESSION_SECRET": SESSION_SECRET,
                 "TELECONSULT_JITSI_DOMAIN": "meet.example.org", "TELECONSULT_JITSI_APP_ID": "bench",
                 "TELECONSULT_JITSI_APP_SECRET": JITSI_SECRET, "TELECONSULT_HOST": "127.0.0.1",
-                "TELECONSULT_PORT": str(port), "TELECONSULT_DOCUMENTS_MAX_MIB": str(max_mib)})
+                "TELECONSULT_PORT": str(port), "TELECONSULT_DOCUMENTS_MAX_MIB": str(max_mib),
+                # every client of a benchmark comes from 127.0.0.1, where real patients and clinicians
+                # come from as many addresses: the per-address cap (64) would refuse a burst's connections
+                "TELECONSULT_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "4096"})
     return env
 
 

@@ -34,3 +34,7 @@ class OverQuota(DropError):
 
 class StorageFull(DropError):
     """The disk would go under the free-space floor: nothing was written past it."""
+
+
+class StoreUnavailable(DropError):
+    """The document store (an S3 bucket) could not be reached or refused: nothing was recorded."""

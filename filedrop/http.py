@@ -24,7 +24,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import safejson, store
-from .storage import CHUNK_SIZE
+from .storage import CHUNK_SIZE, Unavailable
 
 log = logging.getLogger("filedrop")
 
@@ -57,7 +56,7 @@ BoxGetter = Callable[[web.Request], store.DropBox]
 Route = tuple[str, str, Callable, str]
 
 STATUS = {store.Gone: 404, store.TooBig: 413, store.BadUpload: 400, store.OffsetMismatch: 409,
-          store.NotOwner: 403, store.OverQuota: 409, store.StorageFull: 507}
+          store.NotOwner: 403, store.OverQuota: 409, store.StorageFull: 507, store.StoreUnavailable: 503}
 
 
 class DropHTTPError(web.HTTPClientError):
@@ -169,23 +168,36 @@ class DropHandlers:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         access = await self._grant(request, "download")
-        found, path = await self._call(request, self.get_box(request).start_download(
+        found = await self._call(request, self.get_box(request).start_download(
             request.match_info["doc"], access.box_id, downloader=access.role))
         try:
-            fd = os.open(path, os.O_RDONLY)
+            async with self.get_box(request).storage.reading(found.id) as chunks:
+                response = web.StreamResponse(headers={
+                    "Content-Type": "application/octet-stream", "Content-Length": str(found.size),
+                    "Content-Disposition": "attachment", "Cache-Control": "no-store"})
+                await response.prepare(request)
+                try:
+                    async for chunk in chunks:
+                        await response.write(chunk)
+                except Unavailable:
+                    # the headers are gone: cut the connection, the client sees a short body
+                    log.warning("document store failed mid-download")
+                    if request.transport is not None:
+                        request.transport.close()
+                    return response
+                await response.write_eof()
         except FileNotFoundError:
             raise _http_error(store.Gone("no such file")) from None
+        except Unavailable:
+            raise _http_error(store.StoreUnavailable("the document store cannot be reached")) from None
+        # only a transfer that went to its last byte is a download (a cut one raised or returned above)
         try:
-            response = web.StreamResponse(headers={
-                "Content-Type": "application/octet-stream", "Content-Length": str(found.size),
-                "Content-Disposition": "attachment", "Cache-Control": "no-store"})
-            await response.prepare(request)
-            while chunk := os.read(fd, CHUNK_SIZE):
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-        finally:
-            os.close(fd)
+            await self.get_box(request).finish_download(found.id, access.box_id, downloader=access.role)
+        except store.DropError:
+            pass  # deleted meanwhile: nothing left to count
+        except Exception as exc:  # the answer is sent: a failed count must not turn it into an error
+            log.warning("download sent but not counted: %s", type(exc).__name__)
+        return response
 
     async def delete(self, request: web.Request) -> web.Response:
         """Standalone drops only: the sender deletes with the owner token."""

@@ -1,5 +1,13 @@
-"""Ciphertext on a local directory: parts are written to a temporary file, published by an
-atomic rename, read back in chunks. Memory per transfer is one chunk, whatever the size."""
+"""Where the ciphertext lives: the storage interface the drop box writes through, and its
+default implementation, a local directory (filedrop/s3storage.py is the other: an S3 bucket).
+
+The drop box (filedrop/store.py) keeps every upload's state in its database row: bytes
+received, and an opaque `state` string a storage may need to resume an upload on any instance
+(the S3 store's multipart upload id and where the unfinished part waits). A storage holds no
+upload in its own memory beyond the part being written. Memory per transfer is bounded.
+
+Local directory: parts are written to a temporary file, published by an atomic rename, read
+back in chunks. Memory per transfer is one chunk, whatever the size."""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import AsyncContextManager, Protocol
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
 CHUNK_SIZE = 256 * 1024
@@ -20,7 +29,70 @@ class TooLarge(Exception):
     """More bytes arrived than were declared."""
 
 
-class Storage:
+class Incomplete(Exception):
+    """Publishing found fewer bytes stored than were declared."""
+
+
+class CannotRewind(Exception):
+    """A part was sent again from an offset the storage can no longer resume from (an S3 part
+    already sent cannot be read back): the client resumes from what the server holds."""
+
+
+class Unavailable(Exception):
+    """The storage could not be reached or refused a request (an S3 endpoint down, bad keys)."""
+
+
+class DocumentStorage(Protocol):
+    """What the drop box needs of a ciphertext store. `state` is the opaque string a storage
+    returned for an upload (None at first), kept by the drop box in the file's row."""
+
+    async def create(self, file_id: str) -> None: ...
+
+    async def write_at(self, file_id: str, offset: int, chunks: AsyncIterator[bytes], limit: int, *,
+                       state: str | None, held: int) -> tuple[int, str | None]:
+        """Write from `offset` (<= `held`, the bytes the row says are stored): returns the new
+        size and state. Raises TooLarge past `limit`, CannotRewind, Unavailable. Nothing this
+        call wrote counts until the caller records the returned state."""
+
+    async def discard(self, file_id: str, dropped: str | None, kept: str | None) -> None:
+        """What `dropped` holds and `kept` does not is no longer needed (best effort)."""
+
+    async def publish(self, file_id: str, size: int, *, state: str | None) -> None:
+        """Make the whole ciphertext readable at once (idempotent). Raises Incomplete."""
+
+    def reading(self, file_id: str) -> AsyncContextManager[AsyncIterator[bytes]]:
+        """The published ciphertext in chunks; FileNotFoundError on entry when there is none."""
+
+    def free_bytes(self) -> int | None:
+        """Free space for the free-space floor; None: not measured (a bucket)."""
+
+    async def remove(self, file_id: str) -> None:
+        """Every trace of the file; missing is fine (idempotent)."""
+
+    async def all_ids(self) -> set[str]:
+        """Ids of every file held, finished or not (the sweep removes those without a row)."""
+
+    async def close(self) -> None: ...
+
+
+def checked_id(file_id: str) -> str:
+    """File ids become file names or object keys: only ids of the drop box's own shape."""
+    if not SAFE_ID.match(file_id):
+        raise ValueError("bad file id")
+    return file_id
+
+
+async def bounded(chunks: AsyncIterator[bytes], offset: int, limit: int) -> AsyncIterator[bytes]:
+    """`chunks`, refused (TooLarge) as soon as they would take the file past `limit` bytes."""
+    position = offset
+    async for chunk in chunks:
+        if position + len(chunk) > limit:
+            raise TooLarge(f"more than the declared {limit} bytes")
+        position += len(chunk)
+        yield chunk
+
+
+class LocalStorage:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.partial_dir = self.root / "partial"
@@ -30,9 +102,7 @@ class Storage:
         self._flusher: ThreadPoolExecutor | None = None  # started with the first part
 
     def _checked(self, file_id: str) -> str:
-        if not SAFE_ID.match(file_id):
-            raise ValueError("bad file id")
-        return file_id
+        return checked_id(file_id)
 
     def partial_path(self, file_id: str) -> Path:
         return self.partial_dir / self._checked(file_id)
@@ -40,11 +110,12 @@ class Storage:
     def ready_path(self, file_id: str) -> Path:
         return self.ready_dir / self._checked(file_id)
 
-    def create(self, file_id: str) -> None:
+    async def create(self, file_id: str) -> None:
         fd = os.open(self.partial_path(file_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
 
-    async def write_at(self, file_id: str, offset: int, chunks: AsyncIterator[bytes], limit: int) -> int:
+    async def write_at(self, file_id: str, offset: int, chunks: AsyncIterator[bytes], limit: int, *,
+                       state: str | None = None, held: int = 0) -> tuple[int, str | None]:
         """Write from `offset` (truncating what was there: a retried part replaces itself).
 
         Raises TooLarge as soon as the file would exceed `limit`; the file is then cut back to
@@ -56,9 +127,7 @@ class Storage:
             os.lseek(fd, offset, os.SEEK_SET)
             position = offset
             try:
-                async for chunk in chunks:
-                    if position + len(chunk) > limit:
-                        raise TooLarge(f"more than the declared {limit} bytes")
+                async for chunk in bounded(chunks, offset, limit):
                     view = memoryview(chunk)
                     while view:
                         written = os.write(fd, view)
@@ -68,9 +137,12 @@ class Storage:
                 os.ftruncate(fd, offset)
                 raise
             self._write_back(fd)
-            return position
+            return position, None
         finally:
             os.close(fd)
+
+    async def discard(self, file_id: str, dropped: str | None, kept: str | None) -> None:
+        """Nothing: a write's bytes are the file itself."""
 
     def _write_back(self, fd: int) -> None:
         """Start putting this part on disk while the next one arrives (one background thread
@@ -90,9 +162,11 @@ class Storage:
                 os.close(own)
         asyncio.get_running_loop().run_in_executor(self._flusher, flush)
 
-    def publish(self, file_id: str) -> None:
+    async def publish(self, file_id: str, size: int, *, state: str | None = None) -> None:
         """fsync then rename: a reader sees the whole ciphertext or nothing. Published again
         after a crash between the rename and the database's commit: fsyncs it again."""
+        if self.size(file_id) != size:
+            raise Incomplete(f"{self.size(file_id)} of {size} bytes stored")
         path = self.partial_path(file_id)
         if not path.exists() and self.ready_path(file_id).exists():
             path = self.ready_path(file_id)
@@ -109,6 +183,18 @@ class Storage:
         finally:
             os.close(dir_fd)
 
+    @contextlib.asynccontextmanager
+    async def reading(self, file_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        fd = os.open(self.ready_path(file_id), os.O_RDONLY)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := os.read(fd, CHUNK_SIZE):
+                yield chunk
+        try:
+            yield chunks()
+        finally:
+            os.close(fd)
+
     def free_bytes(self) -> int:
         """Free space on the disk that holds the documents (for the free-space floor)."""
         return shutil.disk_usage(self.root).free
@@ -120,11 +206,18 @@ class Storage:
                 return path.stat().st_size
         return 0
 
-    def remove(self, file_id: str) -> None:
+    async def remove(self, file_id: str) -> None:
         """Remove every trace of the file; missing files are fine (idempotent)."""
         for path in (self.partial_path(file_id), self.ready_path(file_id)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def all_ids(self) -> set[str]:
+    async def all_ids(self) -> set[str]:
         return {p.name for d in (self.partial_dir, self.ready_dir) for p in d.iterdir() if SAFE_ID.match(p.name)}
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=True)
+
+
+Storage = LocalStorage  # the name hosts used before there were two

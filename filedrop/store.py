@@ -22,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import ece
 from .deletion import DeletionRules, check_owner, token_hash
-from .errors import BadUpload, DropError, Gone, NotOwner, OffsetMismatch, OverQuota, StorageFull, TooBig
+from .errors import (BadUpload, DropError, Gone, NotOwner, OffsetMismatch, OverQuota, StorageFull, StoreUnavailable,
+                     TooBig)
 from .schema import DELETING, READY, STATES, UPLOADING, audit, files
-from .storage import Storage, TooLarge
+from .storage import CannotRewind, DocumentStorage, Incomplete, TooLarge, Unavailable
 
 __all__ = ["BadUpload", "DELETING", "DropBox", "DropConfig", "DropError", "DropFile", "DropStats", "Gone",
-           "NotOwner", "OffsetMismatch", "OverQuota", "Quota", "READY", "STANDALONE", "StorageFull", "TooBig",
+           "NotOwner", "OffsetMismatch", "OverQuota", "Quota", "READY", "STANDALONE", "StorageFull", "StoreUnavailable",
+           "TooBig",
            "UPLOADING", "typeable_token"]
 
 ID_BYTES = 16  # 128 random bits, URL-safe
@@ -100,7 +102,8 @@ class DropFile:
     received: int
     meta: bytes | None
     max_downloads: int | None
-    downloads: int
+    downloads: int  # transfers started
+    completed_downloads: int  # transfers whose last byte was sent
     created_at: float
     completed_at: float | None
     expires_at: float
@@ -110,7 +113,8 @@ class DropFile:
         return {
             "id": self.id, "size": self.size, "uploaded_by": self.uploaded_by, "state": self.state,
             "metadata": ece.b64url_encode(self.meta) if self.meta else None,
-            "downloads": self.downloads, "max_downloads": self.max_downloads,
+            "downloads": self.downloads, "completed_downloads": self.completed_downloads,
+            "max_downloads": self.max_downloads,
             "created_at": self.created_at, "expires_at": self.expires_at, "delete_at": self.delete_at,
         }
 
@@ -131,7 +135,7 @@ class DropStats:
 class DropBox(DeletionRules):
     """The store and its collaborators, built once per app (no module state)."""
 
-    def __init__(self, engine: AsyncEngine, storage: Storage, config: DropConfig,
+    def __init__(self, engine: AsyncEngine, storage: DocumentStorage, config: DropConfig,
                  notify: Notify | None = None, clock: Callable[[], float] = time.time,
                  on_deadline: Callable[[float], None] | None = None):
         self.engine, self.storage, self.config = engine, storage, config
@@ -139,7 +143,9 @@ class DropBox(DeletionRules):
         # told every deadline written, so a sweep can run then rather than at its next tick
         self.on_deadline = on_deadline or (lambda at: None)
         self.clock = clock
-        self._writers: dict[str, asyncio.Task] = {}  # file id -> the request writing a part of it
+        # file id -> the request of this process writing a part of it (stopped by a newer one at once);
+        # across instances, the row's `writer` token decides who may record bytes (see upload_part)
+        self._writers: dict[str, asyncio.Task] = {}
         self._sweeping = asyncio.Lock()  # one sweep at a time: a deadline wake-up may meet the periodic one
 
     # -- creation and upload -------------------------------------------------------------
@@ -169,8 +175,8 @@ class DropBox(DeletionRules):
         file_id = typeable_token(ID_BYTES)
         values = dict(id=file_id, box_id=box_id, uploaded_by=uploaded_by, state=UPLOADING, size=size,
                       received=0, meta=None, owner_token_hash=token_hash(owner_token) if owner_token else None,
-                      max_downloads=max_downloads, downloads=0, created_at=now, completed_at=None,
-                      expires_at=now + ttl, delete_at=None)
+                      max_downloads=max_downloads, downloads=0, completed_downloads=0, created_at=now,
+                      completed_at=None, expires_at=now + ttl, delete_at=None)
         async with self.engine.begin() as conn:
             # one statement: the quotas are read and the row written together, so requests sent
             # at once cannot all pass (SQLite runs one writing statement at a time; PostgreSQL
@@ -185,7 +191,7 @@ class DropBox(DeletionRules):
             if result.rowcount != 1:
                 raise await self._over_quota(conn, box_id, owner)
             await self._audit(conn, "created", file_id, box_id)
-        self.storage.create(file_id)
+        await self.storage.create(file_id)
         self.on_deadline(values["expires_at"])
         values.pop("owner_token_hash")
         return DropFile(**values), owner_token
@@ -217,7 +223,8 @@ class DropBox(DeletionRules):
         return OverQuota("over quota")
 
     def _check_free_space(self, needed: int) -> None:
-        if self.config.min_free_bytes and self.storage.free_bytes() - needed < self.config.min_free_bytes:
+        free = self.storage.free_bytes()  # None: not measured (a bucket)
+        if self.config.min_free_bytes and free is not None and free - needed < self.config.min_free_bytes:
             raise StorageFull("the server's disk is nearly full: nothing was saved")
 
     async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False,
@@ -245,41 +252,74 @@ class DropBox(DeletionRules):
                           chunks: AsyncIterator[bytes], length: int | None = None,
                           owner_token: str | None = None) -> int:
         """Write a part at `offset`. A part may be sent again (a retry after a dropped
-        connection): it replaces what was there. Returns the bytes received so far."""
+        connection): it replaces what was there. Returns the bytes received so far.
+
+        Any instance may receive any part: the row holds the bytes received and the storage's
+        state, and the `writer` token taken here makes the latest request the only one whose
+        bytes are recorded (a stale request elsewhere finds its token gone and records nothing)."""
         # authorise first: only whoever may write this file can stop a stale writer of it
-        found = await self.get(file_id, box_id, owner_token=owner_token)
-        task, superseded = await self._claim_writer(file_id)
+        await self.get(file_id, box_id, owner_token=owner_token)
+        task, _ = await self._claim_writer(file_id)
+        token = secrets.token_hex(16)
         try:
-            if superseded:  # the stale writer rolled back: look again
-                found = await self.get(file_id, box_id)
-            if found.state != UPLOADING:
-                raise BadUpload("upload already complete")
-            if offset < 0 or offset > found.received:
-                raise OffsetMismatch(found.received)
-            if length is not None and offset + length > found.size:
+            held, size, state = await self._take_upload(file_id, token)
+            if offset < 0 or offset > held:
+                raise OffsetMismatch(held)
+            if length is not None and offset + length > size:
                 raise TooBig("part goes past the declared size")
-            self._check_free_space(found.size - offset)
+            self._check_free_space(size - offset)
             try:
-                received = await self.storage.write_at(file_id, offset, chunks, found.size)
+                received, new_state = await self.storage.write_at(file_id, offset, chunks, size, state=state, held=held)
             except TooLarge:
-                await self._set_received(file_id, offset)
+                await self._record(file_id, token, offset, state)
                 raise TooBig("part goes past the declared size") from None
+            except CannotRewind:
+                await self._record(file_id, token, held, state)
+                raise OffsetMismatch(held) from None
+            except (Unavailable, FileNotFoundError) as exc:
+                if not await self._record(file_id, token, offset, state):
+                    raise Gone("no such file") from None  # deleted (or taken over) meanwhile
+                raise StoreUnavailable(f"the document store failed: {exc}") from None
             except BaseException:
                 # connection dropped mid-part: keep what arrived whole up to the client's next HEAD
-                await self._set_received(file_id, offset)
+                await self._record(file_id, token, offset, state)
                 raise
-            await self._set_received(file_id, received)
+            if not await self._record(file_id, token, received, new_state):
+                await self.storage.discard(file_id, new_state, state)  # a newer request took over
+                raise OffsetMismatch((await self.get(file_id, box_id)).received)
+            await self.storage.discard(file_id, state, new_state)
             return received
         finally:
             if self._writers.get(file_id) is task:
                 del self._writers[file_id]
+
+    async def _take_upload(self, file_id: str, token: str) -> tuple[int, int, str | None]:
+        """Become the file's writer (the latest request wins, on any instance); returns the
+        bytes stored, the declared size and the storage's state, read after taking it."""
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(files.update().where(files.c.id == file_id, files.c.state == UPLOADING)
+                                       .values(writer=token))
+            if taken.rowcount != 1:
+                exists = await conn.scalar(sa.select(files.c.state).where(files.c.id == file_id))
+                raise BadUpload("upload already complete") if exists == READY else Gone("no such file")
+            row = (await conn.execute(sa.select(files.c.received, files.c.size, files.c.store_state)
+                                      .where(files.c.id == file_id))).one()
+        return row.received, row.size, row.store_state
+
+    async def _record(self, file_id: str, token: str, received: int, state: str | None) -> bool:
+        """Record what this writer holds, if it is still the writer (False: another took over)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(files.update().where(
+                files.c.id == file_id, files.c.writer == token, files.c.state == UPLOADING).values(
+                received=received, store_state=state, writer=None, touched_at=self.clock()))
+        return result.rowcount == 1
 
     async def _claim_writer(self, file_id: str) -> tuple[asyncio.Task, bool]:
         """One writer per file, the latest wins. A part sent again after a dropped connection
         may find the old request still waiting for its body (a phone gone from 4G leaves a
         half-open connection for minutes): that writer is stopped and its roll-back finished
         before this one starts, or its late truncate would cut the new bytes, even once
-        published. (Per process: several instances would need a lease in the database.)"""
+        published. (Per process; across instances the row's `writer` token fences, upload_part.)"""
         task, superseded = asyncio.current_task(), False
         while (stale := self._writers.get(file_id)) is not None and stale is not task:
             stale.cancel()
@@ -289,11 +329,6 @@ class DropBox(DeletionRules):
                 del self._writers[file_id]
         self._writers[file_id] = task
         return task, superseded
-
-    async def _set_received(self, file_id: str, received: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(
-                received=received, touched_at=self.clock()))
 
     async def complete(self, file_id: str, box_id: str | None, meta: bytes,
                        owner_token: str | None = None) -> DropFile:
@@ -308,14 +343,21 @@ class DropBox(DeletionRules):
             raise BadUpload("metadata missing or too large")
         if file_id in self._writers:
             raise BadUpload("a part is still being received")
-        if found.received != found.size or self.storage.size(file_id) != found.size:
+        if found.received != found.size:
             raise BadUpload(f"only {found.received} of {found.size} bytes received")
-        self.storage.publish(file_id)
+        async with self.engine.connect() as conn:
+            state = await conn.scalar(sa.select(files.c.store_state).where(files.c.id == file_id))
+        try:
+            await self.storage.publish(file_id, found.size, state=state)
+        except Incomplete:
+            raise BadUpload(f"only part of the {found.size} bytes are stored: send the missing parts") from None
+        except (Unavailable, FileNotFoundError) as exc:
+            raise StoreUnavailable(f"the document store failed: {exc}") from None
         now = self.clock()
         async with self.engine.begin() as conn:
             await durable_commit(conn)  # a published document survives a power cut (file fsynced above)
-            await conn.execute(files.update().where(files.c.id == file_id).values(
-                state=READY, meta=meta, completed_at=now))
+            await conn.execute(files.update().where(files.c.id == file_id, files.c.state == UPLOADING).values(
+                state=READY, meta=meta, completed_at=now, writer=None, store_state=None))
             await self._audit(conn, "completed", file_id, box_id)
         done = dataclasses.replace(found, state=READY, meta=meta, completed_at=now)
         # the listing goes with the event (what GET {box} shows every subscriber of the box):
@@ -335,7 +377,9 @@ class DropBox(DeletionRules):
         return [_row(r) for r in rows]
 
     async def start_download(self, file_id: str, box_id: str | None, downloader: str | None = None):
-        """Count one download (atomically against the limit); returns the file and its path."""
+        """Count one transfer started (atomically against the limit: a transfer cut midway has
+        sent bytes, so it uses one up); returns the file (its bytes: `self.storage.reading(file_id)`).
+        The transfer is announced as a download by `finish_download`, once its last byte was sent."""
         found = await self.get(file_id, box_id, ready=True)
         now = self.clock()
         async with self.engine.begin() as conn:
@@ -352,10 +396,22 @@ class DropBox(DeletionRules):
             await self._audit(conn, "downloaded", file_id, box_id)
         if found.max_downloads is not None and found.downloads + 1 >= found.max_downloads:
             self.on_deadline(now + USED_UP_GRACE_SECONDS)
+        return found
+
+    async def finish_download(self, file_id: str, box_id: str | None, downloader: str | None = None) -> None:
+        """The transfer `start_download` began has sent its last byte: count it as downloaded and
+        announce it (`downloader`: the role the page shows). A file deleted meanwhile changes nothing."""
+        async with self.engine.begin() as conn:
+            await conn.execute(files.update().where(files.c.id == file_id).values(
+                completed_downloads=files.c.completed_downloads + 1))
+            row = (await conn.execute(sa.select(files.c.downloads, files.c.completed_downloads).where(
+                files.c.id == file_id))).first()
+            if row is None:
+                return
+            await self._audit(conn, "received", file_id, box_id)
         if downloader is not None:
             self.notify(box_id, {"type": "document", "action": "downloaded", "id": file_id, "by": downloader,
-                                 "downloads": found.downloads + 1})
-        return found, self.storage.ready_path(file_id)
+                                 "downloads": row.downloads, "completed_downloads": row.completed_downloads})
 
     # -- counts ----------------------------------------------------------------------------
 

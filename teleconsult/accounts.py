@@ -238,10 +238,15 @@ async def issue_api_token(engine: AsyncEngine, email: str) -> str:
     return token
 
 
+# Built once: each API request only binds the token's hash (SQLAlchemy builds no statement and no
+# cache key per request), and reads the four columns a Clinician has, not the key material.
+_BY_API_TOKEN = sa.select(clinicians.c.id, clinicians.c.email, clinicians.c.name, clinicians.c.totp_enabled).where(
+    clinicians.c.api_token_hash == sa.bindparam("token_hash"))
+
+
 async def clinician_for_api_token(engine: AsyncEngine, token: str) -> Clinician:
     async with engine.connect() as conn:
-        row = (await conn.execute(
-            sa.select(clinicians).where(clinicians.c.api_token_hash == ids.token_hash(token)))).first()
+        row = (await conn.execute(_BY_API_TOKEN, {"token_hash": ids.token_hash(token)})).first()
     if row is None:
         raise AuthenticationFailed("unknown API token")
     return _row_to_clinician(row)

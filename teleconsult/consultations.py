@@ -27,6 +27,16 @@ from .settings import Settings
 WAITING, IN_CALL, ENDED = "waiting", "in_call", "ended"
 KNOCK_WAITING, KNOCK_ADMITTED, KNOCK_DECLINED, KNOCK_ENDED = "waiting", "admitted", "declined", "ended"
 ROOM_NAME_ATTEMPTS = 5
+# A room name is issued once for ever: a kept consultation holds its own (consultations.room_name
+# is unique), a forgotten one leaves it in used_rooms (retention.forget_consultations). So a new
+# consultation is one statement, inserted only if its name is not in used_rooms (a name that was
+# drawn again inserts nothing, and returns no row: rowcount is not reliable for INSERT ... SELECT on
+# PostgreSQL); built once, executed with its values: SQLAlchemy then builds no
+# statement and no cache key per creation, and a create costs one round trip fewer to aiosqlite's thread.
+_INSERT_CONSULTATION = consultations.insert().from_select(
+    [column.name for column in consultations.c],
+    sa.select(*(sa.bindparam(column.name, type_=column.type) for column in consultations.c)).where(
+        ~sa.exists().where(used_rooms.c.room_name == sa.bindparam("room_name")))).returning(consultations.c.id)
 
 
 @dataclass(frozen=True)
@@ -114,15 +124,15 @@ async def create_consultation(engine: AsyncEngine, settings: Settings, clinician
                 if consultation_id is not None and await conn.scalar(
                         sa.select(consultations.c.id).where(consultations.c.id == consultation_id)):
                     raise Conflict("a consultation with this id already exists")
-                await conn.execute(used_rooms.insert().values(room_name=room))
                 values = dict(
                     id=consultation_id or ids.new_id(), clinician_id=clinician.id, room_name=room,
                     join_token=ids.new_id(), status=WAITING, allow_rejoin=True, created_at=now,
                     deadline_at=now + settings.consultation_max_minutes * 60, ended_at=None, end_reason=None,
                     sealed_secret=sealed_secret, sealed_to=sealed_to)
-                await conn.execute(consultations.insert().values(**values))
+                if (await conn.execute(_INSERT_CONSULTATION, values)).first() is None:
+                    continue  # the room name of a forgotten consultation: never reuse, draw again
         except sa.exc.IntegrityError:
-            continue  # a room name already issued: never reuse, draw again
+            continue  # the room name of a consultation still kept: draw again
         consultation = Consultation(**values)
         # the dashboard shows the new consultation from the event itself: its listing goes with it
         # (S is sealed to the current key, checked by the caller, or to none: never lost)
@@ -151,12 +161,14 @@ async def reseal(engine: AsyncEngine, settings: Settings, consultation: Consulta
     return resealed
 
 
+_OWN_CONSULTATION = sa.select(consultations).where(
+    consultations.c.id == sa.bindparam("id"), consultations.c.clinician_id == sa.bindparam("clinician"))
+
+
 async def get_consultation(engine: AsyncEngine, consultation_id: str, clinician: Clinician) -> Consultation:
     """The clinician's own consultation; another clinician's is NotFound, like a missing one."""
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.id == consultation_id,
-            consultations.c.clinician_id == clinician.id))).first()
+        row = (await conn.execute(_OWN_CONSULTATION, {"id": consultation_id, "clinician": clinician.id})).first()
     if row is None:
         raise NotFound("no such consultation")
     return _consultation(row)
@@ -190,6 +202,9 @@ async def consultation_by_id(engine: AsyncEngine, consultation_id: str) -> Consu
     return _consultation(row)
 
 
+_BY_ROOM = sa.select(consultations).where(consultations.c.room_name == sa.bindparam("room"))
+
+
 async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultation:
     """The consultation of a Jitsi room (room events from Prosody); NotFound for any other room.
 
@@ -197,11 +212,22 @@ async def consultation_by_room(engine: AsyncEngine, room_name: str) -> Consultat
     if not room_name or len(room_name) > 64:
         raise NotFound("no such room")
     async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.room_name == room_name.lower()))).first()
+        row = (await conn.execute(_BY_ROOM, {"room": room_name.lower()})).first()
     if row is None:
         raise NotFound("no such room")
     return _consultation(row)
+
+
+# The end in one transaction that 20 rooms ending at once queue for: the update returns the row
+# (RETURNING) instead of a SELECT after it, and every statement is built once.
+_END = consultations.update().where(
+    consultations.c.id == sa.bindparam("consultation"), consultations.c.status != ENDED).values(
+    status=ENDED, ended_at=sa.bindparam("at"), end_reason=sa.bindparam("reason")).returning(*consultations.c)
+_END_KNOCKS = knocks.update().where(
+    knocks.c.consultation_id == sa.bindparam("consultation"),
+    knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).values(status=KNOCK_ENDED)
+_CONSULTATION = sa.select(consultations).where(consultations.c.id == sa.bindparam("consultation"))
+_KNOCK_IDS = sa.select(knocks.c.id).where(knocks.c.consultation_id == sa.bindparam("consultation"))
 
 
 async def end_consultation(engine: AsyncEngine, consultation: Consultation, reason: str,
@@ -211,21 +237,19 @@ async def end_consultation(engine: AsyncEngine, consultation: Consultation, reas
     `also(conn, ended_at)` writes what goes with the end in the same transaction (the
     documents' deadline): both are committed, or neither."""
     now = time.time() if now is None else now
+    key = {"consultation": consultation.id}
     async with engine.begin() as conn:
-        result = await conn.execute(consultations.update().where(
-            consultations.c.id == consultation.id, consultations.c.status != ENDED).values(
-            status=ENDED, ended_at=now, end_reason=reason))
-        await conn.execute(knocks.update().where(
-            knocks.c.consultation_id == consultation.id,
-            knocks.c.status.in_([KNOCK_WAITING, KNOCK_ADMITTED])).values(status=KNOCK_ENDED))
-        row = (await conn.execute(sa.select(consultations).where(
-            consultations.c.id == consultation.id))).first()
-        knock_ids = (await conn.execute(sa.select(knocks.c.id).where(
-            knocks.c.consultation_id == consultation.id))).scalars().all()
+        row = (await conn.execute(_END, {**key, "at": now, "reason": reason})).first()
+        newly_ended = row is not None
+        if newly_ended:
+            await conn.execute(_END_KNOCKS, key)
+        else:  # ended before: the row as it is
+            row = (await conn.execute(_CONSULTATION, key)).first()
+        knock_ids = (await conn.execute(_KNOCK_IDS, key)).scalars().all()
         if also is not None:
             await also(conn, row.ended_at)
     ended = _consultation(row)
-    if result.rowcount and hub is not None:
+    if newly_ended and hub is not None:
         _notify(hub, ended, "consultation")
         for knock_id in knock_ids:
             hub.publish(f"knock:{knock_id}", {"type": "status", "status": KNOCK_ENDED})
@@ -292,6 +316,17 @@ async def get_knock(engine: AsyncEngine, consultation: Consultation, knock_id: s
     return _knock(row)
 
 
+async def device_number(engine: AsyncEngine, knock: Knock) -> int:
+    """Which device of the link this knock is: 1 for the first browser that knocked on the
+    consultation, 2 for another one with the same link, and so on (a reload keeps its knock)."""
+    async with engine.connect() as conn:
+        before = await conn.scalar(sa.select(sa.func.count()).select_from(knocks).where(
+            knocks.c.consultation_id == knock.consultation_id,
+            sa.or_(knocks.c.created_at < knock.created_at,
+                   sa.and_(knocks.c.created_at == knock.created_at, knocks.c.id < knock.id))))
+    return before + 1
+
+
 async def list_knocks(engine: AsyncEngine, consultation: Consultation) -> list[Knock]:
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(knocks).where(knocks.c.consultation_id == consultation.id)
@@ -313,9 +348,27 @@ async def open_knocks(engine: AsyncEngine, consultation_ids: list[str]) -> dict[
     return found
 
 
+def _decision(allowed: list[str]) -> sa.Update:
+    """The knock's new status, if it is in an `allowed` one, and the row as it is then (RETURNING):
+    one statement where an UPDATE and a SELECT were, inside the write transactions that a burst
+    of admits queues for."""
+    return (knocks.update()
+            .where(knocks.c.id == sa.bindparam("knock"), knocks.c.consultation_id == sa.bindparam("consultation"),
+                   knocks.c.status.in_(allowed))
+            .values(status=sa.bindparam("new_status"), decided_at=sa.bindparam("at"))
+            .returning(*knocks.c))
+
+
+_ADMIT = _decision([KNOCK_WAITING])
+_DECLINE = _decision([KNOCK_WAITING, KNOCK_ADMITTED])
+_IN_CALL = consultations.update().where(
+    consultations.c.id == sa.bindparam("consultation"), consultations.c.status == WAITING).values(status=IN_CALL)
+
+
 async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str, admit: bool,
                  hub: Hub | None = None, now: float | None = None) -> Knock:
     """Admit a waiting knock, or decline a waiting or admitted one (which also stops its re-admission).
+    Asking again what was already done (two tabs, a retried request) answers the knock as it is.
 
     The caller has checked that the clinician owns the consultation."""
     if consultation.status == ENDED:
@@ -323,16 +376,16 @@ async def decide(engine: AsyncEngine, consultation: Consultation, knock_id: str,
     now = time.time() if now is None else now
     status = KNOCK_ADMITTED if admit else KNOCK_DECLINED
     async with engine.begin() as conn:
-        result = await conn.execute(knocks.update().where(
-            knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id,
-            knocks.c.status.in_([KNOCK_WAITING] if admit else [KNOCK_WAITING, KNOCK_ADMITTED]),
-        ).values(status=status, decided_at=now))
-        if not result.rowcount:
+        row = (await conn.execute(_ADMIT if admit else _DECLINE, {
+            "knock": knock_id, "consultation": consultation.id, "new_status": status, "at": now})).first()
+        if row is None:
+            row = (await conn.execute(sa.select(knocks).where(
+                knocks.c.id == knock_id, knocks.c.consultation_id == consultation.id))).first()
+            if row is not None and row.status == status:
+                return _knock(row)  # already done (another tab, a retry): the same answer, nothing published
             raise NotFound("no knock in a state to decide with that id")
         if admit:
-            await conn.execute(consultations.update().where(
-                consultations.c.id == consultation.id, consultations.c.status == WAITING).values(status=IN_CALL))
-        row = (await conn.execute(sa.select(knocks).where(knocks.c.id == knock_id))).first()
+            await conn.execute(_IN_CALL, {"consultation": consultation.id})
     decided = _knock(row)
     if hub is not None:
         hub.publish(f"knock:{knock_id}", {"type": "status", "status": status})

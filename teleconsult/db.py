@@ -104,7 +104,8 @@ knocks = sa.Table(
     sa.Column("decided_at", sa.Float, nullable=True),
 )
 
-# Room names ever issued, kept after a consultation is purged so that none is reused.
+# Room names of forgotten consultations (retention.py moves them here; a kept consultation holds its
+# own) and every name issued before that rule: no name is ever issued twice (consultations.py).
 used_rooms = sa.Table(
     "used_rooms", metadata,
     sa.Column("room_name", sa.String(64), primary_key=True),
@@ -144,6 +145,19 @@ seen_events = sa.Table(
     "seen_events", metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+# Who is in each consultation's call, shared by every instance (jitsi/shared_presence.py, PostgreSQL):
+# one row per occupant session (the JID hashed), live (ended_at NULL) or a tombstone (ended_at set).
+presence_sessions = sa.Table(
+    "presence_sessions", metadata,
+    sa.Column("consultation_id", sa.String(32), sa.ForeignKey("consultations.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("jid_hash", sa.String(64), primary_key=True),
+    sa.Column("joined_at", sa.BigInteger, primary_key=True, autoincrement=False),  # -1: not given
+    sa.Column("role", sa.String(16), nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True, index=True),
+    sa.Column("noted_at", sa.Float, nullable=False),
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -289,6 +303,26 @@ class SerializedWrites(AsyncEngine):
                 _writing.reset(token)
 
 
+def _skip_idle_rollbacks(dialect) -> None:
+    """SQLAlchemy rolls back a connection returned to the pool after a commit, and closes a
+    read-only one with a rollback; through aiosqlite each is a round trip to the connection's
+    thread (a queue put, a wake-up of the event loop) although SQLite then has no transaction
+    open and sqlite3's rollback() does nothing. Ask SQLite first (in the caller's thread: the
+    connection is checked out, nothing else runs on it): same outcome, one round trip fewer per
+    request that reads and per write transaction."""
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection) -> None:
+        try:
+            idle = dbapi_connection.driver_connection.in_transaction is False
+        except Exception:  # noqa: BLE001 - a closed or unusual connection: roll back as SQLAlchemy would
+            idle = False
+        if not idle:
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback
+
+
 LOCK_POLL_SECONDS = 0.1
 
 
@@ -348,6 +382,7 @@ def make_engine(url: str) -> AsyncEngine:
     engine = SerializedWrites(create_async_engine(url).sync_engine)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
+    _skip_idle_rollbacks(engine.sync_engine.dialect)
     return engine
 
 

@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import consultations as cs
 from .errors import Conflict, Forbidden, InvalidInput
@@ -147,6 +148,19 @@ def announce_end(hub: Hub, consultation_id: str) -> None:
 
 
 OnEmpty = Callable[[str], Awaitable[None]]
+OnChange = Callable[[], Awaitable[None]]
+
+
+class Book(Protocol):
+    """services.presence (jitsi/shared_presence.py): in process on SQLite, in the database on PostgreSQL."""
+    async def get(self, consultation_id: str) -> Any: ...
+    async def joined(self, consultation_id: str, occupant_jid: str, joined_at: int | None, role: str,
+                     now: float) -> bool: ...
+    async def left(self, consultation_id: str, occupant_jid: str, joined_at: int | None, now: float) -> bool: ...
+    async def came(self, consultation_id: str, role: str) -> bool: ...
+
+
+STREAM_JOINED_AT = 0  # a stream's session key in the book: its own JID, this joined_at (a tombstone once closed)
 
 
 @dataclass
@@ -161,50 +175,67 @@ class _Call:
 
 
 class SignalPresence:
-    """Who holds a signal stream of each direct call, in memory (like jitsi/presence.py): a restart
-    forgets it, and then the maximum duration still ends every consultation.
+    """Who holds a signal stream of each direct call. Each stream is also a session in the presence
+    book (`book`: what the dashboard shows, and what every instance sees on PostgreSQL), so that a
+    party connected to another instance counts: the `hello`'s peer flag, the "peer gone" news and
+    the end of an abandoned call ask the book, not only this instance's streams. In process on
+    SQLite (one instance): a restart forgets it, and then the maximum duration still ends every
+    consultation.
 
     `on_empty(consultation_id)` runs when, after the patient joined, neither party has had a stream
-    open for `grace_seconds`."""
+    open (on any instance) for `grace_seconds`."""
 
-    def __init__(self, hub: Hub, grace_seconds: float, on_empty: OnEmpty) -> None:
+    def __init__(self, hub: Hub, grace_seconds: float, on_empty: OnEmpty, book: Book,
+                 clock: Callable[[], float] = time.time) -> None:
         self._hub = hub
         self._grace = grace_seconds
         self._on_empty = on_empty
+        self._book = book
+        self._clock = clock
         self._calls: dict[str, _Call] = {}
 
-    def present(self, consultation_id: str, party: str) -> bool:
+    async def present(self, consultation_id: str, party: str) -> bool:
         call = self._calls.get(consultation_id)
-        if call is None:
-            return False
-        return bool(call.clinician_streams) if party == CLINICIAN else bool(call.patient_streams)
+        if call is not None and self.present_in(call, party):
+            return True
+        return getattr(await self._book.get(consultation_id), party)
 
     def _tell(self, consultation_id: str, call: _Call, party: str, present: bool) -> None:
         event = {"type": "peer", "present": present}
         if party == PATIENT:
             self._hub.publish(clinician_topic(consultation_id), event)
         else:
+            # the patients whose stream this instance holds (a patient's page only shows this news;
+            # the clinician's page, which makes every offer, learns of a patient on any instance)
             for knock_id in call.patient_streams:
                 self._hub.publish(patient_topic(consultation_id, knock_id), event)
 
-    @contextlib.contextmanager
-    def connected(self, consultation_id: str, knock_id: str | None = None):
+    @contextlib.asynccontextmanager
+    async def connected(self, consultation_id: str, knock_id: str | None = None,
+                        on_change: OnChange | None = None):
         """Held while a signal stream is open: the clinician's (knock_id None) or an admitted
-        patient's. The other party is told when a stream of this party opens and when its last one closes."""
+        patient's. The other party is told when a stream of this party opens and when its last one
+        (on any instance) closes; `on_change` runs when the consultation's presence changed."""
         call = self._calls.setdefault(consultation_id, _Call())
         if call.empty_timer is not None:
             call.empty_timer.cancel()
             call.empty_timer = None
         party = CLINICIAN if knock_id is None else PATIENT
+        jid = f"direct-call-{party}-{secrets.token_hex(8)}@signal"
         if party == CLINICIAN:
             call.clinician_streams += 1
         else:
             call.patient_joined = True
             call.patient_streams[knock_id] = call.patient_streams.get(knock_id, 0) + 1
-        # told at every new stream, not only the first: a reloaded page's old stream may not be
-        # closed yet, and the new page needs a fresh negotiation all the same
-        self._tell(consultation_id, call, party, True)
-        try:
+        noted = False
+        try:  # counted from here: whatever fails below (the database?) is uncounted in `finally`
+            changed = await self._book.joined(consultation_id, jid, STREAM_JOINED_AT, party, self._clock())
+            noted = True
+            # told at every new stream, not only the first: a reloaded page's old stream may not be
+            # closed yet, and the new page needs a fresh negotiation all the same
+            self._tell(consultation_id, call, party, True)
+            if changed and on_change is not None:
+                await on_change()
             yield
         finally:
             if party == CLINICIAN:
@@ -213,12 +244,15 @@ class SignalPresence:
                 call.patient_streams[knock_id] -= 1
                 if not call.patient_streams[knock_id]:
                     del call.patient_streams[knock_id]
-            if not self.present_in(call, party):
+            changed = noted and await self._book.left(consultation_id, jid, STREAM_JOINED_AT, self._clock())
+            if not await self.present(consultation_id, party):
                 self._tell(consultation_id, call, party, False)
-            if not call.anyone():
-                if call.patient_joined and self._calls.get(consultation_id) is call:
+            if changed and on_change is not None:
+                await on_change()
+            if not call.anyone() and self._calls.get(consultation_id) is call:
+                if call.patient_joined or await self._book.came(consultation_id, PATIENT):
                     call.empty_timer = asyncio.get_running_loop().create_task(self._end_later(consultation_id))
-                elif self._calls.get(consultation_id) is call:
+                else:
                     del self._calls[consultation_id]  # only the clinician ever came: nothing to end
 
     @staticmethod
@@ -231,6 +265,9 @@ class SignalPresence:
         if call is None or call.anyone():
             return
         del self._calls[consultation_id]
+        now_there = await self._book.get(consultation_id)
+        if now_there.patient or now_there.clinician:
+            return  # a party is connected to another instance: the call goes on there
         await self._on_empty(consultation_id)
 
     def forget(self, consultation_id: str) -> None:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from filedrop import client, ece
 from filedrop.links import LinkError, secret_from_fragment, split_link
 
+if TYPE_CHECKING:  # the command line uses filedrop.client.blocking and must not load aiohttp
+    import aiohttp
+
+CONSULTATIONS_API = "/api/consultations"
 STANDALONE_API = "/api/drop/files"
 STANDALONE_FILES = "/d/files"
 STANDALONE_PAGE = "/d"  # the recipient's page, /d/{id}
@@ -32,8 +35,9 @@ CONSULTATION_FILES = "/consultations/{id}/documents"  # the clinician's pages (s
 PATIENT_FILES = "/j/{token}/documents"  # the patient's page (admitted knock)
 PATIENT_PAGE = "/j"  # the patient link, /j/{join_token}
 
-__all__ = ["CONSULTATION_API", "STANDALONE_API", "STANDALONE_FILES", "ConsultationLink", "DropLink", "LinkError",
-           "consultation_box", "find_consultation", "parse_link", "send_drop", "standalone_box"]
+__all__ = ["CONSULTATION_API", "CONSULTATIONS_API", "STANDALONE_API", "STANDALONE_FILES", "ConsultationLink", "DropLink",
+           "LinkError", "consultation_box", "consultation_in", "find_consultation", "parse_link", "send_drop",
+           "standalone_box"]
 
 
 @dataclass(frozen=True)
@@ -98,15 +102,20 @@ def consultation_box(server: str, token: str, consultation_id: str) -> client.Bo
     return client.Box(url, url, url, auth, auth)
 
 
-async def find_consultation(session: aiohttp.ClientSession, link: ConsultationLink, token: str) -> dict:
-    """The consultation (as GET /api/consultations gives it) whose patient link this is."""
-    found = await client.request_json(session, "GET", link.server + "/api/consultations",
-                                      "listing your consultations", headers={"Authorization": f"Bearer {token}"})
+def consultation_in(found: dict, link: ConsultationLink) -> dict:
+    """The consultation of `found` (GET CONSULTATIONS_API's answer) whose patient link this is."""
     for consultation in found.get("consultations", []):
         if consultation.get("patient_url") == link.patient_url:
             return consultation
     raise client.DropClientError("no consultation of yours (among the most recent) has this patient link; "
                                  "check the link and that the API token is the clinician's")
+
+
+async def find_consultation(session: aiohttp.ClientSession, link: ConsultationLink, token: str) -> dict:
+    """The consultation (as GET /api/consultations gives it) whose patient link this is."""
+    found = await client.request_json(session, "GET", link.server + CONSULTATIONS_API,
+                                      "listing your consultations", headers={"Authorization": f"Bearer {token}"})
+    return consultation_in(found, link)
 
 
 async def send_drop(session: aiohttp.ClientSession, server: str, token: str, path: str | os.PathLike, *,

@@ -6,13 +6,14 @@
    the drop box in ONE transaction (a crash leaves both written or neither), then announces
    the deadline to the sweeper: a restart forgets nothing.
 3. The sweeper (teleconsult/sweeper.py, the clock) runs `sweep_once` at that deadline, at the
-   earliest one read back by `next_deadline`, at start-up and periodically: it ends overdue
-   consultations, gives a deadline to the documents of any ended consultation that has none
-   (a database written by an older version that crashed between its two writes), then
-   applies every document deadline (filedrop/store.py deletes).
+   earliest one read back by `next_deadline`, at start-up and periodically: it applies every
+   document deadline (filedrop/store.py deletes), then ends overdue consultations and gives a
+   deadline to the documents of any ended consultation that has none (a database written by an
+   older version that crashed between its two writes); both announce their deadlines, so the
+   sweeper steps again at once for those that are due.
 4. In the same step, the knocks of a consultation ended a grace period ago lose their names, and
    a consultation ended `consultation_retention_days` ago is deleted with its knocks and its
-   documents' audit lines (teleconsult/retention.py; the room name stays in used_rooms).
+   documents' audit lines (teleconsult/retention.py; the room name moves to used_rooms).
 
 Every moment here is read from `services.clock` (time.time in production, injected by tests).
 """
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import consultations as cs
 from . import db, direct_call, ratelimit, retention
-from .jitsi import shared_replay
+from .jitsi import shared_presence, shared_replay
 
 if TYPE_CHECKING:
     from .services import Services
@@ -78,8 +79,10 @@ SWEEPER_LOCK = "teleconsult-sweeper"
 
 
 async def sweep_once(services: Services) -> dict[str, int]:
-    """The sweeper's step: end overdue consultations, apply every document deadline, then blank
-    the names of knocks past the grace period and forget consultations past the retention period.
+    """The sweeper's step: apply every document deadline first (a room that just ended is waiting
+    for it), then end overdue consultations and give a deadline to forgotten documents (either
+    announces its deadline, so the sweeper steps again at once when it is due), blank the names of
+    knocks past the grace period and forget consultations past the retention period.
     Several instances on PostgreSQL take turns (db.exclusive): one step at a time, and the step
     of an instance killed midway is done again by the next one, since every deadline is read
     from the database."""
@@ -88,9 +91,9 @@ async def sweep_once(services: Services) -> dict[str, int]:
 
 
 async def _sweep(services: Services) -> dict[str, int]:
-    counts = {"consultations_ended": await end_overdue(services),
-              "deletions_scheduled": await schedule_forgotten(services)}
-    counts.update(await services.drops.sweep())
+    counts = dict(await services.drops.sweep())
+    counts["consultations_ended"] = await end_overdue(services)
+    counts["deletions_scheduled"] = await schedule_forgotten(services)
     now = services.clock()
     counts["knock_names_purged"] = await retention.purge_names(
         services.engine, services.settings.documents_grace_seconds, now)
@@ -99,6 +102,7 @@ async def _sweep(services: Services) -> dict[str, int]:
     if not db.is_sqlite(services.engine):  # shared counters and handled events past their time
         counts["rate_limits_expired"] = await ratelimit.forget_expired(services.engine, now)
         counts["room_events_expired"] = await shared_replay.forget_expired(services.engine, now)
+        counts["presence_rows_expired"] = await shared_presence.forget_expired(services.engine, now)
     return counts
 
 

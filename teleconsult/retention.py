@@ -7,7 +7,8 @@ Two deadlines, both counted from the end (`consultations.ended_at`) and applied 
    consultation loses its display name (sealed to the consultation secret: `sealed_name` becomes
    NULL; SQLite's secure_delete zeroes the old bytes).
 2. end + `consultation_retention_days`: the consultation row, its knocks and its documents'
-   audit lines are deleted. Its room name stays in `used_rooms`, so that it is never reused.
+   audit lines are deleted. Its room name moves to `used_rooms` in the same transaction, so
+   that it is never reused (a kept consultation's row holds its own).
 
 A consultation whose documents are not all deleted yet (a deletion that keeps failing) is kept
 until they are: its audit lines are the trace of that deletion.
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedrop.schema import audit, files
 
-from .db import consultations, knocks
+from .db import consultations, knocks, used_rooms
 
 ENDED = "ended"  # consultations.ENDED (not imported: consultations imports nothing from here either)
 DAY_SECONDS = 86400
@@ -44,7 +45,7 @@ async def purge_names(engine: AsyncEngine, grace_seconds: float, now: float) -> 
 
 async def forget_consultations(engine: AsyncEngine, retention_seconds: float, now: float) -> int:
     """Delete every consultation ended `retention_seconds` ago or more, with its knocks and its
-    documents' audit lines; its room name stays in used_rooms. Returns how many were deleted."""
+    documents' audit lines; its room name moves to used_rooms. Returns how many were deleted."""
     forgotten = 0
     while True:
         async with engine.begin() as conn:
@@ -55,6 +56,9 @@ async def forget_consultations(engine: AsyncEngine, retention_seconds: float, no
                 return forgotten
             await conn.execute(audit.delete().where(audit.c.box_id.in_(ids)))
             await conn.execute(knocks.delete().where(knocks.c.consultation_id.in_(ids)))
+            # the room names go to used_rooms with the rows (names issued before this rule are there already)
+            await conn.execute(used_rooms.insert().from_select(["room_name"], sa.select(consultations.c.room_name).where(
+                consultations.c.id.in_(ids), ~sa.exists().where(used_rooms.c.room_name == consultations.c.room_name))))
             await conn.execute(consultations.delete().where(consultations.c.id.in_(ids)))
         forgotten += len(ids)
 

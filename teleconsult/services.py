@@ -12,23 +12,21 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from babel.support import Translations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig, Quota
 
 from . import db, ending
+from .document_store import open_document_store
 from .direct_call import SignalPresence
 from .credential_checks import PASSWORD_CHECKS_AT_ONCE
 from .i18n import load_translations
 from .jitsi.events import ReplayGuard
-from .jitsi.presence import PresenceBook
+from .jitsi.shared_presence import LocalPresence, SharedPresence
 from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
-from .live_postgres import PostgresHub
 from .precall.peer import EchoPeers
 from .ratelimit import RateLimiter, SharedRateLimiter
 from .settings import Settings
@@ -83,7 +81,7 @@ class Services:
     engine: AsyncEngine
     hub: Hub  # live events for the pages (SSE)
     drops: DropBox  # filedrop: consultation boxes and standalone drops
-    presence: PresenceBook  # who is in which call, from Prosody's events
+    presence: LocalPresence | SharedPresence  # who is in which call (Prosody's events, direct calls' streams)
     signal_presence: SignalPresence  # who holds a direct call's signal stream (no Jitsi)
     sweeper: Sweeper  # applies every deadline (ending.sweep_once)
     limiters: Limiters
@@ -112,21 +110,31 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
     `clock` (Unix seconds) dates every deadline: the end of consultations, documents, records."""
     engine = db.make_engine(settings.sqlalchemy_url)
     await db.migrate(engine)
-    hub = Hub() if db.is_sqlite(engine) else PostgresHub(str(engine.url.render_as_string(hide_password=False)))
-    if isinstance(hub, PostgresHub):
+    try:
+        storage = await open_document_store(settings)
+    except BaseException:
+        await engine.dispose()
+        raise
+    if db.is_sqlite(engine):
+        hub = Hub()
+    else:  # imported here: psycopg costs a SQLite server 10 MiB of memory for nothing (docs/benchmarks.md)
+        from .live_postgres import PostgresHub
+        hub = PostgresHub(str(engine.url.render_as_string(hide_password=False)))
         await hub.start()
     services: Services  # the sweeper's steps read it once it is built, below
     sweeper = Sweeper(lambda: ending.sweep_once(services), lambda: ending.next_deadline(services),
                       settings.documents_sweep_seconds, clock=clock)
-    drops = DropBox(engine, Storage(Path(settings.data_dir) / "documents"), _drop_config(settings),
+    drops = DropBox(engine, storage, _drop_config(settings),
                     notify=lambda box_id, event: hub.publish(f"box:{box_id}", event) if box_id else None,
                     clock=clock, on_deadline=sweeper.wake_at)
     peers = EchoPeers(max_sessions=settings.precall_max_sessions,
                       max_duration_seconds=settings.precall_max_seconds,
                       ice_servers=settings.precall_ice_server_list)
+    presence = LocalPresence() if db.is_sqlite(engine) else SharedPresence(engine)
     signal_presence = SignalPresence(hub, settings.direct_leave_grace_seconds,
-                                     lambda consultation_id: ending.end_abandoned(services, consultation_id))
-    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=PresenceBook(),
+                                     lambda consultation_id: ending.end_abandoned(services, consultation_id),
+                                     presence, clock=clock)
+    services = Services(settings=settings, engine=engine, hub=hub, drops=drops, presence=presence,
                         signal_presence=signal_presence,
                         sweeper=sweeper, limiters=Limiters.from_settings(settings, engine),
                         password_checks=asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE),
@@ -144,4 +152,5 @@ async def open_services(settings: Settings, clock: Callable[[], float] = time.ti
             await task
         await peers.close_all()
         await hub.close()
+        await storage.close()
         await engine.dispose()

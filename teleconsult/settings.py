@@ -185,6 +185,35 @@ class Settings:
     documents_min_free_mib: int = setting(1024,
         "Free disk space kept under the documents directory: an upload that would go below it is refused "
         "(507, \"the server is full\") before any byte is written; reading goes on.", minimum=0)
+    documents_store: str = setting("local",
+        "Where the encrypted documents are kept: `local` (data_dir/documents/, one machine) or `s3` (an "
+        "S3-compatible bucket: Garage, MinIO, SeaweedFS, AWS S3; several instances share it; set the s3_* "
+        "settings). Needs the `teleconsult[s3]` extra.")
+    s3_endpoint: str = setting("",
+        "documents_store = s3: the endpoint URL, e.g. `https://s3.garage.example.org` or `http://127.0.0.1:3900`.")
+    s3_region: str = setting("us-east-1",
+        "documents_store = s3: the region the endpoint signs for (Garage: its `s3_region`, often `garage`; "
+        "MinIO and SeaweedFS accept `us-east-1`).")
+    s3_bucket: str = setting("", "documents_store = s3: the bucket (created beforehand, private).")
+    s3_prefix: str = setting("documents/",
+        "documents_store = s3: key prefix of every object teleconsult writes in the bucket (empty: the whole "
+        "bucket is teleconsult's); orphans under it are deleted by the sweeper.")
+    s3_path_style: bool = setting(True,
+        "documents_store = s3: path-style addressing (`endpoint/bucket/key`, what Garage, MinIO and SeaweedFS "
+        "serve without DNS per bucket); false: virtual-hosted (`bucket.endpoint/key`).")
+    s3_access_key_id: str = setting("",
+        "documents_store = s3: the access key id (or give s3_credentials_file). Read from "
+        "TELECONSULT_S3_ACCESS_KEY_ID in the environment like every setting.")
+    s3_secret_access_key: str = setting("",
+        "documents_store = s3: the secret key (or give s3_credentials_file); from the environment "
+        "(TELECONSULT_S3_SECRET_ACCESS_KEY) rather than a file others can read.", secret=True)
+    s3_credentials_file: str = setting("",
+        "documents_store = s3: an AWS-style credentials file (INI: `[default]` with aws_access_key_id and "
+        "aws_secret_access_key), readable by the app's user only; instead of the two key settings.")
+    s3_credentials_profile: str = setting("default", "documents_store = s3: the section read in s3_credentials_file.")
+    s3_part_mib: int = setting(8,
+        "documents_store = s3: size of one S3 multipart part, in MiB; an upload holds at most one part in "
+        "memory while it is sent (5 at least, S3's minimum).", minimum=5, maximum=512)
     drop_max_expiry_hours: int = setting(168,
         "Longest life a clinician may give a standalone drop (/d/ links).", minimum=1)
     profile_image_max_kib: int = setting(2048,

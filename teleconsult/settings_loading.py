@@ -154,6 +154,24 @@ def _validate_precall(values: dict[str, Any]) -> None:
     _validate_ice_servers(values, "precall_ice_servers")
 
 
+def _validate_store(values: dict[str, Any]) -> None:
+    if values["documents_store"] not in ("local", "s3"):
+        raise SettingsError(f"documents_store must be local or s3, got {values['documents_store']!r}")
+    if values["documents_store"] != "s3":
+        return
+    endpoint = urlsplit(values["s3_endpoint"])
+    if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+        raise SettingsError("documents_store = s3 needs s3_endpoint, an http(s) URL such as https://s3.example.org")
+    if not values["s3_bucket"]:
+        raise SettingsError("documents_store = s3 needs s3_bucket")
+    keys = [bool(values["s3_access_key_id"]), bool(values["s3_secret_access_key"])]
+    if any(keys) == bool(values["s3_credentials_file"]) or any(keys) and not all(keys):
+        raise SettingsError("documents_store = s3 needs its credentials one way: s3_access_key_id and "
+                            "s3_secret_access_key (e.g. TELECONSULT_S3_SECRET_ACCESS_KEY), or s3_credentials_file")
+    if values["s3_prefix"] and not values["s3_prefix"].endswith("/"):
+        values["s3_prefix"] += "/"
+
+
 def _validate(values: dict[str, Any]) -> Settings:
     problems = [
         f"{s.name} is required (TOML key `{s.name}` or environment {s.env}): {s.help}"
@@ -190,4 +208,5 @@ def _validate(values: dict[str, Any]) -> Settings:
             raise SettingsError(f"{s.name} must be {bound}, got {value}")
     _validate_precall(values)
     _validate_ice_servers(values, "direct_ice_servers")
+    _validate_store(values)
     return Settings(**values)

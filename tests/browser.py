@@ -140,9 +140,11 @@ async def login_in_browser(page, base: str, clinician) -> None:
 
 
 async def knocked_pair(browser, base: str, doctor, *, name: str = "Camille", patient_base: str | None = None,
-                       timeout: float = 10.0, downloads: bool = False, init_script: str | None = None):
+                       timeout: float = 10.0, downloads: bool = False, init_script: str | None = None,
+                       prepare_patient=None):
     """A logged-in clinician's dashboard (desktop) and a patient (phone) who opened the new
-    consultation's link (through `patient_base` when given, e.g. a fault proxy) and knocked.
+    consultation's link (through `patient_base` when given, e.g. a fault proxy) and knocked
+    (`prepare_patient(page)` is awaited first, e.g. to route the patient's requests).
     Returns (clinician page, patient page, patient link)."""
     clinician_ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=downloads)
     patient_ctx = await browser.new_context(**PHONE, accept_downloads=downloads)
@@ -150,6 +152,8 @@ async def knocked_pair(browser, base: str, doctor, *, name: str = "Camille", pat
         for ctx in (clinician_ctx, patient_ctx):
             await ctx.add_init_script(init_script)
     clinician, patient = await clinician_ctx.new_page(), await patient_ctx.new_page()
+    if prepare_patient is not None:
+        await prepare_patient(patient)
     await login_in_browser(clinician, base, doctor)
     await clinician.click("#new-consultation")
     await wait_until(clinician, "document.getElementById('new-link-url').value !== ''", timeout)

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from teleconsult import accounts, names
 import postgres_cluster
+import s3_server
 from teleconsult.services import Services
 from teleconsult.web.app import create_app
 from teleconsult.web.appkeys import services_key
@@ -42,6 +43,8 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     }
     if postgres_cluster.wanted():  # TELECONSULT_TEST_DATABASE=postgresql: one database per data_dir
         values["database_url"] = postgres_cluster.cluster().database_for(str(Path(data_dir).resolve()))
+    if s3_server.wanted() and "documents_store" not in overrides:  # TELECONSULT_TEST_STORE=s3: one bucket per data_dir
+        values.update(s3_server.s3_settings(Path(data_dir)))
     values.update(overrides)
     return load_settings(None, values, environ={})
 

@@ -57,7 +57,7 @@ def candidate_private_keys(values) -> list:
 
 
 async def test_a_copy_of_the_data_directory_and_database_opens_no_secret_and_no_document(live, tmp_path):
-    app = await live()
+    app = await live(documents_store="local")  # the documents in the data directory: the local store
     doctor, token = await add_api_clinician(app.engine)
     _, public_key = await give_key(app.engine, doctor)  # as a browser makes it at the first login
     auth = {"Authorization": f"Bearer {token}"}

@@ -14,6 +14,7 @@ from teleconsult.ending import sweep_once
 from teleconsult.web.app import create_app
 from conftest import add_api_clinician, gone_at
 from drop_client import download, upload
+import s3_server
 
 NAME = "ordonnance-camille-dupont.pdf"
 
@@ -31,8 +32,9 @@ def _all_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
 
 
-def _files(directory: Path) -> list[Path]:
-    return [p for p in (directory / "documents").rglob("*") if p.is_file()]
+def _files(settings) -> list[str]:
+    """What the document store holds (the directory's files, or the bucket's objects)."""
+    return s3_server.stored(settings)
 
 
 async def test_clinician_sends_and_reads_back_identical_bytes_and_the_disk_holds_only_ciphertext(live, http):
@@ -49,7 +51,7 @@ async def test_clinician_sends_and_reads_back_identical_bytes_and_the_disk_holds
     meta, received = await download(client, app.url, prefix, secret, sent["id"], auth)
     assert received == plaintext and meta["name"] == NAME
     data_dir = Path(app.settings.data_dir)
-    everything = _all_bytes(data_dir)
+    everything = _all_bytes(data_dir) + s3_server.bucket_bytes(app.settings)
     assert b"MARKER-PLAINTEXT" not in everything and plaintext[:4096] not in everything
     assert NAME.encode() not in everything and b"camille" not in everything.lower()
     assert not any("ordonnance" in p.name for p in data_dir.rglob("*"))
@@ -75,7 +77,7 @@ async def test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file(l
     async with client.patch(f"{app.url}{prefix}/{doc}/upload", data=os.urandom(size + 1),
                             headers={**auth, "Upload-Offset": "0"}) as r:
         assert r.status == 413
-    assert all(p.stat().st_size == 0 for p in _files(Path(app.settings.data_dir)))
+    assert s3_server.held_bytes(app.settings) == 0
     async with client.get(f"{app.url}{prefix}/{doc}/upload", headers=auth) as r:
         assert (await r.json())["offset"] == 0
 
@@ -155,7 +157,7 @@ async def test_documents_are_deleted_from_api_and_disk_when_the_grace_period_end
     secret = secrets.token_bytes(32)
     sent = await upload(client, app.url, prefix, secret, os.urandom(5000), "r.pdf", "clinician", headers=auth)
     data_dir = Path(app.settings.data_dir)
-    assert len(_files(data_dir)) == 1
+    assert len(_files(app.settings)) == 1
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
         assert r.status == 200
     ended = time.monotonic()
@@ -163,11 +165,11 @@ async def test_documents_are_deleted_from_api_and_disk_when_the_grace_period_end
     async with client.get(f"{app.url}{prefix}/{sent['id']}/metadata", headers=auth) as r:
         assert r.status == 200, "still there during the grace period"
     deleted_after = await gone_at(client, f"{app.url}{prefix}/{sent['id']}", auth,
-                                  lambda: _files(data_dir)) - ended
+                                  lambda: _files(app.settings)) - ended
     assert 0.9 <= deleted_after < 2.0, f"deleted {deleted_after:.2f} s after the end, for a 1 s grace period"
     async with client.get(app.url + prefix, headers=auth) as r:
         assert (await r.json())["documents"] == []
-    assert _files(data_dir) == []
+    assert _files(app.settings) == []
     import sqlalchemy as sa
     from filedrop.schema import audit
     async with app.engine.connect() as conn:
@@ -187,11 +189,10 @@ async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_swee
     async with app.engine.begin() as conn:
         await conn.execute(files.update().values(state="deleting"))
     # and an orphan ciphertext with no row at all (a crash before the row was written)
-    orphan = box.storage.ready_dir / ("O" * 22)
-    orphan.write_bytes(b"junk")
+    s3_server.plant_orphan(app.settings, "O" * 22, b"junk")
     counts = await box.sweep()
     assert counts == {"resumed": 1, "orphan": 1}
-    assert _files(Path(app.settings.data_dir)) == []
+    assert _files(app.settings) == []
     async with client.get(f"{app.url}{prefix}/{sent['id']}", headers=auth) as r:
         assert r.status == 404
 
@@ -248,7 +249,7 @@ async def test_a_restart_during_the_grace_period_still_deletes_on_time(live, htt
     try:
         data_dir = Path(app.settings.data_dir)
         deleted_after = await gone_at(client, f"{app.url}{prefix}/{sent['id']}", auth,
-                                      lambda: _files(data_dir)) - ended
+                                      lambda: _files(app.settings)) - ended
         # the next deadline is read back from the database, not left to the hourly sweep
         assert 1.9 <= deleted_after < 3.0, f"deleted {deleted_after:.2f} s after the end, for a 2 s grace period"
     finally:

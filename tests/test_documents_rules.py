@@ -188,16 +188,22 @@ async def test_downloads_are_attachments_the_browser_never_renders(live, http):
 
 
 @pytest.mark.parametrize("bad", ["../escape-from-the-store", "..", "a/b" * 10, "x" * 15, "é" * 20, ""])
-def test_the_store_refuses_a_file_name_that_is_not_one_of_its_ids(tmp_path, bad):
+async def test_the_store_refuses_a_file_name_that_is_not_one_of_its_ids(tmp_path, bad):
     storage = Storage(tmp_path / "documents")
-    for use in (storage.partial_path, storage.ready_path, storage.create, storage.remove):
+    for use in (storage.partial_path, storage.ready_path):
         with pytest.raises(ValueError):
             use(bad)
+    for use in (storage.create, storage.remove):
+        with pytest.raises(ValueError):
+            await use(bad)
+    with pytest.raises(ValueError):
+        async with storage.reading(bad):
+            pass
     assert not list((tmp_path).rglob("escape*"))
 
 
 async def test_ciphertext_files_and_their_folders_are_private_to_the_apps_user(live, http):
-    app = await live()
+    app = await live(documents_store="local")  # file modes are the local directory's (a bucket has none)
     _, api, auth = await _api_clinician(app, http)
     consultation = await _create(app, api, auth)
     prefix = f"/api/consultations/{consultation['id']}/documents"

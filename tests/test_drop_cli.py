@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from browser import chromium
+import s3_server
 from conftest import add_api_clinician
 from drop_client import download as reference_download
 from drop_client import upload as reference_upload
@@ -79,9 +80,9 @@ async def test_send_then_get_gives_identical_bytes_under_the_senders_file_name(l
     assert sorted(p.name for p in receiver.iterdir()) == [NAME], "no temporary file is left"
     assert got.stdout.strip().endswith(NAME) and "MiB" in got.stderr
     # the server holds only ciphertext under a random id, the expiry and download limit it was given
-    stored = Path(app.settings.data_dir) / "documents" / "ready" / match.group(1)
-    assert stored.stat().st_size == ece.padded_size(len(plaintext))
-    assert plaintext[:4096] not in stored.read_bytes()
+    stored = s3_server.stored_bytes(app.settings, match.group(1))
+    assert len(stored) == ece.padded_size(len(plaintext))
+    assert plaintext[:4096] not in stored
 
 
 async def test_get_never_overwrites_unless_forced_and_a_used_up_drop_is_gone(live, tmp_path):
@@ -111,10 +112,9 @@ async def test_get_of_a_tampered_ciphertext_fails_clearly_and_leaves_no_output_f
     (sender / NAME).write_bytes(os.urandom(400_000))
     sent = await drop("send", NAME, "--server", app.url, cwd=sender, token=token)
     doc = _link(app, sent.stdout).group(1)
-    stored = Path(app.settings.data_dir) / "documents" / "ready" / doc
-    data = bytearray(stored.read_bytes())
+    data = bytearray(s3_server.stored_bytes(app.settings, doc))
     data[ece.HEADER_SIZE + 2 * ece.RECORD_SIZE + 999] ^= 0x80  # a bit of record 2
-    stored.write_bytes(bytes(data))
+    s3_server.replace_stored(app.settings, doc, bytes(data))
     failed = await drop("get", sent.stdout.strip(), cwd=receiver)
     assert failed.returncode == 1
     assert re.fullmatch(r"teleconsult: decryption failed: record 2 does not authenticate.*\n", failed.stderr), \

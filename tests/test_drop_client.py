@@ -7,10 +7,10 @@ import asyncio
 import os
 import secrets
 import time
-from pathlib import Path
 
 import pytest
 
+import s3_server
 from conftest import add_api_clinician
 from drop_client import download as reference_download
 from filedrop import client, ece
@@ -131,8 +131,7 @@ async def test_a_stale_half_open_upload_does_not_corrupt_the_part_sent_again(liv
         assert r.status == 200, await r.text()
     writer.transport.abort()  # the stale connection dies at last
     await asyncio.sleep(0.3)
-    stored = Path(app.settings.data_dir) / "documents" / "ready" / doc
-    assert stored.stat().st_size == size, "the stale request's roll-back cut the published file"
+    assert len(s3_server.stored_bytes(app.settings, doc)) == size, "the stale request's roll-back cut the published file"
     _, received = await reference_download(http(), app.url, "/d/files", secret, doc)
     assert received == plaintext
 
@@ -144,10 +143,9 @@ async def test_download_of_a_tampered_record_raises_and_leaves_neither_file_nor_
     source.write_bytes(os.urandom(500_000))
     async with client.client_session() as session:
         link, sent = await drop_links.send_drop(session, app.url, token, source)
-        stored = Path(app.settings.data_dir) / "documents" / "ready" / sent.id
-        data = bytearray(stored.read_bytes())
+        data = bytearray(s3_server.stored_bytes(app.settings, sent.id))
         data[ece.HEADER_SIZE + 3 * ece.RECORD_SIZE + 100] ^= 0x01  # inside record 3
-        stored.write_bytes(bytes(data))
+        s3_server.replace_stored(app.settings, sent.id, bytes(data))
         out = tmp_path / "out"
         out.mkdir()
         with pytest.raises(ece.TamperedRecord, match="record 3"):
@@ -235,13 +233,12 @@ async def test_a_used_up_drop_leaves_the_disk_when_its_grace_ends_not_at_the_nex
     token = await _clinician_token(app)
     source = tmp_path / "compte-rendu.txt"
     source.write_bytes(b"once " * 1000)
-    ready = Path(app.settings.data_dir) / "documents" / "ready"
     async with client.client_session() as session:
         link, sent = await drop_links.send_drop(session, app.url, token, source, max_downloads=1)
         await client.download(session, drop_links.standalone_box(link.server), sent.id, link.secret,
                               output=tmp_path / "saved.txt")
         used_up = time.monotonic()
-        assert (ready / sent.id).exists(), "kept a moment for the transfer that used it up"
-        while (ready / sent.id).exists():
+        assert s3_server.is_published(app.settings, sent.id), "kept a moment for the transfer that used it up"
+        while s3_server.is_published(app.settings, sent.id):
             assert time.monotonic() - used_up < 2.0, "a used-up drop waited for the periodic sweep"
             await asyncio.sleep(0.05)

@@ -46,7 +46,7 @@ OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2
 ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
-FILEDROP_NEWEST = "fd_0002"
+FILEDROP_NEWEST = "fd_0004_downloads_completed"
 
 def _load_dump(path: Path, old: OldDatabase) -> None:
     with sqlite3.connect(path) as con:
@@ -67,11 +67,12 @@ def _rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
 
 def _added_values(path: Path, old: dict[str, list[str]]) -> set:
     """Every value the old rows hold in the columns later revisions added (fd_0002: owner,
-    touched_at; 0006: the clinician key and the sealed secret)."""
+    touched_at; 0006: the clinician key and the sealed secret), but fd_0004's
+    completed_downloads, which takes the old count (checked after the upgrade)."""
     found = set()
     with sqlite3.connect(path) as con:
         for table, names in _columns(path).items():
-            for column in set(names) - set(old[table]):
+            for column in set(names) - set(old[table]) - {"completed_downloads"}:
                 found |= {row[0] for row in con.execute(f"SELECT {column} FROM {table}")}
     return found
 
@@ -146,6 +147,9 @@ def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_ove
     asyncio.run(upgrade())
     assert _rows(path, columns) == before
     assert _added_values(path, columns) == {None}
+    with sqlite3.connect(path) as con:  # downloads were counted at their start before fd_0004
+        counts = con.execute("SELECT downloads, completed_downloads FROM drop_files").fetchall()
+    assert counts and all(started == completed for started, completed in counts)
     assert _tables(path) == ALL_TABLES
 
 

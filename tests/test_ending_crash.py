@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import s3_server
 from conftest import add_api_clinician
 from drop_client import upload
 from filedrop.schema import files
@@ -38,8 +39,8 @@ async def _consultation_with_a_document(app, http):
     return client, auth, consultation, prefix
 
 
-def _stored(app) -> list[Path]:
-    return [p for p in (Path(app.settings.data_dir) / "documents").rglob("*") if p.is_file()]
+def _stored(app) -> list[str]:
+    return s3_server.stored(app.settings)  # the directory's files, or the bucket's keys
 
 
 async def _state(app, consultation_id):

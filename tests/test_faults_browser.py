@@ -11,7 +11,7 @@ import os
 
 import sqlalchemy as sa
 
-from browser import chromium, knocked_pair, stand_in_jitsi, wait_until
+from browser import PHONE, chromium, knocked_pair, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from fault_proxy import FaultProxy
 from filedrop.schema import files
@@ -19,6 +19,7 @@ from teleconsult import consultations as cs
 from teleconsult.db import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
+BACK = 15.0  # "within a few seconds of coming back online", with room for a loaded machine
 
 
 async def _knock_is(app, status, timeout=SLOW):
@@ -29,6 +30,138 @@ async def _knock_is(app, status, timeout=SLOW):
     while (now := await read()) != status:
         assert asyncio.get_running_loop().time() < deadline, f"the knock is {now}, not {status}"
         await asyncio.sleep(0.1)
+
+
+async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network_returns(live):
+    """set_offline as soon as the knock is sent, whatever the waiting room had loaded by then
+    (this raced on main: offline before the page's module arrived left a page without script)."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            await patient.context.set_offline(True)
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)  # offline for a while: a few attempts fail
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
+                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_patient_who_went_offline_while_the_waiting_room_loaded_enters_the_call_when_back_online(live):
+    """set_offline at the moment the waiting room asks for its script: the page has no script
+    running at all (the module failed to load), so nothing in it could ever retry. The small
+    classic script loaded first (static/js/script_guard.js) notices and reloads the page once
+    the network is back."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            cut = []
+            guarded = asyncio.Event()
+
+            async def prepare(patient):
+                # the browser asks for the page's scripts in parallel: the network goes once the
+                # first, small, classic script has arrived (before it, nothing could help), when
+                # the page's module is asked for
+                patient.on("requestfinished",
+                           lambda r: guarded.set() if "/static/js/script_guard.js" in r.url else None)
+
+                async def offline_now(route):
+                    if not cut:
+                        cut.append(route.request.url)
+                        await asyncio.wait_for(guarded.wait(), SLOW)
+                        await patient.context.set_offline(True)
+                        await route.abort("internetdisconnected")
+                    else:
+                        await route.continue_()
+                await patient.route("**/static/js/patient.js*", offline_now)
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW, prepare_patient=prepare)
+            assert cut
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)  # offline for a while
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
+            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
+                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_enters_the_call_when_back_online(live):
+    """The phone goes offline (set_offline: new requests fail) and its open event stream dies
+    silently (the proxy keeps it open and passes nothing, as a carrier's NAT that forgot it):
+    the admission never arrives on it. Back online, the page opens a new stream."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
+            for _ in range(int(SLOW * 10)):
+                if proxy.streams:
+                    break
+                await asyncio.sleep(0.1)
+            assert proxy.streams == 1, "the waiting room's stream never opened"
+            await patient.context.set_offline(True)
+            proxy.freeze()
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(3)
+            assert await patient.evaluate("window.__jitsi === undefined")
+
+            proxy.restore()
+            await patient.context.set_offline(False)
+            await wait_until(patient, "window.__jitsi !== undefined", BACK)
+            assert await patient.is_visible("#call")
+    finally:
+        await proxy.close()
+        await jitsi_server.close()
+
+
+async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_opens_a_new_one_by_itself(live):
+    """No "online" event this time (a phone moving from one network to another): the stream
+    stays open and carries nothing, not even the server's ping every 15 s; after 45 s of silence
+    the page opens a new stream and the patient admitted meanwhile enters the call."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    try:
+        async with chromium() as browser:
+            clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
+            for _ in range(int(SLOW * 10)):
+                if proxy.streams:
+                    break
+                await asyncio.sleep(0.1)
+            assert proxy.streams == 1, "the waiting room's stream never opened"
+            proxy.freeze()
+            proxy.restore()  # new connections pass again at once; the old stream stays dead
+            await clinician.click("[data-action=admit]")
+            await _knock_is(app, cs.KNOCK_ADMITTED)
+            await asyncio.sleep(20)  # more than a ping's interval: the page still waits on its dead stream
+            assert await patient.evaluate("window.__jitsi === undefined")
+            await wait_until(patient, "window.__jitsi !== undefined", 45 + 5 + BACK)  # STALE_MS, the check, margin
+            assert proxy.streams >= 2  # a new waiting-room stream (then the call page's documents stream)
+    finally:
+        await proxy.close()
+        await jitsi_server.close()
 
 
 async def test_a_patient_whose_call_request_fails_when_admitted_enters_the_call_once_it_gets_through(live):
@@ -223,5 +356,132 @@ async def test_an_admit_refused_by_a_locked_database_is_tried_again_said_and_the
             await wait_until(clinician, "document.getElementById('dashboard-status').textContent === ''", SLOW)
             assert answers[0] == 503 and answers[-1] == 200, answers
             await _knock_is(app, cs.KNOCK_ADMITTED)
+    finally:
+        await jitsi_server.close()
+
+
+async def test_two_dashboard_tabs_both_admitting_both_show_the_patient_admitted_and_an_end_in_one_ends_the_other(live):
+    """The clinician has the dashboard open in two tabs; both click "Admit" at once, then both
+    open the call, and one ends it: the other tab leaves the (stand-in) Jitsi and says it ended."""
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    try:
+        async with chromium() as browser:
+            first, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            second = await first.context.new_page()
+            await second.goto(app.url + "/")
+            await second.wait_for_selector("[data-action=admit]", timeout=SLOW * 1000)
+            answers, asked, both = [], [], asyncio.Event()
+
+            async def together(route):  # each tab's admit leaves once both were clicked
+                asked.append(route.request.url)
+                if len(asked) == 2:
+                    both.set()
+                await asyncio.wait_for(both.wait(), SLOW)
+                await route.continue_()
+            for tab in (first, second):
+                tab.on("response", lambda r: answers.append(r.status) if r.url.endswith("/admit") else None)
+                await tab.route("**/admit", together)
+            await asyncio.gather(*(tab.evaluate("document.querySelector('[data-action=admit]').click()")
+                                   for tab in (first, second)))
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            for tab in (first, second):
+                await wait_until(tab, "document.querySelector('[data-action=admit]') === null"
+                                      " && document.querySelector('.consultation.status-in_call') !== null", SLOW)
+            assert sorted(answers) == [200, 200], answers  # the same wish twice: both done
+            assert await second.text_content("#dashboard-status") == ""
+
+            for tab in (first, second):
+                await tab.click("a.button.primary")
+                await wait_until(tab, "window.__jitsi !== undefined", SLOW)
+            first.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await first.click("#end-call")
+            await wait_until(first, "document.getElementById('call-status').textContent"
+                                    " === 'La consultation est terminée.'", SLOW)
+            await wait_until(second, "window.__jitsi_disposed === true", BACK)  # no reload, no click
+            assert await second.text_content("#call-status") == "La consultation est terminée."
+            assert await second.is_disabled("#end-call")
+    finally:
+        await jitsi_server.close()
+
+
+SENDERS = ("[...document.querySelectorAll('#documents-list .document')]"
+           ".map((d) => d.querySelector('.document-name').textContent + '|' + d.querySelector('.muted').textContent)")
+
+
+async def test_one_link_opened_on_two_phones_is_shown_to_the_clinician_and_documents_name_their_device(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    photo = tmp_path / "photo.pdf"
+    photo.write_bytes(b"%PDF-1.4 from the second phone")
+    try:
+        async with chromium() as browser:
+            clinician, phone1, link = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
+            phone2 = await (await browser.new_context(**PHONE)).new_page()
+            await phone2.goto(link)
+            await phone2.fill("#display_name", "Camille")
+            await phone2.check("#consent")
+            await phone2.click("button[type=submit]")
+            await wait_until(clinician, "document.querySelectorAll('.knock').length === 2", SLOW)
+            notes = await clinician.evaluate(
+                "[...document.querySelectorAll('.knock')].map((k) => k.querySelector('.same-link')?.textContent || '')")
+            assert notes == ["", "(un autre appareil avec le même lien, n° 2)"], notes
+
+            for _ in range(2):
+                await clinician.click("[data-action=admit]")
+                await asyncio.sleep(0.5)
+            for phone in (phone1, phone2):
+                await wait_until(phone, "window.__jitsi !== undefined", SLOW)
+            await clinician.click("a.button.primary")
+            await wait_until(clinician, "window.__jitsi !== undefined", SLOW)
+
+            await phone2.set_input_files("#document-file", str(photo))
+            for page in (phone1, phone2, clinician):
+                await wait_until(page, f"{LISTED} === 1", SLOW)
+            assert await phone2.evaluate(SENDERS) == ["photo.pdf| envoyé par vous · "]
+            assert await phone1.evaluate(SENDERS) == ["photo.pdf| envoyé par un autre appareil avec votre lien · "]
+            assert await clinician.evaluate(SENDERS) == ["photo.pdf| envoyé par le patient (appareil n° 2) · "]
+    finally:
+        await jitsi_server.close()
+
+
+async def test_a_reload_in_the_middle_of_an_upload_says_the_document_was_not_sent_and_announces_nothing_old(live, tmp_path):
+    jitsi_server, domain = await stand_in_jitsi()
+    app = await live(jitsi_domain=domain, jitsi_scheme="http")
+    doctor = await add_clinician(app.engine)
+    pdf = tmp_path / "ordonnance.pdf"
+    pdf.write_bytes(b"%PDF-1.4 prescription")
+    scan = tmp_path / "scanner.bin"
+    scan.write_bytes(os.urandom(9 * 1024 * 1024))  # three parts
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _in_the_call(browser, app, doctor)
+            await clinician.set_input_files("#document-file", str(pdf))
+            await wait_until(patient, "document.getElementById('documents-status').textContent"
+                                      " === 'Nouveau document : ordonnance.pdf'", SLOW)
+            held = asyncio.Event()
+
+            async def hold_the_second_part(route):
+                if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0":
+                    held.set()  # never answered: the upload is under way when the page reloads
+                    return
+                await route.continue_()
+            await patient.route("**/upload", hold_the_second_part)
+            await patient.set_input_files("#document-file", str(scan))
+            await asyncio.wait_for(held.wait(), SLOW)
+            patient.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))  # "leave this page?"
+            await patient.reload()
+            await wait_until(patient, "window.__jitsi !== undefined", SLOW)
+            await wait_until(patient, f"{LISTED} === 1", SLOW)
+            await wait_until(patient, "document.getElementById('documents-status').textContent !== ''", SLOW)
+            await asyncio.sleep(2)  # whatever the panel would say after its first list
+            assert await patient.text_content("#documents-status") == (
+                "scanner.bin n'a pas été envoyé : la page a été rechargée pendant l'envoi. Envoyez-le à nouveau.")
+            assert await patient.is_hidden("#documents-new")
+            async with app.engine.connect() as conn:
+                states = (await conn.execute(sa.select(files.c.state))).scalars().all()
+            assert sorted(states) == ["ready", "uploading"]  # the old upload is not published
     finally:
         await jitsi_server.close()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from conftest import make_settings
 from filedrop import client, migrations
 from filedrop.http import Access, mount, routes
+import s3_server
 from filedrop.storage import Storage
 from filedrop.store import BadUpload, DropBox, DropConfig
 
@@ -53,14 +54,42 @@ class Host:
         return Access(box_id=None, role="ignored")
 
 
+class Held:
+    """What the storage holds, looked at from outside it: a directory, or (TELECONSULT_TEST_STORE=s3)
+    a bucket of the tests' moto server."""
+
+    def __init__(self, directory: Path, bucket: str | None):
+        self.directory, self.bucket = directory, bucket
+
+    def ready(self, file_id: str) -> bytes:
+        if self.bucket:
+            return s3_server.client().get_object(Bucket=self.bucket, Key=f"ready/{file_id}")["Body"].read()
+        return (self.directory / "ready" / file_id).read_bytes()
+
+    def files(self) -> list[str]:
+        if self.bucket:
+            return s3_server.objects(self.bucket)
+        return sorted(str(p.relative_to(self.directory)) for p in self.directory.rglob("*") if p.is_file())
+
+
+async def _storage(tmp_path: Path):
+    if not s3_server.wanted():
+        return Storage(tmp_path / "ciphertext"), Held(tmp_path / "ciphertext", None)
+    from filedrop.s3storage import S3Storage
+    bucket = s3_server.bucket_for(str(tmp_path))
+    storage = await S3Storage.open(endpoint=s3_server.endpoint(), region=s3_server.REGION, bucket=bucket,
+                                   access_key_id=s3_server.ACCESS_KEY_ID, secret_access_key=s3_server.SECRET_ACCESS_KEY)
+    return storage, Held(tmp_path, bucket)
+
+
 @pytest.fixture
 async def bare(tmp_path):
-    """(base URL, Host, DropBox, storage directory) of a bare aiohttp app serving filedrop."""
+    """(base URL, Host, DropBox, what the storage holds) of a bare aiohttp app serving filedrop."""
     # a SQLite file, or the run's PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
     engine = create_async_engine(make_settings(tmp_path).sqlalchemy_url)
     await migrations.migrate(engine)
-    store_dir = tmp_path / "ciphertext"
-    box = DropBox(engine, Storage(store_dir), DropConfig(max_size=64 * MiB))
+    storage, store_dir = await _storage(tmp_path)
+    box = DropBox(engine, storage, DropConfig(max_size=64 * MiB))
     host = Host()
     app = web.Application()
     mount(app.router, "/box", host.box, box)
@@ -74,6 +103,7 @@ async def bare(tmp_path):
         yield f"http://127.0.0.1:{port}", host, box, store_dir
     finally:
         await runner.cleanup()
+        await storage.close()
         await engine.dispose()
 
 
@@ -92,7 +122,7 @@ async def test_a_file_goes_up_in_parts_and_comes_back_whole_through_a_bare_app(b
     assert received.path == tmp_path / "out" / "radio du thorax.png"
     assert received.path.read_bytes() == plaintext
     assert listed["id"] == sent.id and listed["uploaded_by"] == "guest", "the role is the host's, stored as given"
-    stored = (store_dir / "ready" / sent.id).read_bytes()
+    stored = store_dir.ready(sent.id)
     assert len(stored) == sent.size and plaintext[:4096] not in stored, "the server holds ciphertext only"
     operations = [operation for mount_name, operation in host.asked if mount_name == "box"]
     assert {"create", "upload_part", "complete", "list", "metadata", "download"} <= set(operations)
@@ -111,7 +141,7 @@ async def test_the_hosts_authorise_decides_before_filedrop_does_anything(bare, t
         with pytest.raises(client.HTTPError) as refused:
             await client.upload(session, box, source, secrets.token_bytes(32), role="guest")
         assert refused.value.status == 403
-        assert list((store_dir / "partial").iterdir()) == [], "nothing reserved for a refused request"
+        assert store_dir.files() == [], "nothing reserved for a refused request"
         host.refused = {"download"}
         sent = await client.upload(session, box, source, secrets.token_bytes(32), role="guest")
         with pytest.raises(client.HTTPError) as refused:
@@ -187,4 +217,5 @@ async def test_a_sweep_deletes_every_due_document_of_many_boxes_each_audited_wit
     assert left == {standalone.id}
     assert sorted(deleted) == sorted((d.id, d.box_id, "scheduled") for d in made)
     assert sorted(told) == sorted((d.box_id, "deleted", d.id) for d in made)
-    assert {p.name for p in store_dir.rglob("*") if p.is_file()} == {standalone.id}
+    # the local store made an empty file at creation; a bucket holds nothing before the first part
+    assert store_dir.files() == ([] if store_dir.bucket else [f"partial/{standalone.id}"])

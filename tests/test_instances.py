@@ -22,6 +22,7 @@ from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
 from room_event_client import EVENTS_SECRET, Poster, event, occupant, signed_headers
 from served import served
+from teleconsult import consultations as cs
 from teleconsult import db
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -139,8 +140,11 @@ async def test_link_guesses_sent_at_once_through_both_instances_pass_the_limit_n
     assert sorted(statuses) == [404] * 5 + [429] * 25
 
 
+DUE = 2000  # enough groups of deletions (filedrop.deletion.DELETE_BATCH) for A's sweep to be caught midway
+
+
 async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished_by_b(live, tmp_path):
-    """A is a real `teleconsult serve` process; its start-up sweep deletes 400 due documents.
+    """A is a real `teleconsult serve` process; its start-up sweep deletes DUE due documents.
     Frozen midway (SIGSTOP, holding the sweeper's turn), B's sweep waits and deletes nothing;
     killed (SIGKILL), its turn passes to B, which deletes the rest: nothing due is left behind."""
     url = postgres_cluster.cluster().database_for(str(tmp_path / "data"))
@@ -148,7 +152,7 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
     await db.migrate(engine)
     documents = tmp_path / "data" / "documents"
     box = DropBox(engine, Storage(documents), DropConfig(max_size=10 ** 7))  # no sweeper of its own
-    for _ in range(400):
+    for _ in range(DUE):
         await box.create(size=ece.padded_size(100), uploaded_by="clinician", box_id="consultation-1")
     await box.schedule_box_deletion("consultation-1", time.time() - 1)
 
@@ -162,7 +166,7 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()")))
 
     with served(tmp_path, database_url=url) as a:
-        while not (await turn_held_elsewhere() and 0 < await left() < 400):
+        while not (await turn_held_elsewhere() and 0 < await left() < DUE):
             assert a.process.poll() is None and await left() > 0, "A's sweep ended before it could be caught"
             await asyncio.sleep(0.002)
         os.kill(a.process.pid, signal.SIGSTOP)
@@ -218,3 +222,96 @@ async def test_a_room_event_retried_to_the_other_instance_is_applied_once(two, h
     assert status == 200 and answer["result"] != "duplicate"  # applied by A
     status, answer = await Poster(b, http()).send({**destroyed, "delivery_attempt": 2})  # the module's retry
     assert (status, answer["result"]) == (200, "duplicate")
+
+
+async def _room_with_admitted_patient(a, http):
+    """A consultation (through A's API) whose patient knocked and was admitted: the knock id is the
+    id in the patient's Jitsi token."""
+    from test_jitsi_events_http import admitted_knock
+    doctor, token = await add_api_clinician(a.engine)
+    client = http()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with client.post(a.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
+        room = (await r.json())["room"]
+    return doctor, client, auth, consultation, room, await admitted_knock(a, consultation["id"])
+
+
+async def _next_presence(queue) -> dict:
+    """The next presence event on a hub subscription (the knock's own events may come first)."""
+    while (published := await asyncio.wait_for(queue.get(), 5))["type"] != "presence":
+        pass
+    return published["presence"]
+
+
+async def _presence_through(app, client, auth, consultation_id):
+    async with client.get(app.url + f"/api/consultations/{consultation_id}", headers=auth) as r:
+        assert r.status == 200
+        return (await r.json())["presence"]
+
+
+async def test_presence_noted_from_an_event_received_by_a_is_what_b_answers_and_a_late_join_sent_to_b_stays_ignored(two, http):
+    a, b = await two(jitsi_events_secret=EVENTS_SECRET)
+    doctor, client, auth, consultation, room, knock_id = await _room_with_admitted_patient(a, http)
+    t = int(time.time())
+    patient = occupant(knock_id, "patient@meet.example.org/web", t - 10)
+    async with b.services.hub.subscribe(f"clinician:{doctor.id}") as dashboard_on_b:
+        assert (await Poster(a, http()).send(event("muc-occupant-joined", room, occupant=patient)))[1]["result"] == "presence"
+        assert await _next_presence(dashboard_on_b) == {"patient": True, "clinician": False}
+    assert await _presence_through(b, client, auth, consultation["id"]) == {"patient": True, "clinician": False}
+    # the patient leaves (told to A); the module's late retry of the join lands on B: still gone, on both
+    await Poster(a, http()).send(event("muc-occupant-left", room, occupant={**patient, "left_at": t}))
+    await Poster(b, http()).send(event("muc-occupant-joined", room, occupant=patient))
+    for app in (a, b):
+        assert await _presence_through(app, client, auth, consultation["id"]) == {"patient": False, "clinician": False}
+
+
+async def test_one_occupant_event_delivered_to_both_instances_at_once_is_applied_and_announced_once(two, http):
+    a, b = await two(jitsi_events_secret=EVENTS_SECRET)
+    doctor, client, auth, consultation, room, knock_id = await _room_with_admitted_patient(a, http)
+    joined = event("muc-occupant-joined", room, occupant=occupant(knock_id, "patient@meet.example.org/web",
+                                                                  int(time.time())))
+    async with a.services.hub.subscribe(f"clinician:{doctor.id}") as dashboard:
+        answers = await asyncio.gather(Poster(a, http()).send(joined),
+                                       Poster(b, http()).send({**joined, "delivery_attempt": 2}))
+        assert sorted(answer["result"] for _, answer in answers) == ["duplicate", "presence"]
+        assert (await _next_presence(dashboard))["patient"]
+        await asyncio.sleep(0.3)  # a second announcement would be here by now
+        assert not [e for e in [dashboard.get_nowait() for _ in range(dashboard.qsize())] if e["type"] == "presence"]
+    async with a.engine.connect() as conn:
+        sessions = await conn.scalar(sa.select(sa.func.count()).select_from(db.presence_sessions))
+    assert sessions == 1
+
+
+async def test_a_direct_call_with_the_clinician_on_a_and_the_patient_on_b_is_one_call_and_ends_when_both_have_left(two, http):
+    from test_direct_call_signalling import NO_JITSI, _consultation, _open
+    a, b = await two(direct_leave_grace_seconds=1, **NO_JITSI)
+    doctor = await add_clinician(a.engine)
+    doctor_http = http()
+    csrf = await login(doctor_http, a.url, doctor)
+    call = await _consultation(a, doctor_http, csrf, http())
+    await call.admit()
+    clinician = await _open(doctor_http, call.clinician_url("/events"))  # on A
+    patient = await _open(call.patient, f"{b.url}/j/{call.token}/signal/events")  # on B
+    assert patient.events[0] == {"type": "hello", "peer": True}, "B knows the clinician is connected to A"
+    await clinician.wait_for(lambda e: e == {"type": "peer", "present": True})
+    async with doctor_http.get(b.url + "/dashboard/state") as r:
+        item = next(c for c in (await r.json())["consultations"] if c["id"] == call.id)
+    assert item["presence"] == {"patient": True, "clinician": True}
+    # the patient's page reloads onto A: B's stream closes, B's grace period passes, the call goes on
+    again = await _open(call.patient, call.patient_url("/events"))
+    await patient.close()
+    await asyncio.sleep(1.6)
+    assert (await cs.consultation_by_id(a.engine, call.id)).status != cs.ENDED
+    await again.close()
+    await clinician.wait_for(lambda e: e == {"type": "peer", "present": False})
+    await asyncio.sleep(1.6)  # the clinician is still connected (to A): nothing ends
+    assert (await cs.consultation_by_id(a.engine, call.id)).status != cs.ENDED
+    await clinician.close()
+    for _ in range(100):
+        ended = await cs.consultation_by_id(a.engine, call.id)
+        if ended.status == cs.ENDED:
+            break
+        await asyncio.sleep(0.05)
+    assert (ended.status, ended.end_reason) == (cs.ENDED, "both_left")

@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from teleconsult.jitsi.events import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from teleconsult.settings import DEMO_SECRETS_FILE, SettingsError, load_settings
+import s3_server
 from conftest import add_api_clinician, gone_at, login, sealed
 from drop_client import upload
 from room_event_client import EVENTS_SECRET, MARKER, Poster, event, occupant, signed_headers
@@ -321,10 +321,10 @@ async def test_a_late_joined_after_its_left_does_not_show_a_ghost(live, http):
     pat = occupant(knock_id, "patient@meet.example.org/web", t - 10)
     await poster.send(event("muc-occupant-left", room, occupant={**pat, "left_at": t}))
     await poster.send(event("muc-occupant-joined", room, occupant=pat))  # retried, delivered late
-    assert not app.services.presence.get(consultation["id"]).patient
+    assert not (await app.services.presence.get(consultation["id"])).patient
     # a rejoin (new session) shows again
     await poster.send(event("muc-occupant-joined", room, occupant={**pat, "joined_at": t + 1}))
-    assert app.services.presence.get(consultation["id"]).patient
+    assert (await app.services.presence.get(consultation["id"])).patient
 
 
 async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_the_grace(live, http):
@@ -335,7 +335,7 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     prefix = f"/api/consultations/{consultation['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(3000), "a.pdf", "clinician",
                         headers=auth)
-    files = lambda: [p for p in (Path(app.settings.data_dir) / "documents").rglob("*") if p.is_file()]  # noqa: E731
+    files = lambda: s3_server.stored(app.settings)  # noqa: E731  (the directory's files or the bucket's keys)
     assert len(files()) == 1
     t = int(time.time())
     pat = occupant(knock_id, "patient@meet.example.org/web", t)
@@ -343,7 +343,7 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[{**pat, "left_at": t}]))
     destroyed_at = time.monotonic()
     assert (status, answer["result"]) == (200, "ended")
-    assert not app.services.presence.get(consultation["id"]).patient
+    assert not (await app.services.presence.get(consultation["id"])).patient
     ended = await api_consultation(client, app, auth, consultation["id"])
     assert (ended["status"], ended["end_reason"]) == ("ended", "room_destroyed")
     assert ended["presence"] == {"patient": False, "clinician": False}, "nobody is in an ended call"
@@ -357,7 +357,7 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
     assert files() == []
     # a late joined from before the destruction shows nobody
     await poster.send(event("muc-occupant-joined", room, occupant=pat))
-    assert not app.services.presence.get(consultation["id"]).patient
+    assert not (await app.services.presence.get(consultation["id"])).patient
 
 
 async def test_room_only_the_clinician_entered_does_not_end_the_consultation(live, http, caplog):
@@ -367,11 +367,11 @@ async def test_room_only_the_clinician_entered_does_not_end_the_consultation(liv
     t = int(time.time())
     doc = occupant(doctor.id, "doc@meet.example.org/web", t - 20)
     await poster.send(event("muc-occupant-joined", room, occupant=doc))
-    assert app.services.presence.get(consultation["id"]).clinician
+    assert (await app.services.presence.get(consultation["id"])).clinician
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[{**doc, "left_at": t}]))
     assert (status, answer["result"]) == (200, "kept_open")
     assert (await api_consultation(client, app, auth, consultation["id"]))["status"] == "waiting"
-    assert not app.services.presence.get(consultation["id"]).clinician
+    assert not (await app.services.presence.get(consultation["id"])).clinician
     # without token ids, or with nobody listed, the room's end ends the consultation
     status, answer = await poster.send(event("muc-room-destroyed", room, all_occupants=[
         occupant(None, "anon@meet.example.org/x", t - 5, t)]))
@@ -387,7 +387,7 @@ async def test_events_for_an_ended_consultation_change_nothing(live, http):
     status, answer = await poster.send(event("muc-occupant-joined", room,
                                              occupant=occupant(doctor.id, "d@meet.example.org/w", t)))
     assert (status, answer["result"]) == (200, "already_ended")
-    assert not app.services.presence.get(consultation["id"]).clinician
+    assert not (await app.services.presence.get(consultation["id"])).clinician
     status, answer = await poster.send(event("muc-room-destroyed", room))
     assert (status, answer["result"]) == (200, "already_ended")
     assert (await api_consultation(client, app, auth, consultation["id"]))["end_reason"] == "clinician"

@@ -133,9 +133,47 @@ async def test_document_events_carry_the_listing_the_box_shows_and_the_download_
         for count in (1, 2):
             await download(client, app.url, prefix, secret, sent["id"], auth)
             downloaded = await _next(queue, "document")
-            assert (downloaded["action"], downloaded["id"], downloaded["downloads"]) == ("downloaded", sent["id"], count)
+            assert (downloaded["action"], downloaded["id"], downloaded["completed_downloads"]) == (
+                "downloaded", sent["id"], count)
         async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
             assert r.status == 200
         await sweep_once(app.services)
         deleted = await _next(queue, "document")
         assert (deleted["action"], deleted["id"]) == ("deleted", sent["id"])
+
+
+async def test_a_download_cut_midway_is_not_counted_as_downloaded_and_a_whole_one_is(live, http):
+    """The patient's phone loses its network halfway through a document: the clinician must not
+    read "Downloaded" (the event and the listing count only transfers whose last byte was sent)."""
+    app = await live(documents_grace_seconds=0)
+    doctor, token = await add_api_clinician(app.engine)
+    auth = {"Authorization": f"Bearer {token}"}
+    client = http()
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        consultation = await r.json()
+    prefix = f"/api/consultations/{consultation['id']}/documents"
+    secret = secrets.token_bytes(32)
+    sent = await upload(client, app.url, prefix, secret, os.urandom(24 * 1024 * 1024), "scan.bin", "clinician",
+                        headers=auth)
+    async with app.services.hub.subscribe(f"box:{consultation['id']}") as queue:
+        cutter = http()
+        response = await cutter.get(app.url + f"{prefix}/{sent['id']}", headers=auth)
+        assert response.status == 200
+        await response.content.readexactly(64 * 1024)
+        response.close()  # the connection goes, 24 MiB minus a few buffers never sent
+        await cutter.close()
+        await asyncio.sleep(1)
+        seen = []
+        while not queue.empty():
+            seen.append(queue.get_nowait())
+        assert [e for e in seen if e.get("action") == "downloaded"] == [], seen
+        async with client.get(app.url + prefix, headers=auth) as r:
+            (listed,) = (await r.json())["documents"]
+        assert listed["completed_downloads"] == 0 and listed["downloads"] == 1  # started once, finished never
+
+        await download(client, app.url, prefix, secret, sent["id"], auth)
+        downloaded = await _next(queue, "document")
+        assert (downloaded["action"], downloaded["completed_downloads"]) == ("downloaded", 1)
+        async with client.get(app.url + prefix, headers=auth) as r:
+            (listed,) = (await r.json())["documents"]
+        assert listed["completed_downloads"] == 1 and listed["downloads"] == 2

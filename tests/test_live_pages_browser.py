@@ -3,7 +3,7 @@ state again, and the consultation secrets and keys this browser kept go at logou
 opens the sealed secrets again: issue 13, tests/test_clinician_keys_browser.py).
 
 The patient's side is played from Python by the domain functions the patient's requests call
-(consultations.knock and decide, the drop box's create/upload_part/complete/start_download):
+(consultations.knock and decide, the drop box's create/upload_part/complete/start_download/finish_download):
 they publish the same events. Jitsi is the stand-in of tests/browser.py (no videobridge here).
 """
 
@@ -124,6 +124,9 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
             assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
             # downloaded by the patient, then deleted at the end: the item follows
             await app.services.drops.start_download(doc, consultation_id, downloader="patient")
+            await asyncio.sleep(1)  # started is not downloaded: the item waits for the last byte
+            assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
+            await app.services.drops.finish_download(doc, consultation_id, downloader="patient")
             await wait_until(page, f"{_text(row + ' .document-state')} === 'Téléchargé'")
             await ending.end(app.services, consultation, "clinician")
             await sweep_once(app.services)

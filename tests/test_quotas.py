@@ -88,7 +88,7 @@ async def test_creation_values_are_refused_rather_than_truncated_or_read_as_unli
 
 
 async def test_under_the_free_space_floor_uploads_get_507_and_documents_can_still_be_read(live, http, tmp_path):
-    app = await live()
+    app = await live(documents_store="local")  # the free-space floor is the local disk's (a bucket has its own quota)
     client, auth = await _api(app, http)
     consultation = await _new_consultation(client, app, auth)
     prefix = f"/api/consultations/{consultation['id']}/documents"
@@ -96,7 +96,7 @@ async def test_under_the_free_space_floor_uploads_get_507_and_documents_can_stil
     sent = await upload(client, app.url, prefix, secret, b"%PDF-1.7 kept", "cr.pdf", "clinician", headers=auth)
     # the same data directory, now with a floor above the disk's free space
     free_mib = shutil.disk_usage(tmp_path).free // (1024 * 1024)
-    full = await live(documents_min_free_mib=free_mib + 1024, data_dir=app.settings.data_dir)
+    full = await live(documents_min_free_mib=free_mib + 1024, data_dir=app.settings.data_dir, documents_store="local")
     async with client.post(full.url + prefix, json={"size": SMALL}, headers=auth) as r:
         assert r.status == 507 and "full" in (await r.json())["error"]
     async with client.get(f"{full.url}{prefix}/{sent['id']}", headers=auth) as r:

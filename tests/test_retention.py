@@ -137,3 +137,26 @@ async def test_a_record_whose_documents_are_still_stored_is_kept_until_they_go(t
         assert (await ending.sweep_once(services))["consultations_forgotten"] == 0
         assert await _rows(services, consultations, consultations.c.id == ended.id)
         assert await ending.next_deadline(services) == T0 + 400 * DAY  # the document's own deadline
+
+
+async def test_no_room_name_is_issued_twice_neither_a_kept_consultations_nor_a_forgotten_ones(tmp_path, monkeypatch):
+    """Creation draws again when the name it drew belongs to a kept consultation (unique column)
+    or to a forgotten one (used_rooms, where forgetting moved it)."""
+    clock = Clock(T0)
+    settings = _settings(tmp_path)
+    async with open_services(settings, clock=clock) as services:
+        forgotten, _ = await _consultation_with_a_knock_and_a_document(services, clock)
+        kept, _ = await _consultation_with_a_knock_and_a_document(services, clock, "dr.other@example.org")
+        ended = await ending.end(services, forgotten, "clinician")
+        clock.now = ended.ended_at + RETENTION_DAYS * DAY
+        assert (await ending.sweep_once(services))["consultations_forgotten"] == 1
+        assert await _rows(services, consultations, consultations.c.id == forgotten.id) == []
+
+        draws = iter([forgotten.room_name, kept.room_name, "a-fresh-room-name"])
+        monkeypatch.setattr(cs.ids, "room_name", lambda: next(draws))
+        clinician = await get_clinician(services.engine, kept.clinician_id)
+        new = await cs.create_consultation(services.engine, settings, clinician, now=clock.now)
+        assert new.room_name == "a-fresh-room-name"
+        names = [row.room_name for row in await _rows(services, consultations, consultations.c.id != "")]
+        assert sorted(names) == sorted([kept.room_name, "a-fresh-room-name"])
+        assert await _rows(services, used_rooms, used_rooms.c.room_name == forgotten.room_name)

@@ -2,24 +2,35 @@
 encryption as the browser (filedrop/ece/, docs/encryption.md). Memory is bounded whatever
 the file size.
 
-* transport.py: the errors, the :class:`Box` of URLs where a host mounted the drop box (given
-  by the caller: filedrop knows no host's paths), a session fit for long transfers, listing,
-  metadata and deletion;
-* sending.py: encrypt while uploading in parts, resuming after a dropped connection
-  (:func:`upload`; :func:`send_drop` for a standalone drop under a fresh secret);
-* receiving.py: decrypt as the download arrives, into a temporary file renamed into place
-  only once the whole stream authenticated (:func:`download`).
+* common.py: the errors, the :class:`Box` of URLs where a host mounted the drop box (given by
+  the caller: filedrop knows no host's paths), the encryption of a file into parts, the
+  placing of a received file; no HTTP library;
+* blocking.py: the whole client on the standard library's http.client, for programs that
+  start, transfer and exit (`teleconsult drop`): no aiohttp, no asyncio to import;
+* for asyncio programs, on aiohttp: transport.py (a session fit for long transfers, listing,
+  metadata, deletion), sending.py (encrypt while uploading in parts, resuming after a dropped
+  connection: :func:`upload`; :func:`send_drop` for a standalone drop under a fresh secret),
+  receiving.py (decrypt as the download arrives, into a temporary file renamed into place
+  only once the whole stream authenticated: :func:`download`). These are imported on first
+  use, so that ``import filedrop.client.blocking`` does not load aiohttp.
 
 The secret never leaves this process: it is not in any URL, header or body sent.
 """
 
 from __future__ import annotations
 
-from .receiving import MAX_NAME_BYTES, Received, download, safe_name
-from .sending import DROP_SECRET_SIZE, PART_SIZE, Sent, send_drop, upload
-from .transport import (OFFSET_HEADER, OWNER_HEADER, Box, DropClientError, FileChanged, HTTPError, NotFound,
-                        OutputExists, Progress, TransferFailed, client_session, delete_drop, fetch_metadata,
-                        list_box, request_json)
+import importlib
+
+from .common import (DROP_SECRET_SIZE, MAX_NAME_BYTES, OFFSET_HEADER, OWNER_HEADER, PART_SIZE, Box,
+                     DropClientError, FileChanged, HTTPError, NotFound, OutputExists, Progress, Received, Sent,
+                     TransferFailed, safe_name)
+
+_ON_AIOHTTP = {
+    "client_session": "transport", "delete_drop": "transport", "fetch_metadata": "transport",
+    "list_box": "transport", "request_json": "transport",
+    "send_drop": "sending", "upload": "sending",
+    "download": "receiving",
+}
 
 __all__ = [
     "DROP_SECRET_SIZE",
@@ -47,3 +58,12 @@ __all__ = [
     "send_drop",
     "upload",
 ]
+
+
+def __getattr__(name: str):
+    module = _ON_AIOHTTP.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -17,61 +17,18 @@ import contextlib
 import mimetypes
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 import aiohttp
 
 from .. import ece
-from .transport import (OFFSET_HEADER, OWNER_HEADER, Box, FileChanged, HTTPError, Progress, TransferFailed,
-                        error_message, raise_for, request_json)
+from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, PART_SIZE, RETRIES, RETRY_DELAY,  # noqa: F401
+                     SEND_CHUNK, Box, HTTPError, Progress, Sent, TransferFailed, encrypted_parts, retry_delay_after,
+                     retryable)
+from .transport import error_message, raise_for, request_json
 
-PART_SIZE = 8 * 1024 * 1024  # ciphertext bytes per PATCH (and in memory while it travels)
-READ_SIZE = 16 * ece.RECORD_DATA_SIZE  # plaintext read from disk at a time (~1 MiB)
-SEND_CHUNK = 256 * 1024  # body slices handed to aiohttp (granularity of the progress)
-RETRIES = 6
-RETRY_DELAY = 0.5  # seconds, doubled at each retry, capped at MAX_RETRY_DELAY
-MAX_RETRY_DELAY = 8.0
-DROP_SECRET_SIZE = 16  # standalone drops: 128 random bits per file
-
-
-@dataclass(frozen=True)
-class Sent:
-    id: str
-    size: int  # ciphertext bytes (the padded size)
-    metadata: dict
-    document: dict  # the server's answer to /complete
-    owner_token: str | None = field(default=None, repr=False)
-    secret: bytes | None = field(default=None, repr=False)
-
-
-def _encrypted_parts(source: BinaryIO, encryptor: ece.Encryptor, size: int,
-                     part_size: int) -> Iterator[bytearray]:
-    """Ciphertext of exactly `size` plaintext bytes read from `source`, in parts of
-    `part_size` bytes or up to one record more (the last part may be shorter)."""
-
-    def records() -> Iterator[bytes]:
-        remaining = size
-        while remaining:
-            chunk = source.read(min(READ_SIZE, remaining))
-            if not chunk:
-                raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
-            remaining -= len(chunk)
-            yield from encryptor.feed(chunk)
-        if source.read(1):
-            raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
-        yield from encryptor.finish()
-
-    part = bytearray()
-    for record in records():
-        part += record
-        if len(part) >= part_size:
-            yield part
-            part = bytearray()
-    if part:
-        yield part
+_encrypted_parts = encrypted_parts
 
 
 async def _body(part: memoryview, base: int, progress: Progress | None, total: int) -> AsyncIterator[bytes]:
@@ -105,7 +62,7 @@ async def _send_part(session: aiohttp.ClientSession, url: str, headers: dict, st
                     if acknowledged != end:
                         raise TransferFailed(f"the server acknowledged {acknowledged} bytes, {end} were sent")
                     return
-                if response.status < 500 and response.status not in (408, 409, 429):
+                if not retryable(response.status):
                     await raise_for(response, "sending")
                 problem: BaseException = HTTPError(response.status, await error_message(response))
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -114,7 +71,7 @@ async def _send_part(session: aiohttp.ClientSession, url: str, headers: dict, st
         if failures > retries:
             raise TransferFailed(f"sending failed {failures} times in a row, giving up "
                                  f"({str(problem) or type(problem).__name__})")
-        await asyncio.sleep(min(MAX_RETRY_DELAY, retry_delay * 2 ** (failures - 1)))
+        await asyncio.sleep(retry_delay_after(failures, retry_delay))
         try:
             reported = await _upload_offset(session, url, headers)
         except (TimeoutError, aiohttp.ClientConnectionError):

@@ -1,6 +1,7 @@
 // The clinician's call page: embeds Jitsi as moderator (or, without Jitsi, the direct call), ends the
-// consultation.
-import { pageData, postJSON } from "./page.js";
+// consultation, and leaves the call when it is ended elsewhere (another tab or device of the
+// clinician, the patient's room, the maximum duration): the clinician's live events say so.
+import { getJSON, listen, pageData, postJSON } from "./page.js";
 import { isPassing, retrying } from "./retry.js";
 import { joinCall } from "./jitsi.js";
 import { joinDirectCall } from "./direct_call.js";
@@ -44,6 +45,26 @@ document.getElementById("end-call").addEventListener("click", async () => {
   }
   if (call) call.stop();
   showEnded();
+});
+
+function endedElsewhere() {
+  if (call) call.stop();
+  call = null;
+  showEnded();
+}
+
+// the clinician's live events (the dashboard's): an end is one; at each (re)connection, the
+// state says whether it ended while this page was not listening
+listen(data.events_url, async (event) => {
+  if (event.type === "hello" || event.type === "resync") {
+    try {
+      const state = await getJSON(data.state_url);
+      const here = state.consultations.find((c) => c.id === data.consultation.id);
+      if (here && here.status === "ended") endedElsewhere();
+    } catch (err) { /* the next hello asks again */ }
+  } else if (event.consultation_id === data.consultation.id && event.status === "ended") {
+    endedElsewhere();
+  }
 });
 
 let documents = null;

@@ -50,8 +50,12 @@ function knockItem(consultation, knock) {
         onclick: () => decide(consultation.id, knock.id, "decline") }, t.decline));
   }
   const label = knock.status === "waiting" ? t.knocking : t.admitted;
+  // one link opened on several devices: each knock after the first says so (the same name twice
+  // would otherwise look like one patient knocking twice)
+  const device = consultation.knocks.indexOf(knock) + 1;
+  const note = device > 1 ? el("span", { class: "same-link muted" }, t.same_link.replace("{n}", String(device))) : null;
   return el("li", { class: `knock knock-${knock.status}` },
-    el("strong", {}, nameOf(knock)), ` ${label} `, actions);
+    el("strong", {}, nameOf(knock)), note ? " " : null, note, ` ${label} `, actions);
 }
 
 function nameOf(knock) {
@@ -264,6 +268,7 @@ async function decide(consultationId, knockId, action) {
       if (c) { putKnock(c, knock); await show(c); }
     });
   } catch (err) {
+    if (err.status === 404 || err.status === 409) tell(t.changed_elsewhere, true); // another tab or device
     later(refresh); // decided elsewhere meanwhile, or ended: show what is true now
   }
 }

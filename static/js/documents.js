@@ -39,13 +39,23 @@ export function mountDocuments(cfg, hooks = {}) {
 
   function stateLabel(entry) {
     if (entry.deleted) return t.deleted;
-    if (entry.doc.downloads > 0) return t.downloaded;
-    return entry.doc.uploaded_by === cfg.role ? t.sent : t.received;
+    if (entry.doc.completed_downloads > 0) return t.downloaded; // the last byte was sent
+    return entry.doc.uploaded_by === cfg.sender ? t.sent : t.received;
+  }
+
+  // Who sent it: this device, the other party, or another device that opened the same patient
+  // link ("patient-2"…: teleconsult/web/views/documents.py), named by its number.
+  function fromLabel(sender) {
+    if (sender === cfg.sender) return t.from_me;
+    const device = /^patient(?:-(\d+))?$/.exec(sender);
+    if (!device) return t.from_other; // the clinician
+    if (cfg.role === "patient") return t.from_device; // another phone with the same link
+    return device[1] ? t.from_device.replace("{n}", device[1]) : t.from_other;
   }
 
   function itemOf(entry) {
     const name = entry.meta ? entry.meta.name : t.unreadable;
-    const from = entry.doc.uploaded_by === cfg.role ? t.from_me : t.from_other;
+    const from = fromLabel(entry.doc.uploaded_by);
     const item = el("li", { class: `document${entry.deleted ? " deleted" : ""}`, "data-id": entry.doc.id },
       el("span", { class: "document-name" }, name),
       el("span", { class: "muted" }, ` ${from} · `),
@@ -105,11 +115,12 @@ export function mountDocuments(cfg, hooks = {}) {
       known.set(doc.id, entry);
     } else {
       // downloads only grow: an event may overtake the list that already counted it
-      entry.doc = { ...entry.doc, ...doc, downloads: Math.max(entry.doc.downloads || 0, doc.downloads || 0) };
+      entry.doc = { ...entry.doc, ...doc, downloads: Math.max(entry.doc.downloads || 0, doc.downloads || 0),
+        completed_downloads: Math.max(entry.doc.completed_downloads || 0, doc.completed_downloads || 0) };
     }
     await open(entry);
     show(entry);
-    if (fresh && loaded && doc.uploaded_by !== cfg.role && !entry.message) announce(entry);
+    if (fresh && loaded && doc.uploaded_by !== cfg.sender && !entry.message) announce(entry);
   }
 
   const offline = document.getElementById("documents-offline");
@@ -141,8 +152,9 @@ export function mountDocuments(cfg, hooks = {}) {
     if (event.action === "added") return event.document ? upsert(event.document) : refresh();
     if (!entry) return event.action === "deleted" ? undefined : refresh();
     if (event.action === "downloaded") {
-      entry.doc.downloads = typeof event.downloads === "number"
-        ? Math.max(entry.doc.downloads, event.downloads) : entry.doc.downloads + 1;
+      // sent once the transfer's last byte went (a transfer cut midway is not announced)
+      entry.doc.completed_downloads = typeof event.completed_downloads === "number"
+        ? Math.max(entry.doc.completed_downloads || 0, event.completed_downloads) : (entry.doc.completed_downloads || 0) + 1;
     } else if (event.action === "deleted") {
       entry.deleted = true;
     }
@@ -153,7 +165,9 @@ export function mountDocuments(cfg, hooks = {}) {
   function deliver(entry) {
     if (entry.message) return;
     entry.message = true;
-    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from: entry.doc.uploaded_by,
+    // the writer and the identity form know two parties: every device of the link is the patient
+    const from = /^patient-\d+$/.test(entry.doc.uploaded_by) ? "patient" : entry.doc.uploaded_by;
+    hooks.onMessage?.({ id: entry.doc.id, type: entry.meta.type, from,
       created_at: entry.doc.created_at, read: () => endpoint.download(entry.doc.id, secret, entry.meta.type) });
   }
 
@@ -172,6 +186,20 @@ export function mountDocuments(cfg, hooks = {}) {
     }
   }
 
+  // Uploads under way are noted in this tab's history entry (not in storage: it goes with the
+  // tab), so that the page that comes after a reload can say which of them were not sent.
+  function unsent(change) {
+    const state = history.state && typeof history.state === "object" ? history.state : {};
+    const names = change(Array.isArray(state.unsentUploads) ? state.unsentUploads : []);
+    history.replaceState({ ...state, unsentUploads: names }, "");
+  }
+  function sayUnsentAfterReload() {
+    const names = history.state && Array.isArray(history.state.unsentUploads) ? history.state.unsentUploads : [];
+    if (!names.length) return;
+    say(names.map((name) => t.not_sent_reload.replace("{name}", name)).join(" "), true);
+    unsent(() => []);
+  }
+
   // Resolves to true once `file` is in the box (a dropped file, a written document, a message).
   async function send(file) {
     if (!secret) { say(t.no_key, true); return false; }
@@ -180,6 +208,7 @@ export function mountDocuments(cfg, hooks = {}) {
     progress.value = 0;
     say(`${t.sending} ${file.name}`);
     sending += 1;
+    unsent((names) => [...names, file.name]);
     try {
       const done = await endpoint.upload(file, secret, cfg.role, {
         onProgress: (f) => { progress.value = f; say(`${t.sending} ${file.name}`); },
@@ -195,6 +224,7 @@ export function mountDocuments(cfg, hooks = {}) {
       return false;
     } finally {
       sending -= 1;
+      unsent((names) => { const left = [...names]; left.splice(left.indexOf(file.name), 1); return left; });
       progress.hidden = true;
       if (input) input.value = "";
     }
@@ -239,6 +269,7 @@ export function mountDocuments(cfg, hooks = {}) {
     });
   });
 
+  sayUnsentAfterReload();
   later(async () => {
     secret = await panelSecret(cfg);
     if (!secret && recover) recover.hidden = false;

@@ -29,26 +29,51 @@ export async function getJSON(url) {
 // drops, onUp() when it is open again. The browser reconnects an EventSource by itself after a
 // blip, but gives up for good (readyState CLOSED) when a reconnection fails outright (offline,
 // server restarting, a proxy's error page): then a new one is opened after a pause, as long as
-// the page lives, and at once when the browser is back online. Returns { close() }.
+// the page lives. A stream can also die silently, still "open" but carrying nothing (a phone
+// whose connection outlived its signal, a NAT that forgot it): a new one is opened at once when
+// the browser comes back online, and whenever nothing (not even the server's ping, every 15 s:
+// teleconsult/web/sse.py) came for STALE_MS. A new stream's first event is the current state.
+// Returns { close() }.
+const STALE_MS = 45_000;
+
 export function listen(url, onEvent, { onDown = () => {}, onUp = () => {} } = {}) {
   let source = null;
   let closed = false;
   let attempt = 0;
+  let heard = Date.now();
+  let waiting = false; // a reopening is scheduled
   function open() {
+    waiting = false;
+    heard = Date.now();
     source = new EventSource(url);
-    source.onopen = () => { attempt = 0; onUp(); };
-    source.onmessage = (message) => onEvent(JSON.parse(message.data));
+    source.onopen = () => { attempt = 0; heard = Date.now(); onUp(); };
+    source.onmessage = (message) => { heard = Date.now(); onEvent(JSON.parse(message.data)); };
+    source.addEventListener("ping", () => { heard = Date.now(); });
     source.onerror = () => {
       onDown();
-      if (closed || source.readyState !== EventSource.CLOSED) return;
+      if (closed || source.readyState !== EventSource.CLOSED || waiting) return;
       attempt += 1;
-      pause(Math.min(10_000, 500 * 2 ** attempt)).then(() => { if (!closed) open(); });
+      waiting = true;
+      pause(Math.min(10_000, 500 * 2 ** attempt)).then(() => { if (!closed && waiting) open(); });
     };
   }
+  function reopen() {
+    if (closed) return;
+    source.close();
+    onDown();
+    open();
+  }
+  const watchdog = setInterval(() => {
+    if (!waiting && Date.now() - heard > STALE_MS) reopen();
+  }, 5_000);
+  const online = () => reopen();
+  window.addEventListener("online", online);
   open();
   return {
     close() {
       closed = true;
+      clearInterval(watchdog);
+      window.removeEventListener("online", online);
       source.close();
     },
   };

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from .. import accounts, clinician_keys, consultations, db, ids, sealing
 from ..jitsi import config_check, jicofo_check
 from ..web.app import create_app
@@ -227,8 +229,59 @@ def cmd_jitsi_files(args) -> int:
     return 0
 
 
+def cmd_migrate_database(args) -> int:
+    """The move of docs/operations.md: teleconsult/database_move.py does it, in one transaction."""
+    from .. import database_move
+    settings = _settings_for_tools(args)
+    target_url = args.to.strip()
+    if not target_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise DomainError("--to must be a PostgreSQL URL (postgresql://user@host:port/database)")
+
+    async def work():
+        source, target = db.make_engine(settings.sqlalchemy_url), db.make_engine(target_url)
+        shown = sa.engine.make_url(target_url).render_as_string(hide_password=True)  # as given, no password
+        try:
+            print(f"Moving {source.url.render_as_string(hide_password=True)} to {shown} ...", flush=True)
+            moved = await database_move.move(source, target, say=lambda line: print("  " + line, flush=True))
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise DomainError(f"the move failed, nothing was written to {shown}: {reason}") from None
+        finally:
+            await source.dispose()
+            await target.dispose()
+        return moved, shown
+    moved, shown = asyncio.run(work())
+    print(f"Done: {moved.total} rows in {len(moved.counts)} tables, counts checked. Keep the old instance "
+          f"stopped (what it writes now is not moved), set database_url to the --to URL ({shown}) in the settings (the "
+          f"documents stay in {Path(settings.data_dir).resolve() / 'documents'}), and start the instances.")
+    return 0
+
+
+def cmd_move_documents(args) -> int:
+    from filedrop.moving import move_documents
+    from filedrop.storage import LocalStorage
+
+    from ..document_store import open_document_store
+    settings = _settings(args)
+    if settings.documents_store == "local":
+        raise SettingsError("move-documents copies data_dir/documents into a bucket: set documents_store = s3 "
+                            "and the s3_* settings first")
+
+    async def move(engine):
+        target = await open_document_store(settings)
+        try:
+            return await move_documents(engine, LocalStorage(Path(settings.data_dir) / "documents"), target)
+        finally:
+            await target.close()
+    counts = asyncio.run(_with_engine(settings, move))
+    print(f"Copied {counts['published']} published documents and {counts['unfinished']} unfinished uploads to "
+          f"bucket {settings.s3_bucket}; {counts['missing']} rows had no file (the sweeper removes them).")
+    return 0
+
+
 COMMANDS = {"serve": cmd_serve, "check": cmd_check, "clinician": cmd_clinician, "consultation": cmd_consultation,
-            "jitsi-files": cmd_jitsi_files}
+            "jitsi-files": cmd_jitsi_files, "migrate-database": cmd_migrate_database,
+            "move-documents": cmd_move_documents}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,19 +1,22 @@
 """`teleconsult drop send|get|delete` (options in parser.py): the end-to-end encrypted drop box from a terminal
-(filedrop/client/ does the work, at the places teleconsult/drop_links.py names). It talks to a
-running server over HTTP only; keys are made and used here and never sent.
+(filedrop/client/blocking.py does the work, at the places teleconsult/drop_links.py names). It talks to a
+running server over HTTP only; keys are made and used here and never sent. It imports neither
+aiohttp nor asyncio, so that it starts transferring within a tenth of a second of being launched
+(tests/test_cli_imports.py, bench/cli_startup.py).
 
 Errors are one line on stderr and a non-zero exit status (1; 2 for usage errors; 130 when
 interrupted), never a traceback."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
 from pathlib import Path
 
-from filedrop import client, ece
+from filedrop import ece
+from filedrop.client import blocking as client
+from filedrop.client import common
 
 from .. import drop_links
 from ..drop_links import ConsultationLink, DropLink, LinkError, parse_link
@@ -81,38 +84,41 @@ def _consultation_link(text: str) -> ConsultationLink:
     return link
 
 
-async def _consultation_box(session, args) -> tuple[client.Box, ConsultationLink]:
+def _consultation_box(session, args) -> tuple[common.Box, ConsultationLink]:
     link = _consultation_link(args.consultation)
     token = _token(args, required=True)
-    consultation = await drop_links.find_consultation(session, link, token)
+    found = client.request_json(session, "GET", link.server + drop_links.CONSULTATIONS_API,
+                                "listing your consultations", headers={"Authorization": f"Bearer {token}"})
+    consultation = drop_links.consultation_in(found, link)
     return drop_links.consultation_box(link.server, token, consultation["id"]), link
 
 
 # --- send -----------------------------------------------------------------------------
 
 
-async def _send(args) -> int:
+def _send(args) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     progress = ProgressLine(f"sending {_label(path.name)}", _progress_enabled(args))
-    async with client.client_session() as session:
+    with client.Session() as session:
         try:
             if args.consultation:
                 if args.expires is not None or args.downloads is not None:
                     raise UsageError("--expires and --downloads are for standalone drops; a consultation's "
                                      "documents are deleted when it ends")
-                box, link = await _consultation_box(session, args)
-                sent = await client.upload(session, box, path, link.secret, role="clinician", progress=progress)
+                box, link = _consultation_box(session, args)
+                sent = client.upload(session, box, path, link.secret, role="clinician", progress=progress)
                 progress.close()
                 print(sent.id)
                 print(f"sent {path.name} into the consultation's box (document {sent.id})", file=sys.stderr)
                 return 0
             if not args.server:
                 raise UsageError("--server URL is needed (or --consultation LINK)")
-            drop_link, sent = await drop_links.send_drop(
-                session, args.server, _token(args, required=True), path,
-                expires_in=args.expires, max_downloads=args.downloads, progress=progress)
+            server = args.server.rstrip("/")
+            sent = client.send_drop(session, drop_links.standalone_box(server, _token(args, required=True)), path,
+                                    expires_in=args.expires, max_downloads=args.downloads, progress=progress)
+            drop_link = DropLink(server, sent.id, sent.secret)
         finally:
             progress.close()
     print(drop_link)
@@ -131,11 +137,11 @@ def _describe(document: dict, metadata: dict | None) -> str:
     return f"{document['id']}  {document.get('uploaded_by', '?'):<9}  {size:>12}  {name}"
 
 
-async def _get_one(session, box, doc_id, secret, args, *, output=None, directory=".", metadata=None):
+def _get_one(session, box, doc_id, secret, args, *, output=None, directory=".", metadata=None):
     label = _label(metadata["name"]) if metadata else doc_id[:12]
     progress = ProgressLine(f"receiving {label}", _progress_enabled(args))
     try:
-        received = await client.download(session, box, doc_id, secret, output=output, directory=directory,
+        received = client.download(session, box, doc_id, secret, output=output, directory=directory,
                                          force=args.force, progress=progress, metadata=metadata)
     finally:
         progress.close()
@@ -143,8 +149,8 @@ async def _get_one(session, box, doc_id, secret, args, *, output=None, directory
     return received
 
 
-async def _get_from_box(session, args) -> int:
-    box, link = await _consultation_box(session, args)
+def _get_from_box(session, args) -> int:
+    box, link = _consultation_box(session, args)
     if args.target and args.all:
         raise UsageError("give a document id or --all, not both")
     if args.target:
@@ -153,14 +159,14 @@ async def _get_from_box(session, args) -> int:
         except LinkError:
             parsed = None
         doc_id = parsed.doc_id if isinstance(parsed, DropLink) else args.target
-        await _get_one(session, box, doc_id, link.secret, args, output=args.output)
+        _get_one(session, box, doc_id, link.secret, args, output=args.output)
         return 0
-    documents = await client.list_box(session, box)
+    documents = client.list_box(session, box)
     if not args.all:
         # no document named: list what the box holds (names decrypted here)
         for document in documents:
             try:
-                metadata = await client.fetch_metadata(session, box, document["id"], link.secret)
+                metadata = client.fetch_metadata(session, box, document["id"], link.secret)
             except ece.DecryptionError:
                 metadata = None
             print(_describe(document, metadata))
@@ -173,8 +179,8 @@ async def _get_from_box(session, args) -> int:
     failures, used = 0, set()
     for document in documents:
         try:
-            metadata = await client.fetch_metadata(session, box, document["id"], link.secret)
-            name = client.safe_name(metadata["name"])
+            metadata = client.fetch_metadata(session, box, document["id"], link.secret)
+            name = common.safe_name(metadata["name"])
             stem, dot, extension = name.rpartition(".")
             stem, extension = (stem, dot + extension) if dot and stem else (name, "")
             number = 2
@@ -182,18 +188,18 @@ async def _get_from_box(session, args) -> int:
                 name = f"{stem} ({number}){extension}"
                 number += 1
             used.add(name)
-            await _get_one(session, box, document["id"], link.secret, args, output=directory / name,
+            _get_one(session, box, document["id"], link.secret, args, output=directory / name,
                            metadata=metadata)
-        except (client.DropClientError, ece.DecryptionError) as exc:
+        except (common.DropClientError, ece.DecryptionError) as exc:
             failures += 1
             print(f"teleconsult: {document['id']}: {_message(exc)}", file=sys.stderr)
     return 1 if failures else 0
 
 
-async def _get(args) -> int:
-    async with client.client_session() as session:
+def _get(args) -> int:
+    with client.Session() as session:
         if args.consultation:
-            return await _get_from_box(session, args)
+            return _get_from_box(session, args)
         if args.all:
             raise UsageError("--all needs --consultation LINK")
         if not args.target:
@@ -202,16 +208,16 @@ async def _get(args) -> int:
         if isinstance(link, ConsultationLink):
             raise UsageError("that is a patient link: use --consultation LINK --token TOKEN [--all | DOC_ID]")
         box = drop_links.standalone_box(link.server)
-        await _get_one(session, box, link.doc_id, link.secret, args, output=args.output)
+        _get_one(session, box, link.doc_id, link.secret, args, output=args.output)
     return 0
 
 
-async def _delete(args) -> int:
+def _delete(args) -> int:
     link = parse_link(args.link, need_secret=False)
     if not isinstance(link, DropLink):
         raise UsageError("only standalone drops (/d/ID links) are deleted this way")
-    async with client.client_session() as session:
-        await client.delete_drop(session, drop_links.standalone_box(link.server), link.doc_id, args.owner_token)
+    with client.Session() as session:
+        client.delete_drop(session, drop_links.standalone_box(link.server), link.doc_id, args.owner_token)
     print(f"deleted {link.doc_id}", file=sys.stderr)
     return 0
 
@@ -228,11 +234,11 @@ def _message(exc: BaseException) -> str:
 def run(args) -> int:
     work = {"send": _send, "get": _get, "delete": _delete}[args.action]
     try:
-        return asyncio.run(work(args))
+        return work(args)
     except UsageError as exc:
         print(f"teleconsult drop {args.action}: {exc}", file=sys.stderr)
         return 2
-    except (client.DropClientError, LinkError, ece.DecryptionError) as exc:
+    except (common.DropClientError, LinkError, ece.DecryptionError) as exc:
         print(f"teleconsult: {_message(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # a file we could not read or write

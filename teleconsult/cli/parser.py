@@ -132,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
                                  "version into DIR, for the Jitsi host")
     jitsi_files.add_argument("directory", metavar="DIR")
 
+    move = sub.add_parser(
+        "migrate-database", parents=[common],
+        help="copy this instance's database (the current settings') into an empty PostgreSQL database, "
+             "then set database_url to it (docs/operations.md)")
+    move.add_argument("--to", required=True, metavar="URL",
+                      help="the empty target database, e.g. postgresql://teleconsult@db.internal/teleconsult "
+                           "(its password from PGPASSWORD or ~/.pgpass, not in the URL)")
+
+    sub.add_parser("move-documents", parents=[common],
+                   help="with every instance stopped, copy the documents of data_dir/documents into the bucket "
+                        "the settings name (documents_store = s3); unfinished uploads go on where they were")
+
     add_drop_parser(sub)
     return parser
 

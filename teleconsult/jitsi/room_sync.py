@@ -4,7 +4,8 @@
   rooms, health checks, any other room on the host) is ignored, never an error.
 - Occupant joined/left: the occupant's id is the Jitsi token's context.user.id, which the
   app set to the clinician's id or to the admitted patient's knock id. Presence (patient in
-  the call, clinician in the call) is kept in the app's PresenceBook and published on the
+  the call, clinician in the call) is kept in services.presence (in process on SQLite, in the database on PostgreSQL:
+  jitsi/shared_presence.py) and published on the
   hub topic "clinician:{id}" as a "presence" event.
 - Room destroyed: the consultation ends (reason "room_destroyed"), which schedules the
   deletion of its documents after documents_grace_seconds. Idempotent: duplicate destroyed
@@ -60,10 +61,11 @@ async def apply_event(services: Services, event: RoomEvent, now: float | None = 
     return NOTED  # room created: nothing to do until someone joins
 
 
-def publish_presence(services: Services, consultation: cs.Consultation) -> None:
+async def publish_presence(services: Services, consultation: cs.Consultation) -> None:
+    presence = await services.presence.get(consultation.id)
     services.hub.publish(f"clinician:{consultation.clinician_id}", {
         "type": "presence", "consultation_id": consultation.id, "status": consultation.status,
-        "presence": services.presence.get(consultation.id).as_json()})
+        "presence": presence.as_json()})
 
 
 async def _role(services: Services, consultation: cs.Consultation, occupant_id: str | None) -> str | None:
@@ -81,9 +83,9 @@ async def _role(services: Services, consultation: cs.Consultation, occupant_id: 
 async def _occupant(services: Services, consultation: cs.Consultation, event: RoomEvent, now: float) -> str:
     book = services.presence
     if consultation.status == cs.ENDED:
-        if any(book.get(consultation.id).as_json().values()):
-            book.forget(consultation.id)
-            publish_presence(services, consultation)
+        if any((await book.get(consultation.id)).as_json().values()):
+            await book.forget(consultation.id)
+            await publish_presence(services, consultation)
         return ALREADY_ENDED
     occupant = event.occupant
     assert occupant is not None  # parse_event requires it on occupant events
@@ -92,19 +94,19 @@ async def _occupant(services: Services, consultation: cs.Consultation, event: Ro
         if role is None:
             log.debug("%s %s: occupant without a known id, not shown", event.event_name, event.event_id)
             return NOTED
-        changed = book.joined(consultation.id, occupant.occupant_jid, occupant.joined_at, role, now)
+        changed = await book.joined(consultation.id, occupant.occupant_jid, occupant.joined_at, role, now)
     else:
-        changed = book.left(consultation.id, occupant.occupant_jid, occupant.joined_at, now)
+        changed = await book.left(consultation.id, occupant.occupant_jid, occupant.joined_at, now)
     if changed:
-        publish_presence(services, consultation)
+        await publish_presence(services, consultation)
     return PRESENCE
 
 
 async def _room_destroyed(services: Services, consultation: cs.Consultation, event: RoomEvent,
                           now: float) -> str:
     sessions = [(o.occupant_jid, o.joined_at) for o in event.all_occupants]
-    if services.presence.destroyed(consultation.id, sessions, now):
-        publish_presence(services, consultation)
+    if await services.presence.destroyed(consultation.id, sessions, now):
+        await publish_presence(services, consultation)
     if consultation.status == cs.ENDED:
         return ALREADY_ENDED
     occupants = event.all_occupants

@@ -1,5 +1,9 @@
 """Server-sent events: a stream of JSON events from a Hub topic, with heartbeats.
 
+The heartbeat is a named `ping` event (not a comment, which a page's EventSource never sees): a
+page that hears nothing for several heartbeats knows its stream died silently (a phone whose
+connection outlived its signal) and opens a new one (static/js/page.js listen()).
+
 A stream opened by a login session asks `still_allowed` every HEARTBEAT_SECONDS: it ends when the
 session has ended (logout, password change, idle timeout), and while it runs it keeps the
 session alive (an open dashboard or call page is activity)."""
@@ -16,12 +20,13 @@ from aiohttp import web
 
 from .appkeys import services_of
 
-HEARTBEAT_SECONDS = 15
+HEARTBEAT_SECONDS = 15  # static/js/page.js STALE_MS allows three of them to go missing
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
 async def stream(request: web.Request, topic: str, first: dict,
                  still_allowed: Callable[[], Awaitable[bool]] | None = None,
-                 held: contextlib.AbstractContextManager | None = None) -> web.StreamResponse:
+                 held: contextlib.AbstractAsyncContextManager | None = None) -> web.StreamResponse:
     """Send `first`, then every event published on `topic`, until the client or the server leaves
     (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no). `held` is entered once the topic
     is subscribed and left when the stream ends (the direct call's presence: what the other party
@@ -49,7 +54,7 @@ async def stream(request: web.Request, topic: str, first: dict,
                 if getter in done:
                     await response.write(_frame(getter.result()))
                 elif not done:
-                    await response.write(b": heartbeat\n\n")
+                    await response.write(PING)
             except (ConnectionResetError, ConnectionError):
                 break
     with contextlib.suppress(ConnectionError):
@@ -57,10 +62,8 @@ async def stream(request: web.Request, topic: str, first: dict,
     return response
 
 
-@contextlib.asynccontextmanager
-async def _held(held: contextlib.AbstractContextManager | None):
-    with held if held is not None else contextlib.nullcontext():
-        yield
+def _held(held: contextlib.AbstractAsyncContextManager | None) -> contextlib.AbstractAsyncContextManager:
+    return held if held is not None else contextlib.nullcontext()
 
 
 def _frame(event: dict) -> bytes:

@@ -17,22 +17,26 @@ from .actions import ConsultationActions
 actions = ConsultationActions(api_clinician)
 
 
-def _public(request: web.Request, consultation: cs.Consultation) -> dict:
+def _public(request: web.Request, consultation: cs.Consultation, presence: dict) -> dict:
     body = consultation.public(services_of(request).settings.public_url)
-    # who is in the call, from Prosody's room events (presence.py)
-    body["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
+    body["presence"] = presence[consultation.id]  # who is in the call (jitsi/shared_presence.py)
     return body
+
+
+async def _presence(request: web.Request, consultations: list[cs.Consultation]) -> dict:
+    return await services_of(request).presence.shown_many((c.id, c.status == cs.ENDED) for c in consultations)
 
 
 async def list_consultations(request: web.Request) -> web.Response:
     clinician = await api_clinician(request)
     items = await cs.list_consultations(services_of(request).engine, clinician)
-    return web.json_response({"consultations": [_public(request, c) for c in items]})
+    presence = await _presence(request, items)
+    return web.json_response({"consultations": [_public(request, c, presence) for c in items]})
 
 
 async def get_consultation(request: web.Request) -> web.Response:
     _, consultation = await actions.own(request)
-    body = _public(request, consultation)
+    body = _public(request, consultation, await _presence(request, [consultation]))
     body["knocks"] = [k.public() for k in await cs.list_knocks(services_of(request).engine, consultation)]
     return web.json_response(body)
 

@@ -28,11 +28,12 @@ async def dashboard_state(request: web.Request, clinician) -> dict:
     key = await clinician_keys.get_key(engine, clinician.id)
     listed = await cs.list_consultations(engine, clinician)
     knocks = await cs.open_knocks(engine, [c.id for c in listed if c.status != cs.ENDED])
+    # who is in the call (Prosody's room events, direct calls' streams: jitsi/shared_presence.py)
+    presence = await services_of(request).presence.shown_many((c.id, c.status == cs.ENDED) for c in listed)
     for consultation in listed:
         item = consultation.listing(public_url, key.key_id if key else None)
         item["knocks"] = [k.public() for k in knocks.get(consultation.id, [])]
-        # who is in the call, from Prosody's room events (presence.py)
-        item["presence"] = services_of(request).presence.shown(consultation.id, consultation.status == cs.ENDED)
+        item["presence"] = presence[consultation.id]
         items.append(item)
     return {"clinician": {"name": clinician.name}, "consultations": items,
             "key": key.for_owner() if key else None}

@@ -8,15 +8,12 @@ its messages and reads the other's on a signal stream. Thin views: authorise on 
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from ... import consultations as cs
 from ... import direct_call as dc
 from ...errors import NotFound
 from ...jitsi import room_sync
-from ...jitsi.presence import CLINICIAN, PATIENT
 from ..appkeys import services_of
 from ..auth import session_still_valid
 from ..sse import stream
@@ -47,35 +44,12 @@ async def _admitted_knock_ids(request: web.Request, consultation: cs.Consultatio
     return [k.id for k in knocks[consultation.id] if k.status == cs.KNOCK_ADMITTED]
 
 
-def _presence(request: web.Request, consultation: cs.Consultation, role: str, present: bool) -> None:
-    """The dashboard shows who is in a direct call as it shows a Jitsi room's occupants."""
+def _held(request: web.Request, consultation: cs.Consultation, knock_id: str | None):
+    """Held while a signal stream is open (direct_call.SignalPresence); the dashboard shows who is
+    in a direct call as it shows a Jitsi room's occupants."""
     services = services_of(request)
-    book, jid = services.presence, f"direct-call-{role}"
-    changed = (book.joined(consultation.id, jid, None, role, time.time()) if present
-               else book.left(consultation.id, jid, None, time.time()))
-    if changed:
-        room_sync.publish_presence(services, consultation)
-
-
-class _Shown:
-    """Held while a signal stream is open: SignalPresence, then the dashboard's presence."""
-
-    def __init__(self, request, consultation, knock_id):
-        self.inner = services_of(request).signal_presence.connected(consultation.id, knock_id)
-        self.request, self.consultation = request, consultation
-        self.role = CLINICIAN if knock_id is None else PATIENT
-        self.party = dc.CLINICIAN if knock_id is None else dc.PATIENT
-        self.knock_id = knock_id
-
-    def __enter__(self):
-        self.inner.__enter__()
-        _presence(self.request, self.consultation, self.role, True)
-
-    def __exit__(self, *exc):
-        self.inner.__exit__(*exc)
-        if not services_of(self.request).signal_presence.present(self.consultation.id, self.party):
-            _presence(self.request, self.consultation, self.role, False)
-        return False
+    return services.signal_presence.connected(
+        consultation.id, knock_id, on_change=lambda: room_sync.publish_presence(services, consultation))
 
 
 class ClinicianSignal:
@@ -95,9 +69,9 @@ class ClinicianSignal:
         _, consultation = await self.actions.own(request)
         _direct_only(request)
         dc.open_call(consultation)
-        present = services_of(request).signal_presence.present(consultation.id, dc.PATIENT)
+        present = await services_of(request).signal_presence.present(consultation.id, dc.PATIENT)
         return await stream(request, dc.clinician_topic(consultation.id), {"type": "hello", "peer": present},
-                            session_still_valid(request), held=_Shown(request, consultation, None))
+                            session_still_valid(request), held=_held(request, consultation, None))
 
 
 async def _patient(request: web.Request) -> tuple[cs.Consultation, cs.Knock]:
@@ -117,6 +91,6 @@ async def patient_send(request: web.Request) -> web.Response:
 
 async def patient_events(request: web.Request) -> web.StreamResponse:
     consultation, knock = await _patient(request)
-    present = services_of(request).signal_presence.present(consultation.id, dc.CLINICIAN)
+    present = await services_of(request).signal_presence.present(consultation.id, dc.CLINICIAN)
     return await stream(request, dc.patient_topic(consultation.id, knock.id), {"type": "hello", "peer": present},
-                        held=_Shown(request, consultation, knock.id))
+                        held=_held(request, consultation, knock.id))

@@ -17,8 +17,17 @@ from ..sse import stream
 from ..templating import render
 from .patient import patient_consultation_and_knock
 
-# teleconsult's names for who sent a document (filedrop stores them as given)
+# teleconsult's names for who sent a document (filedrop stores them as given): the patient's first
+# device is "patient", another device that opened the same link "patient-2", "patient-3"…
 CLINICIAN, PATIENT = "clinician", "patient"
+
+
+def patient_sender(device: int) -> str:
+    return PATIENT if device <= 1 else f"{PATIENT}-{device}"
+
+
+async def patient_sender_of(request: web.Request, knock: cs.Knock) -> str:
+    return patient_sender(await cs.device_number(services_of(request).engine, knock))
 # operations that add to a box: none after the consultation ends
 WRITES = ("create", "upload_part", "complete", "delete")
 
@@ -55,7 +64,7 @@ async def patient_box(request: web.Request, operation: str) -> Access:
     if not was_admitted:
         raise Forbidden("not admitted")
     _check_open(consultation, operation)
-    return Access(box_id=consultation.id, role=PATIENT, owner=consultation.clinician_id)
+    return Access(box_id=consultation.id, role=await patient_sender_of(request, knock), owner=consultation.clinician_id)
 
 
 async def count_miss(request: web.Request) -> None:

@@ -9,14 +9,16 @@ from ..appkeys import services_of
 from ..templating import translator
 
 
-def panel_config(request: web.Request, *, base: str, role: str, consultation_id: str,
+def panel_config(request: web.Request, *, base: str, role: str, consultation_id: str, sender: str | None = None,
                  patient_url: str = "", csrf: str = "", sealed_secret: str | None = None,
                  key: dict | None = None) -> dict:
-    """What static/js/documents.js needs, passed in the page's JSON data block."""
+    """What static/js/documents.js needs, passed in the page's JSON data block. `role`: clinician
+    or patient; `sender`: the name this device's documents carry (teleconsult/web/views/documents.py:
+    "patient-2" for a second device with the same link), the role itself by default."""
     _ = translator(request).gettext
     settings = services_of(request).settings
     return {
-        "base": base, "events": base + "/events", "role": role, "csrf": csrf,
+        "base": base, "events": base + "/events", "role": role, "sender": sender or role, "csrf": csrf,
         "consultation_id": consultation_id, "patient_url": patient_url,
         "secret_source": "fragment" if role == "patient" else "sealed",
         # the clinician's: S sealed to their key, and that key wrapped (static/js/clinician_keys.js)
@@ -28,6 +30,9 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
             "sent": _("Sent"), "received": _("Received"), "downloaded": _("Downloaded"),
             "deleted": _("Deleted"), "from_me": _("from you"),
             "from_other": _("from the patient") if role == "clinician" else _("from your clinician"),
+            # a document from another device that opened the same patient link
+            "from_device": _("from the patient (device no. {n})") if role == "clinician"
+            else _("from another device with your link"),
             "save": _("Save"), "saved": _("Saved:"), "sending": _("Encrypting and sending"),
             "sent_ok": _("Sent:"), "decrypting": _("Downloading and decrypting…"),
             "decryption_failed": _("This document could not be decrypted: it was altered or the key is wrong. "
@@ -41,6 +46,7 @@ def panel_config(request: web.Request, *, base: str, role: str, consultation_id:
             "wrong_link": _("This is not the link of this consultation."),
             "unreadable": _("(unreadable document)"),
             "new_document": _("New document:"),
+            "not_sent_reload": _("{name} was not sent: the page was reloaded while sending. Send it again."),
             "waiting_network": _("Connection lost: sending goes on by itself when it returns. Keep this page open."),
         },
     }

@@ -68,18 +68,20 @@ async def join_page(request: web.Request) -> web.Response:
         admitted = knock is not None and knock.decided_at is not None and knock.status == cs.KNOCK_ENDED
         return await render(request, "patient_ended.html", {
             "documents_role": "patient", "documents_can_send": False,
-            "documents": await _panel(request, token, consultation) if admitted else None})
+            "documents": await _panel(request, token, consultation, knock) if admitted else None})
     if knock is None or knock.status in (cs.KNOCK_ENDED, cs.KNOCK_DECLINED):
         error = "declined" if knock is not None and knock.status == cs.KNOCK_DECLINED else None
         return await render(request, "patient_join.html", {"token": request.match_info["token"], "error": error})
     return await render(request, "patient_wait.html", {
         "token": token, "knock": knock, "documents_role": "patient", "documents_can_send": True,
-        "documents": await _panel(request, token, consultation), "identity": identity_config(request),
+        "documents": await _panel(request, token, consultation, knock), "identity": identity_config(request),
         "direct": await direct_config(request, access_url=f"/j/{token}/call", signal_url=f"/j/{token}/signal")})
 
 
-async def _panel(request: web.Request, token: str, consultation: cs.Consultation) -> dict:
+async def _panel(request: web.Request, token: str, consultation: cs.Consultation, knock: cs.Knock) -> dict:
+    from .documents import patient_sender_of  # documents imports this module
     return panel_config(request, base=f"/j/{token}/documents", role="patient",
+                        sender=await patient_sender_of(request, knock),
                         consultation_id=consultation.id, csrf=await csrf_token(request))
 
 

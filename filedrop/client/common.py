@@ -1,0 +1,226 @@
+"""What both transports of the drop box client share and that needs no HTTP library: the
+errors a transfer stops with, the :class:`Box` of URLs, the results, the status-to-error
+mapping, the encryption of a file into parts and the placing of a received file.
+
+Importing this module loads neither aiohttp nor asyncio: `teleconsult drop` (blocking.py)
+starts transferring before aiohttp would have finished importing (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from .. import ece
+
+NOT_FOUND_MESSAGE = "no such document (unknown, expired or deleted)"
+OWNER_HEADER = "X-Owner-Token"
+OFFSET_HEADER = "Upload-Offset"
+
+PART_SIZE = 8 * 1024 * 1024  # ciphertext bytes per PATCH (and in memory while it travels)
+READ_SIZE = 16 * ece.RECORD_DATA_SIZE  # plaintext read from disk at a time (~1 MiB)
+SEND_CHUNK = 256 * 1024  # body slices handed to the connection (granularity of the progress)
+RETRIES = 6
+RETRY_DELAY = 0.5  # seconds, doubled at each retry, capped at MAX_RETRY_DELAY
+MAX_RETRY_DELAY = 8.0
+DROP_SECRET_SIZE = 16  # standalone drops: 128 random bits per file
+MAX_NAME_BYTES = 200
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all); "done" may go back on a retry
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class DropClientError(Exception):
+    """Anything that stops a transfer, with a message fit for one line on a terminal.
+    (Decryption failures are :class:`filedrop.ece.DecryptionError`, not this.)"""
+
+
+class NotFound(DropClientError):
+    """The server does not have it: unknown, expired, used up or deleted (one answer)."""
+
+    def __init__(self, message: str = NOT_FOUND_MESSAGE):
+        super().__init__(message)
+
+
+class OutputExists(DropClientError):
+    """The output file exists and overwriting was not asked for."""
+
+
+class TransferFailed(DropClientError):
+    """The connection kept failing, or the server lost bytes it had acknowledged."""
+
+
+class FileChanged(DropClientError):
+    """The file being sent changed size while it was read."""
+
+
+class HTTPError(DropClientError):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def status_error(status: int, message: str, what: str) -> DropClientError:
+    """The error for an answer of `status` (>= 400) whose body said `message`."""
+    if status == 404:
+        return NotFound()
+    if status == 401:
+        return HTTPError(401, f"{what}: the server refused the API token ({message})")
+    if status == 413:
+        return HTTPError(413, f"{what}: too large for this server ({message})")
+    return HTTPError(status, f"{what}: the server answered {status} ({message})")
+
+
+def unreachable(exc: BaseException, what: str) -> DropClientError:
+    detail = str(exc) or type(exc).__name__
+    return DropClientError(f"{what}: cannot reach the server ({detail})")
+
+
+def retry_delay_after(failures: int, retry_delay: float) -> float:
+    return min(MAX_RETRY_DELAY, retry_delay * 2 ** (failures - 1))
+
+
+def retryable(status: int) -> bool:
+    """A part whose PATCH got this answer is sent again (after asking the offset)."""
+    return status >= 500 or status in (408, 409, 429)
+
+
+# --- where a box is mounted -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Box:
+    """URLs and credentials of one place the drop box is mounted (filedrop/http.py serves
+    ``{prefix}``, ``{prefix}/{id}/upload``, ``/complete``, ``/metadata`` and ``{prefix}/{id}``).
+    A host may split them: create and write where its API authorises, read elsewhere."""
+
+    create_url: str  # POST here to reserve a document
+    write_url: str  # {write_url}/{id}/upload and /complete; DELETE {write_url}/{id} (standalone)
+    read_url: str  # {read_url}/{id} and /{id}/metadata; {read_url} lists a box
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # on create and writes
+    read_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    standalone: bool = False
+
+    @classmethod
+    def at(cls, url: str, headers: Mapping[str, str] | None = None, *, standalone: bool = False) -> Box:
+        """Every operation at one mount `url` (``{server}{prefix}``), with the same headers."""
+        url = url.rstrip("/")
+        return cls(url, url, url, dict(headers or {}), dict(headers or {}), standalone=standalone)
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    id: str
+    size: int  # ciphertext bytes (the padded size)
+    metadata: dict
+    document: dict  # the server's answer to /complete
+    owner_token: str | None = field(default=None, repr=False)
+    secret: bytes | None = field(default=None, repr=False)
+
+
+def encrypted_parts(source: BinaryIO, encryptor: ece.Encryptor, size: int, part_size: int) -> Iterator[bytearray]:
+    """Ciphertext of exactly `size` plaintext bytes read from `source`, in parts of
+    `part_size` bytes or up to one record more (the last part may be shorter)."""
+
+    def records() -> Iterator[bytes]:
+        remaining = size
+        while remaining:
+            chunk = source.read(min(READ_SIZE, remaining))
+            if not chunk:
+                raise FileChanged(f"the file shrank while it was read ({size - remaining} of {size} bytes)")
+            remaining -= len(chunk)
+            yield from encryptor.feed(chunk)
+        if source.read(1):
+            raise FileChanged(f"the file grew while it was read (more than {size} bytes)")
+        yield from encryptor.finish()
+
+    part = bytearray()
+    for record in records():
+        part += record
+        if len(part) >= part_size:
+            yield part
+            part = bytearray()
+    if part:
+        yield part
+
+
+def metadata_blob(secret: bytes, doc_id: str, metadata: dict) -> bytes:
+    return ece.encrypt_metadata(ece.derive_metadata_key(secret, doc_id), metadata)
+
+
+# --- receiving ------------------------------------------------------------------------
+
+_FORBIDDEN_IN_NAMES = set('<>:"/\\|?*')
+
+
+def safe_name(name: str, fallback: str = "document") -> str:
+    """A file name from the (sender-chosen) metadata name that is safe to create in the
+    current directory: no directory part, no control or reserved characters, not hidden,
+    at most MAX_NAME_BYTES bytes of UTF-8 (keeping the extension)."""
+    name = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable() and c not in _FORBIDDEN_IN_NAMES)
+    name = name.strip().lstrip(".").strip()
+    stem, dot, extension = name.rpartition(".")
+    if not dot or len(extension.encode()) > 16:
+        stem, extension = name, ""
+    suffix = "." + extension if extension else ""
+    budget = MAX_NAME_BYTES - len(suffix.encode())
+    while len(stem.encode()) > budget:
+        stem = stem[:-1]
+    name = (stem.rstrip() + suffix) if stem.strip() else ""
+    return name if name not in ("", ".", "..") else fallback
+
+
+@dataclass(frozen=True)
+class Received:
+    path: Path
+    metadata: dict
+    size: int  # plaintext bytes written
+
+
+def target_of(output: str | os.PathLike | None, directory: str | os.PathLike, metadata: dict,
+              force: bool) -> Path:
+    """Where a download goes; refused (before anything is downloaded) when it exists and
+    `force` is false, or when its directory does not exist."""
+    if output is None:
+        target = Path(directory) / safe_name(metadata["name"])
+    else:
+        target = Path(output)
+        if target.is_dir():
+            target = target / safe_name(metadata["name"])
+    if not force and (target.exists() or target.is_symlink()):
+        raise OutputExists(f"{target} exists; not overwritten (use --force)")
+    if not target.parent.is_dir():
+        raise DropClientError(f"{target.parent} is not a directory")
+    return target
+
+
+def place(temporary: str, target: Path, force: bool) -> None:
+    """Move the finished temporary file to `target`; without `force`, never replace an
+    existing file (a hard link fails atomically if the name is taken)."""
+    if force:
+        os.replace(temporary, target)
+        return
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise OutputExists(f"{target} exists; not overwritten (use --force)") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if target.exists():
+            raise OutputExists(f"{target} exists; not overwritten (use --force)") from None
+        os.replace(temporary, target)
+        return
+    os.unlink(temporary)
+
+
+def check_length(written: int, metadata: dict) -> None:
+    if written != metadata["size"]:
+        raise ece.DecryptionError(f"the content has {written} bytes but its metadata says {metadata['size']}")

@@ -1,0 +1,62 @@
+"""teleconsult/db.py's SQLite engine skips the rollback round trip to aiosqlite's thread when SQLite
+has no transaction open (after a commit, after reads), and only then: a connection closed in the
+middle of a write transaction still rolls it back. Real SQLite file, real aiosqlite."""
+
+from __future__ import annotations
+
+import aiosqlite
+import sqlalchemy as sa
+
+from teleconsult import db
+
+
+def _count_rollbacks(monkeypatch) -> list[int]:
+    calls = []
+    rollback = aiosqlite.Connection.rollback
+
+    async def counted(self):
+        calls.append(1)
+        return await rollback(self)
+
+    monkeypatch.setattr(aiosqlite.Connection, "rollback", counted)
+    return calls
+
+
+async def test_reads_and_committed_writes_make_no_rollback_round_trip(tmp_path, monkeypatch):
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE t (v INTEGER)"))
+        rollbacks = _count_rollbacks(monkeypatch)
+        for _ in range(3):
+            async with engine.connect() as conn:
+                assert await conn.scalar(sa.text("SELECT 1")) == 1
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        assert rollbacks == []
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT count(*) FROM t")) == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_left_open_is_still_rolled_back(tmp_path, monkeypatch):
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE t (v INTEGER)"))
+        rollbacks = _count_rollbacks(monkeypatch)
+        async with engine.connect() as conn:  # no commit: closing it must undo the insert
+            await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        assert rollbacks == [1]
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+                raise RuntimeError("the request failed half-way")
+        except RuntimeError:
+            pass
+        assert rollbacks == [1, 1]
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT count(*) FROM t")) == 0
+    finally:
+        await engine.dispose()
