@@ -214,6 +214,23 @@ def unavailable(exc: BaseException) -> str | None:
     return None
 
 
+def refused_value(exc: BaseException) -> bool:
+    """True when the database refused a value the request brought, which no database write can
+    hold: PostgreSQL's text cannot contain a NUL character (psycopg refuses it before sending,
+    the server answers SQLSTATE 22021), where SQLite stores it. The input was malformed: the
+    request answers 400, nothing was written."""
+    if isinstance(exc, sa.exc.StatementError):
+        exc = exc.orig if exc.orig is not None else exc
+    if _sqlstate_of(exc) == "22021":
+        return True
+    return type(exc).__name__ == "DataError" and type(exc).__module__.startswith("psycopg") \
+        and "NUL (0x00)" in str(exc)
+
+
+def _sqlstate_of(exc: BaseException) -> str | None:
+    return getattr(exc, "sqlstate", None)
+
+
 RETRY_ATTEMPTS = 5
 
 

@@ -24,7 +24,7 @@ from teleconsult import accounts, db
 from teleconsult.errors import AuthenticationFailed
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser
 import postgres_cluster
-from conftest import PASSWORD, TEST_JITSI_SECRET, TEST_SECRET, add_api_clinician, add_clinician, csrf_from, login
+from conftest import PASSWORD, TEST_JITSI_SECRET, TEST_SECRET, add_api_clinician, add_clinician, csrf_from, login, make_settings
 
 TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
 NEW_PASSWORD = "a brand new passphrase"
@@ -339,7 +339,7 @@ async def test_account_page_is_accessible_and_usable_on_a_phone(live):
 
 
 def test_upgrading_a_database_keeps_its_clinicians_with_no_session_open(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+    url = make_settings(tmp_path / "old").sqlalchemy_url  # SQLite, or the run's PostgreSQL
 
     async def scenario():
         engine = db.make_engine(url)
@@ -348,7 +348,7 @@ def test_upgrading_a_database_keeps_its_clinicians_with_no_session_open(tmp_path
                 await conn.run_sync(lambda c: command.upgrade(db._alembic_config(c), "0002"))
                 await conn.execute(sa.text(
                     "INSERT INTO clinicians (id, email, name, password_hash, totp_enabled, created_at) "
-                    "VALUES ('c1', 'old@example.org', 'Dr Old', 'x', 0, 0)"))
+                    "VALUES ('c1', 'old@example.org', 'Dr Old', 'x', false, 0)"))
             await db.migrate(engine)
             async with engine.connect() as conn:
                 open_sessions = (await conn.execute(sa.select(db.sessions))).all()

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 
 import postgres_cluster
-from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
+import stored
+from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port, make_settings
 
 # the installed console script, as a host runs it
 TELECONSULT = [str(Path(sys.executable).parent / "teleconsult")]
@@ -135,7 +136,10 @@ def test_serve_demo_prints_how_to_log_in_and_its_start_up_stays_under_110_mib(tm
                 break
         text = "".join(lines)
         assert "demo@teleconsult.invalid" in text and re.search(r"password: \S{12,}", text)
-        assert (tmp_path / "teleconsult.sqlite3").exists() and (tmp_path / "demo-secrets.toml").exists()
+        assert (tmp_path / "demo-secrets.toml").exists()
+        # the demo clinician is in the database (the data directory's SQLite file, or PostgreSQL's)
+        assert stored.query(make_settings(tmp_path).sqlalchemy_url, "SELECT email FROM clinicians") == [
+            ("demo@teleconsult.invalid",)]
         # the demo password's argon2 hash (64 MiB) is made in a child: the server's peak stays low
         status = Path(f"/proc/{server.pid}/status").read_text()
         peak_kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))

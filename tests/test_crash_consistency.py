@@ -6,13 +6,13 @@ row's commit can be completed again, and after a sweep no file is left without i
 
 This is what SQLite at synchronous=NORMAL (teleconsult/db.py) must keep: a killed process loses
 no committed transaction. (A power cut cannot be simulated here; the justification for it is in
-db.py's docstring and docs/benchmarks.md.)"""
+db.py's docstring and docs/benchmarks.md.) On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
+the same kills hold the same answers: the rows are read from the server the instance used."""
 
 import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +20,8 @@ from pathlib import Path
 import aiohttp
 
 import postgres_cluster
-from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port
+import stored
+from conftest import TEST_JITSI_SECRET, TEST_SECRET, free_port, make_settings
 from filedrop import ece
 
 TELECONSULT = [str(Path(sys.executable).parent / "teleconsult")]
@@ -121,9 +122,10 @@ class Uploads:
 
 
 def _rows(data_dir: Path) -> dict[str, tuple[str, int, int]]:
-    with sqlite3.connect(data_dir / "teleconsult.sqlite3") as db:
-        return {i: (state, size, received) for i, state, size, received
-                in db.execute("SELECT id, state, size, received FROM drop_files")}
+    """drop_files as the database `serve` on data_dir uses holds it (SQLite file or PostgreSQL)."""
+    url = make_settings(data_dir).sqlalchemy_url
+    return {i: (state, size, received) for i, state, size, received
+            in stored.query(url, "SELECT id, state, size, received FROM drop_files")}
 
 
 def _on_disk(data_dir: Path) -> dict[str, Path]:

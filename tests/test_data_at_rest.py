@@ -2,11 +2,11 @@
 consultations with documents, reveals no consultation secret and opens no document without the
 clinician's password. The test tries every stored value as a key against every sealed secret,
 every wrapped key and every document, then checks that the clinician's password does open them
-(so the attempts above could have succeeded)."""
+(so the attempts above could have succeeded). The database's copy is its files on SQLite, a
+pg_dump on PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql): what a host backs up."""
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +15,7 @@ import pytest
 from filedrop import ece
 from filedrop.ece import b64url_decode, b64url_encode
 from teleconsult import ids, sealing
+import stored
 from conftest import PASSWORD, add_api_clinician
 from drop_client import upload
 from test_clinician_keys import give_key
@@ -22,15 +23,9 @@ from test_clinician_keys import give_key
 DOCUMENTS = {"ordonnance.pdf": b"%PDF-1.4 ordonnance " * 3000, "bilan.pdf": b"%PDF-1.4 bilan sanguin " * 2000}
 
 
-def stored_values(database: Path) -> list[str | bytes | int | float]:
-    """Every value of every column of every table of the copied database."""
-    connection = sqlite3.connect(database)
-    try:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return [value for table in tables for row in connection.execute(f'SELECT * FROM "{table}"')
-                for value in row if value is not None]
-    finally:
-        connection.close()
+def stored_values(url: str) -> list[str | bytes | int | float]:
+    """Every value of every column of every table of the database."""
+    return stored.every_value(url)
 
 
 def byte_forms(value) -> list[bytes]:
@@ -84,8 +79,12 @@ async def test_a_copy_of_the_data_directory_and_database_opens_no_secret_and_no_
     files = [p for p in copy.rglob("*") if p.is_file()]
     everything = b"".join(p.read_bytes() for p in files)  # before SQLite folds its WAL into the copy
     ciphertexts = {p.name: p.read_bytes() for p in files if p.name in documents}
-    database = next(p for p in files if p.name.endswith(".sqlite3"))
-    values = stored_values(database)
+    url = app.settings.sqlalchemy_url
+    if stored.is_sqlite(url):  # the copy's own database file
+        url = "sqlite+aiosqlite:///" + str(next(p for p in files if p.name.endswith(".sqlite3")))
+    else:  # the database is on the server: its dump is the backup
+        everything += stored.backup_bytes(url)
+    values = stored_values(url)
 
     # 1. no secret S, in any form, anywhere; no document in clear
     for secret in secrets.values():
@@ -94,11 +93,9 @@ async def test_a_copy_of_the_data_directory_and_database_opens_no_secret_and_no_
     for content in DOCUMENTS.values():
         assert content[:64] not in everything
 
-    connection = sqlite3.connect(database)
-    sealed_rows = connection.execute("SELECT id, sealed_secret FROM consultations").fetchall()
-    wrapped_row = connection.execute("SELECT public_key, wrapped_key, key_salt, key_iterations FROM clinicians").fetchone()
-    metadata = dict(connection.execute("SELECT id, meta FROM drop_files").fetchall())
-    connection.close()
+    sealed_rows = stored.query(url, "SELECT id, sealed_secret FROM consultations")
+    [wrapped_row] = stored.query(url, "SELECT public_key, wrapped_key, key_salt, key_iterations FROM clinicians")
+    metadata = {doc: bytes(meta) for doc, meta in stored.query(url, "SELECT id, meta FROM drop_files")}
     assert len(sealed_rows) == 2 and set(metadata) == set(documents)
     assert set(ciphertexts) == set(documents)
 

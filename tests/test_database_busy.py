@@ -1,7 +1,10 @@
-"""A database held by another process (SQLite `BEGIN EXCLUSIVE`, e.g. a backup tool or a stuck
-CLI) makes writes wait, then answer 503 with Retry-After: never a 500, nothing lost, and the
-same request succeeds once the lock is gone. Reads keep working meanwhile (WAL). Writers of the
-app itself never meet a busy database: they take turns (teleconsult/db.py, SerializedWrites)."""
+"""A database held by another process makes writes wait, then answer 503 with Retry-After: never
+a 500, nothing lost, and the same request succeeds once the lock is gone. Reads keep working
+meanwhile. On SQLite the holder is `BEGIN EXCLUSIVE` (a backup tool or a stuck CLI; reads go on
+thanks to WAL), and writers of the app itself never meet a busy database: they take turns
+(teleconsult/db.py, SerializedWrites). On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql) the
+holder is another connection's lock on every table (`LOCK TABLE ... IN EXCLUSIVE MODE`, as a
+host's psql or a migration takes: reads go on, writes wait) kept past the app's lock_timeout."""
 
 import asyncio
 import subprocess
@@ -9,6 +12,7 @@ import sys
 import time
 
 import aiohttp
+import pytest
 import sqlalchemy as sa
 
 from teleconsult import db
@@ -29,9 +33,25 @@ time.sleep(float(sys.argv[2]))
 db.execute("ROLLBACK")
 """
 
+PG_HOLDER = """
+import psycopg, sys, time
+db = psycopg.connect(sys.argv[1])
+tables = [row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+db.execute("LOCK TABLE " + ", ".join('"%s"' % t for t in tables) + " IN EXCLUSIVE MODE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.rollback()
+"""
 
-def hold_exclusive_lock(path, seconds) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+
+def hold_exclusive_lock(url, seconds) -> subprocess.Popen:
+    """Another process holds the database at `url` (the app's sqlalchemy_url) for `seconds`:
+    nobody else may write meanwhile, everybody may read."""
+    if url.startswith("sqlite"):
+        script, target = HOLDER, url.split("///", 1)[1]
+    else:
+        script, target = PG_HOLDER, url.replace("+psycopg", "", 1)
+    holder = subprocess.Popen([sys.executable, "-c", script, target, str(seconds)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     return holder
 
@@ -45,7 +65,7 @@ async def test_a_knock_on_a_locked_database_answers_503_then_succeeds_and_reads_
     async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
         csrf = csrf_from(await r.text())
     form = {"sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}
-    holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+    holder = hold_exclusive_lock(app.settings.sqlalchemy_url, HOLD_SECONDS)
     try:
         async with patient.get(f"{app.url}/j/{consultation.join_token}") as r:
             assert r.status == 200  # a read
@@ -72,7 +92,7 @@ async def test_an_api_write_on_a_locked_database_answers_json_503(live, http):
     app = await live()
     _, token = await add_api_clinician(app.engine)
     client = http()
-    holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+    holder = hold_exclusive_lock(app.settings.sqlalchemy_url, HOLD_SECONDS)
     try:
         async with client.post(app.url + "/api/consultations", headers={"Authorization": f"Bearer {token}"}) as r:
             assert r.status == 503
@@ -98,6 +118,7 @@ async def test_a_burst_of_200_simultaneous_creates_all_succeed(live):
         assert (await conn.execute(sa.select(sa.func.count()).select_from(db.consultations))).scalar() == 200
 
 
+@pytest.mark.sqlite_only
 async def test_write_transactions_holding_the_database_longer_than_the_busy_timeout_together_all_pass_in_order(
         tmp_path):
     """60 transactions that each keep the write lock 0.1 s: 6 s in all, longer than SQLite's busy
@@ -120,3 +141,4 @@ async def test_write_transactions_holding_the_database_longer_than_the_busy_time
             assert (await conn.execute(sa.select(sa.func.count()).select_from(db.used_rooms))).scalar() == count
     finally:
         await engine.dispose()
+

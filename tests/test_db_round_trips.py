@@ -5,9 +5,12 @@ middle of a write transaction still rolls it back. Real SQLite file, real aiosql
 from __future__ import annotations
 
 import aiosqlite
+import pytest
 import sqlalchemy as sa
 
 from teleconsult import db
+
+pytestmark = [pytest.mark.sqlite_only]  # SQLite's engine and aiosqlite's thread
 
 
 def _count_rollbacks(monkeypatch) -> list[int]:

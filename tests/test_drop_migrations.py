@@ -24,6 +24,8 @@ from filedrop.schema import metadata as drop_metadata
 from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
 from teleconsult import db
+import stored
+from conftest import make_settings
 
 TABLES = ("clinicians", "consultations", "drop_files", "drop_audit")
 
@@ -89,6 +91,7 @@ def _engine(path: Path):
     return db.make_engine(f"sqlite+aiosqlite:///{path}")
 
 
+@pytest.mark.sqlite_only  # old SQLite databases (sqlite3 dumps)
 @pytest.mark.parametrize("old", OLD, ids=lambda old: old.head)
 def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop_takes_its_tables_over(
         tmp_path, old):
@@ -126,6 +129,7 @@ def test_a_database_made_before_the_hand_over_keeps_every_drop_row_when_filedrop
     assert stats.by_state == {"uploading": 1, "ready": 2, "deleting": 0} and stats.deleted == {"owner": 1}
 
 
+@pytest.mark.sqlite_only  # old SQLite databases (sqlite3 dumps)
 @pytest.mark.parametrize("old", OLD, ids=lambda old: old.head)
 def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_over(tmp_path, old):
     path = tmp_path / "teleconsult.sqlite3"
@@ -149,29 +153,35 @@ def test_the_upgrade_alone_changes_no_row_of_a_database_made_before_the_hand_ove
     assert _tables(path) == ALL_TABLES
 
 
+def _url(tmp_path: Path, name: str) -> str:
+    """A fresh database of the run's engine: a SQLite file, or a database of the PostgreSQL cluster."""
+    (tmp_path / name).mkdir()
+    return make_settings(tmp_path / name).sqlalchemy_url
+
+
 def test_filedrop_migrates_an_empty_database_alone_and_teleconsult_runs_both_chains(tmp_path):
-    alone, hosted = tmp_path / "alone.sqlite3", tmp_path / "hosted.sqlite3"
+    alone, hosted = _url(tmp_path, "alone"), _url(tmp_path, "hosted")
 
     async def migrate_both():
-        for path, migrate in ((alone, filedrop.migrations.migrate), (hosted, db.migrate)):
-            engine = _engine(path)
+        for url, migrate in ((alone, filedrop.migrations.migrate), (hosted, db.migrate)):
+            engine = db.make_engine(url)
             try:
                 await migrate(engine)
             finally:
                 await engine.dispose()
 
     asyncio.run(migrate_both())
-    assert _tables(alone) == {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}
-    assert _tables(hosted) == ALL_TABLES == _tables(alone) | {*db.metadata.tables, "alembic_version"}
+    assert stored.tables(alone) == {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}
+    assert stored.tables(hosted) == ALL_TABLES == stored.tables(alone) | {*db.metadata.tables, "alembic_version"}
 
 
 def test_each_chain_builds_exactly_the_tables_its_code_declares(tmp_path):
     """Autogenerate finds nothing to add or drop on either side: teleconsult's chain leaves the
     drop box's tables to filedrop's, and filedrop's ignores the host's tables."""
-    path = tmp_path / "t.sqlite3"
+    url = _url(tmp_path, "t")
 
     async def check():
-        engine = _engine(path)
+        engine = db.make_engine(url)
         try:
             await db.migrate(engine)
             async with engine.connect() as conn:
@@ -194,14 +204,14 @@ def _not_drop_tables(name, type_, parents) -> bool:
 
 
 def test_tables_of_another_shape_stop_the_upgrade_and_stay_as_they_were(tmp_path):
-    path = tmp_path / "other.sqlite3"
-    with sqlite3.connect(path) as con:
-        con.executescript("CREATE TABLE drop_files (id TEXT PRIMARY KEY, colour TEXT);"
-                          "CREATE TABLE drop_audit (seq INTEGER PRIMARY KEY);"
-                          "INSERT INTO drop_files VALUES ('a', 'blue');")
+    url = _url(tmp_path, "other")
+    for statement in ("CREATE TABLE drop_files (id TEXT PRIMARY KEY, colour TEXT)",
+                      "CREATE TABLE drop_audit (seq INTEGER PRIMARY KEY)",
+                      "INSERT INTO drop_files VALUES ('a', 'blue')"):
+        stored.execute(url, statement)
 
     async def upgrade():
-        engine = _engine(path)
+        engine = db.make_engine(url)
         try:
             await filedrop.migrations.migrate(engine)
         finally:
@@ -209,8 +219,8 @@ def test_tables_of_another_shape_stop_the_upgrade_and_stay_as_they_were(tmp_path
 
     with pytest.raises(RuntimeError, match=r"drop_files exists but is not the drop box's .*colour"):
         asyncio.run(upgrade())
-    with sqlite3.connect(path) as con:
-        assert con.execute("SELECT * FROM drop_files").fetchall() == [("a", "blue")]
+    assert stored.query(url, "SELECT * FROM drop_files") == [("a", "blue")]
     # SQLite's driver commits DDL as it goes: the version table may exist, but records nothing
-    assert filedrop.migrations.VERSION_TABLE not in _tables(path) or _version(path, filedrop.migrations.VERSION_TABLE) == []
-    assert _tables(path) <= {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}
+    assert (filedrop.migrations.VERSION_TABLE not in stored.tables(url)
+            or stored.query(url, f"SELECT version_num FROM {filedrop.migrations.VERSION_TABLE}") == [])
+    assert stored.tables(url) <= {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}

@@ -345,7 +345,7 @@ async def test_an_admit_refused_by_a_locked_database_is_tried_again_said_and_the
             clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
             answers = []
             clinician.on("response", lambda r: answers.append(r.status) if r.url.endswith("/admit") else None)
-            holder = hold_exclusive_lock(app.settings.sqlalchemy_url.split("///", 1)[1], HOLD_SECONDS)
+            holder = hold_exclusive_lock(app.settings.sqlalchemy_url, HOLD_SECONDS)
             try:
                 await clinician.click("[data-action=admit]")
                 await wait_until(clinician, "document.getElementById('dashboard-status').textContent"

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conftest import make_settings
 from filedrop import client, migrations
 from filedrop.http import Access, mount, routes
 import s3_server
@@ -84,7 +85,8 @@ async def _storage(tmp_path: Path):
 @pytest.fixture
 async def bare(tmp_path):
     """(base URL, Host, DropBox, what the storage holds) of a bare aiohttp app serving filedrop."""
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'drops.sqlite3'}")
+    # a SQLite file, or the run's PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
+    engine = create_async_engine(make_settings(tmp_path).sqlalchemy_url)
     await migrations.migrate(engine)
     storage, store_dir = await _storage(tmp_path)
     box = DropBox(engine, storage, DropConfig(max_size=64 * MiB))

@@ -12,7 +12,7 @@ import aiohttp
 import jwt
 
 from teleconsult import db
-from conftest import PASSWORD, add_clinician, csrf_from, free_port, login, sealed
+from conftest import PASSWORD, add_clinician, csrf_from, free_port, login, make_settings, sealed
 from drop_client import download, upload
 from room_event_client import EVENTS_SECRET, Poster, event, occupant
 from test_cli import TELECONSULT, _env, wait_until_up
@@ -24,7 +24,7 @@ DOCUMENT = "ordonnance-patientnom.pdf"
 
 
 async def test_a_whole_consultation_leaves_no_name_link_token_or_secret_in_the_log(tmp_path):
-    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path}/teleconsult.sqlite3")
+    engine = db.make_engine(make_settings(tmp_path).sqlalchemy_url)  # the database `serve` will use
     await db.migrate(engine)
     doctor = await add_clinician(engine, DOCTOR_EMAIL, DOCTOR_NAME)
     await engine.dispose()

@@ -30,6 +30,10 @@ BAD_BODIES = [
                                      "sdp": "v=0\r\nnonsense", "type": "offer"}).encode()),
     ("application/json", b'{"event_name": "muc-room-destroyed", "room_name": {"$gt": ""}}'),
     ("application/x-www-form-urlencoded", b"email=%FF%FE&password=&code=abc&name=" + b"x" * 500),
+    ("application/x-www-form-urlencoded", b"email=dr%00@example.org&password=a%00b&code=1%00&name=%00"),
+    # NUL characters, which PostgreSQL's text cannot hold (a 400, not a 500)
+    ("application/json", json.dumps({"event_name": "muc-occupant-joined", "room_name": "r\u0000",
+                                     "id": "\u0000" * 22, "sealed_name": "\u0000", "name": "\u0000"}).encode()),
     ("application/octet-stream", secrets.token_bytes(3000)),
     ("text/plain; charset=utf-8", "é\u0000\ud7ff".encode("utf-8", "surrogatepass")),
     # malformed forms: no boundary, no starting boundary, a part header that is not a header,
@@ -50,7 +54,9 @@ BAD_BODIES = [
     ("application/json", b'{"size": NaN, "expires_in": Infinity}'),
 ]
 # path parameters that are not what the route expects
-BAD_PARAMS = ["A" * 22, "0", "-1", "..%2F..%2Fetc%2Fpasswd", "%00", "x" * 300, "%C3%A9%E2%80%AE", "null"]
+# "%00" inside an id of a valid length: PostgreSQL's text cannot hold a NUL (a 400, not a 500)
+BAD_PARAMS = ["A" * 22, "0", "-1", "..%2F..%2Fetc%2Fpasswd", "%00", "A" * 21 + "%00", "x" * 300,
+              "%C3%A9%E2%80%AE", "null"]
 BAD_HEADERS = [{}, {"Upload-Offset": "-5"}, {"Upload-Offset": "abc"}, {"Upload-Offset": str(10 ** 20)},
                {"Content-Range": "bytes */*"}, {"Range": "bytes=9-1"}]
 STREAMS = re.compile(r"/events$")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from browser import PHONE, chromium, login_in_browser, stand_in_jitsi, wait_until
+import stored
 from conftest import add_clinician
 
 MARKER = "Zorglub Quetzalcoatl"
@@ -93,8 +94,9 @@ async def test_the_patients_name_reaches_the_clinician_and_jitsi_but_nothing_the
         assert MARKER not in url and MARKER not in headers and needle not in body, (who, method, url)
         assert MARKER.replace(" ", "+").encode() not in body and b"Zorglub" not in body, (who, method, url)
     data_dir = Path(app.settings.data_dir)
-    database = {p.name for p in data_dir.glob("teleconsult.sqlite3*")}
-    assert {"teleconsult.sqlite3", "teleconsult.sqlite3-wal"} <= database, database  # the app still runs
-    assert _files_holding(data_dir, needle) == []  # the database, its WAL, documents: every file
+    assert _files_holding(data_dir, needle) == []  # documents, and SQLite's database and WAL: every file
     assert _files_holding(data_dir, b"Zorglub") == []
+    # the database's backup (SQLite: its files after a checkpoint; PostgreSQL: its dump)
+    backup = stored.backup_bytes(app.settings.sqlalchemy_url)
+    assert doctor.email.encode() in backup and needle not in backup and b"Zorglub" not in backup
     assert caplog.records and "Zorglub" not in caplog.text

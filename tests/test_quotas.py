@@ -12,7 +12,7 @@ from filedrop import ece
 from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig, Quota, StorageFull
 from teleconsult import db
-from conftest import add_api_clinician
+from conftest import add_api_clinician, make_settings
 from drop_client import upload
 
 KIB = 1024
@@ -112,7 +112,7 @@ class Clock:
 
 
 async def _box(tmp_path, clock, **config) -> DropBox:
-    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    engine = db.make_engine(make_settings(tmp_path).sqlalchemy_url)  # SQLite, or the run's PostgreSQL
     await db.migrate(engine)
     return DropBox(engine, Storage(tmp_path / "documents"), DropConfig(max_size=1 << 20, **config), clock=clock)
 

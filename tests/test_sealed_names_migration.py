@@ -1,14 +1,12 @@
 """Migration 0007 on a database with rows: knocks written with a name in clear (before issue 17)
 keep their row, lose the name, and the name is in no database file afterwards (SQLite's
-secure_delete: the rebuilt table's old pages are zeroed)."""
-
-import sqlite3
-from pathlib import Path
+secure_delete: the rebuilt table's old pages are zeroed; on PostgreSQL, in no dump of it)."""
 
 import sqlalchemy as sa
 from alembic import command
 
 from teleconsult import db
+import stored
 from conftest import make_settings
 
 MARKER = "Zorglub Ancien"
@@ -25,10 +23,10 @@ async def test_knocks_written_in_clear_keep_their_row_and_lose_the_name_at_the_u
         await conn.run_sync(_at_0006)
         await conn.execute(sa.text(
             "INSERT INTO clinicians (id, email, name, password_hash, totp_enabled, created_at, session_epoch)"
-            " VALUES ('c1', 'a@example.org', 'Dr A', 'x', 0, 1, 0)"))
+            " VALUES ('c1', 'a@example.org', 'Dr A', 'x', false, 1, 0)"))
         await conn.execute(sa.text(
             "INSERT INTO consultations (id, clinician_id, room_name, join_token, status, allow_rejoin,"
-            " created_at, deadline_at) VALUES ('k1', 'c1', 'room1', 'join1', 'waiting', 1, 1, 2)"))
+            " created_at, deadline_at) VALUES ('k1', 'c1', 'room1', 'join1', 'waiting', true, 1, 2)"))
         await conn.execute(sa.text(
             "INSERT INTO knocks (id, consultation_id, display_name, status, created_at)"
             f" VALUES ('n1', 'k1', '{MARKER}', 'waiting', 1)"))
@@ -37,7 +35,4 @@ async def test_knocks_written_in_clear_keep_their_row_and_lose_the_name_at_the_u
         rows = (await conn.execute(sa.select(db.knocks))).all()
     await engine.dispose()
     assert [(r.id, r.sealed_name, r.status) for r in rows] == [("n1", None, "waiting")]
-    path = Path(settings.sqlalchemy_url.split("///", 1)[-1])
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert not any(MARKER.encode() in p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert MARKER.encode() not in stored.backup_bytes(settings.sqlalchemy_url)

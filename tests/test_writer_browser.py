@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from browser import PHONE, admitted_pair, axe_violations, chromium, horizontal_overflow, login_in_browser, stand_in_jitsi, wait_until
+import stored
 from conftest import add_clinician
 from documents_samples import LIMITS, PRESCRIBER, png
 from teleconsult.documents.profile import set_image, update_profile
@@ -191,17 +192,17 @@ async def test_the_clinician_writes_previews_and_sends_a_prescription_the_patien
     assert errors == [], errors  # no CSP violation, no script error, on either page
 
     # the server holds no plaintext of the document or the identity: not in its files, its
-    # SQLite database (WAL and shared memory included), nor its log
+    # database (SQLite: files in the data directory, WAL and shared memory included; PostgreSQL:
+    # its dump), nor its log
     files = [p for p in Path(app.settings.data_dir).rglob("*") if p.is_file()]
-    names = sorted(p.name for p in files)
-    assert {"teleconsult.sqlite3", "teleconsult.sqlite3-wal"} <= set(names), names
     assert len([p for p in files if p.parent.name == "ready"]) == 3, "request, identity, PDF: three ciphertexts"
-    everything = b"".join(p.read_bytes() for p in files)
-    assert PRESCRIBER["name"].encode() in everything, "the scan reads the database (the profile is there)"
+    contents = {path.name: path.read_bytes() for path in files}
+    contents["the database's backup"] = stored.backup_bytes(app.settings.sqlalchemy_url)
+    assert PRESCRIBER["name"].encode() in contents["the database's backup"], "the scan reads the database"
     for marker in (DRUG, SURNAME, "Radiographie du thorax", "Anaïs"):
         for encoded in (marker.encode(), marker.encode("utf-16-le")):
-            for path in files:
-                assert encoded not in path.read_bytes(), f"{marker!r} in {path.name}"
+            for name, content in contents.items():
+                assert encoded not in content, f"{marker!r} in {name}"
         assert marker not in caplog.text
 
 

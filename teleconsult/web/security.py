@@ -18,6 +18,7 @@ log = logging.getLogger("teleconsult.security")
 RETRY_AFTER_SECONDS = 2
 UNAVAILABLE_MESSAGE = "the server is busy: nothing was lost, try again in a moment"
 FULL_MESSAGE = "the server is full: nothing was saved; tell the host"
+BAD_VALUE_MESSAGE = "a value sent contains a character that cannot be stored (NUL)"
 
 DOMAIN_STATUS = {
     NotFound: 404,
@@ -119,6 +120,9 @@ async def error_middleware(request: web.Request, handler):
             log.warning("%s refused (%d): %s", request.match_info.route.name or "?", status, exc)
         return await _error_response(request, status, str(exc), headers)
     except Exception as exc:
+        if db.refused_value(exc):  # e.g. a NUL character, which PostgreSQL's text cannot hold
+            log.warning("%s refused (400): a value the database cannot store", request.match_info.route.name or "?")
+            return await _error_response(request, 400, BAD_VALUE_MESSAGE)
         reason = db.unavailable(exc)
         if reason is not None:  # nothing was written; the page retries (Retry-After)
             log.warning("%s: database %s", request.match_info.route.name or "?", reason)
