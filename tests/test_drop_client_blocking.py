@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 import pytest
 
 from conftest import add_api_clinician
+import s3_server
 from drop_client import download as reference_download
 from filedrop import ece
 from filedrop.client import blocking, common
@@ -63,14 +63,13 @@ async def test_a_tampered_download_leaves_nothing_and_an_existing_output_is_refu
             box = drop_links.standalone_box(app.url)
             with pytest.raises(common.OutputExists):
                 blocking.download(session, box, sent.id, sent.secret, output=existing)
-            stored = Path(app.settings.data_dir) / "documents" / "ready" / sent.id
-            data = bytearray(stored.read_bytes())
+            data = bytearray(s3_server.stored_bytes(app.settings, sent.id))  # either store
             data[ece.HEADER_SIZE + 3 * ece.RECORD_SIZE + 100] ^= 0x01  # inside record 3
-            stored.write_bytes(bytes(data))
+            s3_server.replace_stored(app.settings, sent.id, bytes(data))
             with pytest.raises(ece.TamperedRecord, match="record 3"):
                 blocking.download(session, box, sent.id, sent.secret, directory=out)
             data[ece.HEADER_SIZE + 3 * ece.RECORD_SIZE + 100] ^= 0x01
-            stored.write_bytes(bytes(data))
+            s3_server.replace_stored(app.settings, sent.id, bytes(data))
             got = blocking.download(session, box, sent.id, sent.secret, directory=out)  # the 2nd and last download
             with pytest.raises(common.NotFound, match="unknown, expired or deleted"):
                 blocking.download(session, box, sent.id, sent.secret, output=tmp_path / "again.pdf")

@@ -19,7 +19,7 @@ from teleconsult import consultations as cs
 from teleconsult.db import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
-BACK = 15.0  # "within a few seconds of coming back online", with room for a loaded machine
+BACK = 45.0  # "within a few seconds of coming back online", with room for a loaded machine
 
 
 async def _knock_is(app, status, timeout=SLOW):

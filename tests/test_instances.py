@@ -171,7 +171,8 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
             await asyncio.sleep(0.002)
         os.kill(a.process.pid, signal.SIGSTOP)
         midway = await left()
-        b = await live(database_url=url, data_dir=tmp_path / "data")  # its start-up sweep begins
+        # its start-up sweep begins; the documents are in the local directory A and the test share
+        b = await live(database_url=url, data_dir=tmp_path / "data", documents_store="local")
         await asyncio.sleep(1.5)
         assert await left() == midway, "B swept while A held the turn"
         os.kill(a.process.pid, signal.SIGKILL)

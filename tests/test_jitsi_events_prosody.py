@@ -24,6 +24,7 @@ from filedrop.schema import audit
 
 from teleconsult.web.app import create_app
 from conftest import add_api_clinician, csrf_from, login, sealed
+import s3_server
 from drop_client import upload
 
 try:
@@ -172,9 +173,8 @@ class Stack:
         await client.join(room_jid, user, display_name=display_name)
         return client, room_jid
 
-    def document_files(self, data_dir: str | None = None) -> list[Path]:
-        root = Path(data_dir or self.app.settings.data_dir) / "documents"
-        return [p for p in root.rglob("*") if p.is_file()]
+    def document_files(self) -> list[str]:
+        return s3_server.stored(self.app.settings)  # files of the local directory, or the bucket's objects
 
     async def files_now(self) -> list[Path]:
         return self.document_files()
