@@ -353,7 +353,9 @@ async def test_room_destroyed_ends_the_consultation_and_its_documents_go_after_t
         assert r.status == 200, "still there during the grace period"
     # deleted when the grace period ends, by the app alone (the periodic sweep is an hour away)
     deleted_after = await gone_at(client, f"{app.url}{prefix}/{sent['id']}", auth, files) - destroyed_at
-    assert 0.9 <= deleted_after < 2.0, f"deleted {deleted_after:.2f} s after the room, for a 1 s grace period"
+    # not before the grace period; after it, within seconds (not the periodic sweep's hour): the bound
+    # leaves room for a loaded machine and a store behind HTTP (S3)
+    assert 0.9 <= deleted_after < 4.0, f"deleted {deleted_after:.2f} s after the room, for a 1 s grace period"
     assert files() == []
     # a late joined from before the destruction shows nobody
     await poster.send(event("muc-occupant-joined", room, occupant=pat))
