@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from .. import ece
 from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, RETRIES, RETRY_DELAY, SEND_CHUNK, Box,
-                     DropClientError, HTTPError, Progress, Received, Sent, TransferFailed, check_length,
-                     encrypted_records, metadata_blob, place, retry_delay_after, retryable, status_error, target_of,
+                     DropClientError, HTTPError, Progress, Received, Sent, TransferFailed, encrypted_records,
+                     metadata_blob, resume_at, retry_delay_after, retryable, saving, status_error, target_of,
                      unreachable)
 
 CONNECT_TIMEOUT = 30.0  # seconds to open a connection
@@ -246,12 +246,9 @@ def _send_part(session: Session, url: str, headers: Mapping[str, str], start: in
             reported = _upload_offset(session, url, headers)
         except NetworkError:
             continue  # still unreachable: try this part again from where we were
-        if reported == end:
+        offset = resume_at(reported, start, end)
+        if offset is None:
             return  # the part arrived; only the answer was lost
-        if not start <= reported < end:
-            raise TransferFailed(f"the server holds {reported} bytes, but this part starts at {start}; "
-                                 "send the file again")
-        offset = reported
         if progress:
             progress(offset, total)
 
@@ -385,35 +382,23 @@ def download(session: Session, box: Box, doc_id: str, secret: bytes, *, output: 
         metadata = fetch_metadata(session, box, doc_id, secret)
     target = target_of(output, directory, metadata, force)
     decryptor = ece.Decryptor(ece.derive_content_ikm(secret, doc_id))
-    import tempfile
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            written = 0
-            try:
-                with session.open("GET", f"{box.read_url}/{doc_id}", box.read_headers) as response:
-                    raise_for(response, "downloading")
-                    total = response.length or 0
-                    received = 0
+    with saving(target, force, metadata) as out:
+        try:
+            with session.open("GET", f"{box.read_url}/{doc_id}", box.read_headers) as response:
+                raise_for(response, "downloading")
+                total = response.length or 0
+                received = 0
+                if progress:
+                    progress(0, total)
+                while chunk := read(response, RECEIVE_CHUNK):
+                    received += len(chunk)
+                    for plaintext in decryptor.feed(chunk):
+                        out.write(plaintext)
                     if progress:
-                        progress(0, total)
-                    while chunk := read(response, RECEIVE_CHUNK):
-                        received += len(chunk)
-                        for plaintext in decryptor.feed(chunk):
-                            written += out.write(plaintext)
-                        if progress:
-                            progress(received, total)
-                    for plaintext in decryptor.finish():
-                        written += out.write(plaintext)
-            except NetworkError as exc:
-                raise TransferFailed(f"the download was cut ({str(exc) or type(exc).__name__}); "
-                                     "nothing was saved") from None
-            check_length(written, metadata)
-            out.flush()
-            os.fsync(out.fileno())
-        place(temporary, target, force)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return Received(target, metadata, written)
+                        progress(received, total)
+                for plaintext in decryptor.finish():
+                    out.write(plaintext)
+        except NetworkError as exc:
+            raise TransferFailed(f"the download was cut ({str(exc) or type(exc).__name__}); "
+                                 "nothing was saved") from None
+    return Received(target, metadata, out.written)

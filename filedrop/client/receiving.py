@@ -9,15 +9,13 @@ sanitised before anything is created.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 
 import aiohttp
 
 from .. import ece
 from .common import (MAX_NAME_BYTES, SEND_CHUNK, Box, Progress, Received, TransferFailed,  # noqa: F401
-                     check_length, place, safe_name, target_of)
+                     check_length, place, safe_name, saving, target_of)
 from .transport import fetch_metadata, raise_for
 
 
@@ -33,38 +31,24 @@ async def download(session: aiohttp.ClientSession, box: Box, doc_id: str, secret
     if metadata is None:
         metadata = await fetch_metadata(session, box, doc_id, secret)
     target = target_of(output, directory, metadata, force)
-    ikm = ece.derive_content_ikm(secret, doc_id)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:100]}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            written = 0
-            try:
-                async with session.get(f"{box.read_url}/{doc_id}", headers=dict(box.read_headers)) as response:
-                    await raise_for(response, "downloading")
-                    total = response.content_length or 0
-                    received = 0
-                    decryptor = ece.Decryptor(ikm)
-                    if progress:
-                        progress(0, total)
-                    async for chunk in response.content.iter_chunked(SEND_CHUNK):
-                        received += len(chunk)
-                        for plaintext in decryptor.feed(chunk):
-                            out.write(plaintext)
-                            written += len(plaintext)
-                        if progress:
-                            progress(received, total)
-                    for plaintext in decryptor.finish():
+    decryptor = ece.Decryptor(ece.derive_content_ikm(secret, doc_id))
+    with saving(target, force, metadata) as out:
+        try:
+            async with session.get(f"{box.read_url}/{doc_id}", headers=dict(box.read_headers)) as response:
+                await raise_for(response, "downloading")
+                total = response.content_length or 0
+                received = 0
+                if progress:
+                    progress(0, total)
+                async for chunk in response.content.iter_chunked(SEND_CHUNK):
+                    received += len(chunk)
+                    for plaintext in decryptor.feed(chunk):
                         out.write(plaintext)
-                        written += len(plaintext)
-            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                raise TransferFailed(f"the download was cut ({str(exc) or type(exc).__name__}); "
-                                     "nothing was saved") from None
-            check_length(written, metadata)
-            out.flush()
-            os.fsync(out.fileno())
-        place(temporary, target, force)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return Received(target, metadata, written)
+                    if progress:
+                        progress(received, total)
+                for plaintext in decryptor.finish():
+                    out.write(plaintext)
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise TransferFailed(f"the download was cut ({str(exc) or type(exc).__name__}); "
+                                 "nothing was saved") from None
+    return Received(target, metadata, out.written)

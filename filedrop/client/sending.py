@@ -24,8 +24,8 @@ import aiohttp
 
 from .. import ece
 from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, PART_SIZE, RETRIES, RETRY_DELAY,  # noqa: F401
-                     SEND_CHUNK, Box, HTTPError, Progress, Sent, TransferFailed, encrypted_parts, retry_delay_after,
-                     retryable)
+                     SEND_CHUNK, Box, HTTPError, Progress, Sent, TransferFailed, encrypted_parts, resume_at,
+                     retry_delay_after, retryable)
 from .transport import error_message, raise_for, request_json
 
 _encrypted_parts = encrypted_parts
@@ -76,12 +76,9 @@ async def _send_part(session: aiohttp.ClientSession, url: str, headers: dict, st
             reported = await _upload_offset(session, url, headers)
         except (TimeoutError, aiohttp.ClientConnectionError):
             continue  # still unreachable: try this part again from where we were
-        if reported == end:
+        offset = resume_at(reported, start, end)
+        if offset is None:
             return  # the part arrived; only the answer was lost
-        if not start <= reported < end:
-            raise TransferFailed(f"the server holds {reported} bytes, but this part starts at {start}; "
-                                 "send the file again")
-        offset = reported
         if progress:
             progress(offset, total)
 
