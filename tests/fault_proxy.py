@@ -60,6 +60,13 @@ class FaultProxy:
     def restore(self) -> None:
         self.down = False
 
+    async def stream_opened(self, timeout: float) -> None:
+        """Wait until a page has opened its event stream through the proxy."""
+        for _ in range(int(timeout * 10)):
+            if self.streams:
+                return
+            await asyncio.sleep(0.1)
+
     async def close(self) -> None:
         self._closing.set()
         self.cut()

@@ -112,10 +112,7 @@ async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_ente
     try:
         async with chromium() as browser:
             clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
-            for _ in range(int(SLOW * 10)):
-                if proxy.streams:
-                    break
-                await asyncio.sleep(0.1)
+            await proxy.stream_opened(SLOW)
             assert proxy.streams == 1, "the waiting room's stream never opened"
             await patient.context.set_offline(True)
             proxy.freeze()
@@ -145,10 +142,7 @@ async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_o
     try:
         async with chromium() as browser:
             clinician, patient, _ = await knocked_pair(browser, app.url, doctor, patient_base=proxy.url, timeout=SLOW)
-            for _ in range(int(SLOW * 10)):
-                if proxy.streams:
-                    break
-                await asyncio.sleep(0.1)
+            await proxy.stream_opened(SLOW)
             assert proxy.streams == 1, "the waiting room's stream never opened"
             proxy.freeze()
             proxy.restore()  # new connections pass again at once; the old stream stays dead

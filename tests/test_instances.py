@@ -188,13 +188,7 @@ async def test_one_sweep_at_a_time_and_a_sweeper_killed_mid_run_on_a_is_finished
 
 async def test_a_signed_room_event_replayed_to_the_other_instance_or_after_a_restart_is_refused(two, live, http, tmp_path):
     a, b = await two(jitsi_events_secret=EVENTS_SECRET)
-    _, token = await add_api_clinician(a.engine)
-    client = http()
-    auth = {"Authorization": f"Bearer {token}"}
-    async with client.post(a.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
-    async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
-        room = (await r.json())["room"]
+    _, _, _, _, room = await _consultation_with_room(a, http)
     body = json.dumps(event("muc-room-created", room)).encode()
     headers = signed_headers(body)
     assert (await Poster(a, http()).raw(body, headers))[0] == 200
@@ -210,13 +204,7 @@ async def test_a_signed_room_event_replayed_to_the_other_instance_or_after_a_res
 
 async def test_a_room_event_retried_to_the_other_instance_is_applied_once(two, http):
     a, b = await two(jitsi_events_secret=EVENTS_SECRET)
-    doctor, token = await add_api_clinician(a.engine)
-    client = http()
-    auth = {"Authorization": f"Bearer {token}"}
-    async with client.post(a.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
-    async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
-        room = (await r.json())["room"]
+    doctor, _, _, _, room = await _consultation_with_room(a, http)
     t = int(time.time())
     destroyed = event("muc-room-destroyed", room, all_occupants=[occupant(doctor.id, "doc@meet.example.org/a", t - 30, t)])
     status, answer = await Poster(a, http()).send(destroyed)
@@ -225,10 +213,8 @@ async def test_a_room_event_retried_to_the_other_instance_is_applied_once(two, h
     assert (status, answer["result"]) == (200, "duplicate")
 
 
-async def _room_with_admitted_patient(a, http):
-    """A consultation (through A's API) whose patient knocked and was admitted: the knock id is the
-    id in the patient's Jitsi token."""
-    from test_jitsi_events_http import admitted_knock
+async def _consultation_with_room(a, http):
+    """A clinician with an API token, and a consultation created and joined through A's API."""
     doctor, token = await add_api_clinician(a.engine)
     client = http()
     auth = {"Authorization": f"Bearer {token}"}
@@ -236,6 +222,14 @@ async def _room_with_admitted_patient(a, http):
         consultation = await r.json()
     async with client.post(a.url + f"/api/consultations/{consultation['id']}/join", headers=auth) as r:
         room = (await r.json())["room"]
+    return doctor, client, auth, consultation, room
+
+
+async def _room_with_admitted_patient(a, http):
+    """A consultation (through A's API) whose patient knocked and was admitted: the knock id is the
+    id in the patient's Jitsi token."""
+    from test_jitsi_events_http import admitted_knock
+    doctor, client, auth, consultation, room = await _consultation_with_room(a, http)
     return doctor, client, auth, consultation, room, await admitted_knock(a, consultation["id"])
 
 
