@@ -27,10 +27,12 @@ async def _clinician_token(app) -> str:
 
 class CuttingProxy:
     """A loopback TCP proxy in front of the app that, once, cuts the connection (both ways,
-    at once) after `cut_after` bytes have gone from the client to the server."""
+    at once) after `cut_after` bytes have gone from the client to the server, then calls
+    `on_cut` (if given). What the client sent is kept in `before_cut` and `after_cut`."""
 
-    def __init__(self, target_port: int, cut_after: int):
-        self.target_port, self.cut_after = target_port, cut_after
+    def __init__(self, target_port: int, cut_after: int, on_cut=None):
+        self.target_port, self.cut_after, self.on_cut = target_port, cut_after, on_cut
+        self.before_cut, self.after_cut = bytearray(), bytearray()
         self.upstream_bytes = 0
         self.cuts = 0
         self.connections = 0
@@ -57,12 +59,16 @@ class CuttingProxy:
                     if upstream and not self.cuts and self.upstream_bytes + len(data) > self.cut_after:
                         keep = self.cut_after - self.upstream_bytes
                         dst.write(data[:keep])
+                        self.before_cut += data[:keep]
                         self.upstream_bytes += keep
                         self.cuts += 1
                         cut()
+                        if self.on_cut:
+                            self.on_cut()
                         return
                     if upstream:
                         self.upstream_bytes += len(data)
+                        (self.after_cut if self.cuts else self.before_cut).extend(data)
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):

@@ -47,6 +47,52 @@ async def test_an_upload_cut_mid_part_resumes_from_the_servers_offset_and_decryp
     assert received == plaintext and meta["name"] == "scan.pdf" and meta["size"] == len(plaintext)
 
 
+async def test_a_file_edited_before_a_resend_stops_the_upload_and_no_record_is_encrypted_twice(live, tmp_path):
+    """The resend is made again from the file (nothing of a part is held in memory): a record
+    already handed to the connection that comes out different (the file was edited after the
+    cut) would put two plaintexts under one AES-GCM key and nonce. It must stop the upload
+    before any byte of it is sent again: the resend may only repeat bytes the server was sent."""
+    app = await live()
+    token = (await add_api_clinician(app.engine))[1]
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(os.urandom(10 * MiB))
+
+    def edit_what_was_sent():  # same size, one byte changed in the first MiB (long sent)
+        with open(source, "r+b") as f:
+            f.seek(MiB)
+            byte = f.read(1)
+            f.seek(MiB)
+            f.write(bytes([byte[0] ^ 0xFF]))
+
+    proxy = CuttingProxy(app.server.port, cut_after=5 * MiB + 777, on_cut=edit_what_was_sent)
+    base = await proxy.start()
+
+    def send():
+        with blocking.Session() as session:
+            return blocking.send_drop(session, drop_links.standalone_box(base, token), source, part_size=8 * MiB,
+                                      retry_delay=0.05)
+
+    try:
+        with pytest.raises(common.FileChanged, match="changed while it was being sent"):
+            await asyncio.to_thread(send)
+    finally:
+        await proxy.close()
+    assert proxy.cuts == 1
+    first_at, first = _patch(proxy.before_cut)
+    again_at, again = _patch(proxy.after_cut)
+    assert again == first[again_at - first_at:again_at - first_at + len(again)], "the resend repeats what was sent"
+    edited_record_starts = ece.HEADER_SIZE + (MiB // ece.RECORD_DATA_SIZE) * ece.RECORD_SIZE
+    assert again_at + len(again) <= edited_record_starts, "not one byte of the edited record was sent again"
+
+
+def _patch(sent: bytes) -> tuple[int, bytes]:
+    """The upload offset and the body (as far as it went) of the last PATCH in `sent`."""
+    head, _, body = bytes(sent[sent.rindex(b"PATCH "):]).partition(b"\r\n\r\n")
+    offset = next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                  if line.lower().startswith(common.OFFSET_HEADER.lower().encode() + b":"))
+    return int(offset), body
+
+
 async def test_a_tampered_download_leaves_nothing_and_an_existing_output_is_refused_before_counting(live, tmp_path):
     app = await live()
     token = (await add_api_clinician(app.engine))[1]

@@ -6,11 +6,12 @@ TLS contexts and loads the CA store at import, with its resolver, tracing and mu
 machinery, 0.25 s here on an idle machine and 0.6 s under load, before the first byte could
 travel; a command that moves one file over one connection needs none of it. http.client
 (standard library) costs a few milliseconds to import and loads TLS only for an https URL,
-when it connects. Same protocol, same encryption (common.py, filedrop/ece.py), same resumable
-upload (a dropped connection: ask the server's offset, send the rest of the part again from
-memory, never re-encrypt), same all-or-nothing download. A worker thread encrypts a few MiB
-ahead of the connection and the ciphertext streams into the PATCH as it comes: encryption,
-the network and the server's write overlap from the first byte (docs/benchmarks.md).
+when it connects. Same protocol, same encryption (common.py, filedrop/ece/), same resumable
+upload (a dropped connection: ask the server's offset and send the rest of the part again),
+same all-or-nothing download. A worker thread encrypts a few MiB ahead of the connection and
+the ciphertext streams into the PATCH as it comes: encryption, the network and the server's
+write overlap from the first byte; nothing of it is kept once sent but each record's tag, and
+a resend makes it again from the file, record for record the same or not at all (stream.py).
 
 One keep-alive connection per server, reused from request to request. What only sending needs
 (mimetypes, queue, secrets) or only receiving (tempfile) is imported by the function that uses
@@ -22,7 +23,6 @@ import contextlib
 import http.client
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,16 +30,15 @@ from urllib.parse import urlsplit
 
 from .. import ece
 from .common import (DROP_SECRET_SIZE, OFFSET_HEADER, OWNER_HEADER, RETRIES, RETRY_DELAY, SEND_CHUNK, Box,
-                     DropClientError, HTTPError, Progress, Received, Sent, TransferFailed, encrypted_records,
-                     metadata_blob, resume_at, retry_delay_after, retryable, saving, status_error, target_of,
-                     unreachable)
+                     DropClientError, HTTPError, Progress, Received, Sent, TransferFailed, metadata_blob, resume_at,
+                     retry_delay_after, retryable, saving, status_error, target_of, unreachable)
+from .stream import CiphertextStream
 
 CONNECT_TIMEOUT = 30.0  # seconds to open a connection
 READ_TIMEOUT = 120.0  # a stalled connection (nothing read or written for two minutes) fails and is retried
-# Ciphertext bytes per PATCH, held in memory until the server acknowledges them (to send again
-# after a dropped connection without encrypting twice). Larger than the aiohttp client's parts
-# (common.PART_SIZE): each part costs a round trip and the server's fsync of it, and a command
-# that moves one file can hold 32 MiB; a file of up to 32 MiB travels in one request.
+# Ciphertext bytes per PATCH. Larger than the aiohttp client's parts (common.PART_SIZE, held in
+# memory until acknowledged): each part costs a round trip and the server's fsync of it, and
+# this client holds none of a part (stream.py); a file of up to 32 MiB travels in one request.
 BLOCKING_PART_SIZE = 32 * 1024 * 1024
 ENCRYPT_AHEAD = 4 * 1024 * 1024  # ciphertext the worker thread may encrypt before the sender takes it
 RECEIVE_CHUNK = 1024 * 1024  # ciphertext read from the socket at a time when downloading
@@ -181,23 +180,14 @@ def delete_drop(session: Session, box: Box, doc_id: str, owner_token: str) -> No
 # --- sending --------------------------------------------------------------------------
 
 
-def _body(part: memoryview, base: int, progress: Progress | None, total: int) -> Iterator[memoryview]:
-    for start in range(0, len(part), SEND_CHUNK):
-        yield part[start:start + SEND_CHUNK]
-        if progress:
-            progress(base + min(start + SEND_CHUNK, len(part)), total)
-
-
-def _streamed(part: bytearray, length: int, ciphertext: _Ciphertext, base: int, progress: Progress | None,
-              total: int) -> Iterator[bytes]:
-    """The first sending of a part: its ciphertext handed to the connection as it comes out of
-    the encryptor, and kept in `part` for a resend."""
+def _body(stream: CiphertextStream, amount: int, base: int, progress: Progress | None,
+          total: int) -> Iterator[memoryview]:
+    """`amount` bytes of ciphertext handed to the connection as they come out of the encryptor."""
     sent = 0
-    for chunk in ciphertext.take(length):
-        part += chunk
-        yield chunk
-        sent += len(chunk)
-        if progress and (sent % SEND_CHUNK < len(chunk) or sent == length):
+    for piece in stream.take(amount):
+        yield piece
+        sent += len(piece)
+        if progress and (sent % SEND_CHUNK < len(piece) or sent == amount):
             progress(base + sent, total)
 
 
@@ -208,20 +198,17 @@ def _upload_offset(session: Session, url: str, headers: Mapping[str, str]) -> in
 
 
 def _send_part(session: Session, url: str, headers: Mapping[str, str], start: int, length: int,
-               ciphertext: _Ciphertext, total: int, progress: Progress | None, retries: int,
-               retry_delay: float) -> None:
+               stream: CiphertextStream, total: int, progress: Progress | None, retries: int,
+               retry_delay: float) -> CiphertextStream:
     """PATCH the `length` bytes of ciphertext at `start`, encrypted while they travel; after a
-    dropped connection, the rest of the part is encrypted into memory and sent again from the
-    offset the server reports (never encrypted twice)."""
+    dropped connection, ask the server's offset and send the rest of the part from a stream
+    made again from the file (stream.py says why that is safe). Returns the stream to go on
+    with."""
     end = start + length
-    part = bytearray()
     offset = start
     failures = 0
     while True:
-        if len(part) < length and offset == start:
-            body = _streamed(part, length, ciphertext, start, progress, total)
-        else:
-            body = _body(memoryview(part)[offset - start:], offset, progress, total)
+        body = _body(stream, end - offset, offset, progress, total)
         try:
             with session.open("PATCH", url, {**headers, OFFSET_HEADER: str(offset), "Content-Length": str(end - offset),
                                              "Content-Type": "application/octet-stream"}, body) as response:
@@ -229,14 +216,12 @@ def _send_part(session: Session, url: str, headers: Mapping[str, str], start: in
                     acknowledged = int(json.loads(read(response))["offset"])
                     if acknowledged != end:
                         raise TransferFailed(f"the server acknowledged {acknowledged} bytes, {end} were sent")
-                    return
+                    return stream
                 if not retryable(response.status):
                     raise_for(response, "sending")
                 problem: BaseException = HTTPError(response.status, error_message(response))
         except NetworkError as exc:
             problem = exc
-        for chunk in ciphertext.take(length - len(part)):  # the part whole in memory before any resend
-            part += chunk
         failures += 1
         if failures > retries:
             raise TransferFailed(f"sending failed {failures} times in a row, giving up "
@@ -245,77 +230,16 @@ def _send_part(session: Session, url: str, headers: Mapping[str, str], start: in
         try:
             reported = _upload_offset(session, url, headers)
         except NetworkError:
-            continue  # still unreachable: try this part again from where we were
-        offset = resume_at(reported, start, end)
-        if offset is None:
-            return  # the part arrived; only the answer was lost
+            stream = stream.restarted(offset)  # still unreachable: this part again from where we were
+            continue
+        resumed = resume_at(reported, start, end)
+        if resumed is None:  # the part arrived; only the answer was lost
+            stream.skip_to(end)
+            return stream
+        offset = resumed
+        stream = stream.restarted(offset)
         if progress:
             progress(offset, total)
-
-
-class _Ciphertext:
-    """The file's ciphertext, encrypted by a worker thread at most `ahead` bytes before the
-    sender takes it: the encryption of the next bytes overlaps the sending of these and the
-    server's write (and its fsync at the end of a part). Errors of the worker (a file that
-    changed, a read that failed) are raised in the sender by take()."""
-
-    _END = object()
-
-    def __init__(self, records: Iterator[bytes], ahead: int):
-        import queue
-        self._full = queue.Full
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, ahead // ece.RECORD_SIZE))
-        self._stopped = threading.Event()
-        self._left = memoryview(b"")
-        self._thread = threading.Thread(target=self._run, args=(records,), daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except self._full:
-                continue
-        return False
-
-    def _run(self, records: Iterator[bytes]) -> None:
-        try:
-            for record in records:
-                if not self._put(record):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the sender by take()
-            self._put(exc)
-
-    def take(self, amount: int) -> Iterator[bytes | memoryview]:
-        """Exactly `amount` bytes of ciphertext, in the pieces they come in."""
-        while amount > 0:
-            if not self._left:
-                item = self._queue.get()
-                if item is self._END:
-                    self._queue.put(item)  # ended() finds it again
-                    raise TransferFailed("encrypted fewer bytes than were announced")
-                if isinstance(item, BaseException):
-                    raise item
-                self._left = memoryview(item)
-            piece, self._left = self._left[:amount], self._left[amount:]
-            amount -= len(piece)
-            yield piece
-
-    def ended(self) -> bool:
-        """Whether every byte was taken and the encryption is over."""
-        if self._left:
-            return False
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item is self._END
-
-    def close(self) -> None:
-        """Stop the worker and wait for it (before the file is closed under it)."""
-        self._stopped.set()
-        self._thread.join()
 
 
 def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *, role: str,
@@ -340,18 +264,18 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
         if created.get("owner_token"):
             headers[OWNER_HEADER] = created["owner_token"]
         upload_url = f"{box.write_url}/{doc_id}/upload"
-        encryptor = ece.Encryptor(ece.derive_content_ikm(secret, doc_id))
         if progress:
             progress(0, size)
-        ciphertext = _Ciphertext(encrypted_records(source, encryptor, plaintext_size), ENCRYPT_AHEAD)
+        stream = CiphertextStream(source, ece.derive_content_ikm(secret, doc_id), os.urandom(ece.SALT_SIZE),
+                                  plaintext_size, ENCRYPT_AHEAD)
         try:
             for offset in range(0, size, part_size):
-                _send_part(session, upload_url, headers, offset, min(part_size, size - offset), ciphertext, size,
-                           progress, retries, retry_delay)
-            if not ciphertext.ended():  # cannot happen unless the encryptor and padded_size disagree
+                stream = _send_part(session, upload_url, headers, offset, min(part_size, size - offset), stream,
+                                    size, progress, retries, retry_delay)
+            if not stream.ended():  # cannot happen unless the encryptor and padded_size disagree
                 raise TransferFailed(f"encrypted more than the {size} bytes announced")
         finally:
-            ciphertext.close()
+            stream.close()
     metadata = {"name": name, "type": content_type, "size": plaintext_size, "role": role}
     document = request_json(session, "POST", f"{box.write_url}/{doc_id}/complete", "completing the upload",
                             data=metadata_blob(secret, doc_id, metadata),
