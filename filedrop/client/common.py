@@ -29,6 +29,7 @@ RETRIES = 6
 RETRY_DELAY = 0.5  # seconds, doubled at each retry, capped at MAX_RETRY_DELAY
 MAX_RETRY_DELAY = 8.0
 DROP_SECRET_SIZE = 16  # standalone drops: 128 random bits per file
+WRITEBACK_EVERY = 1024 * 1024  # a download's bytes handed to the disk as they come (see Saving)
 MAX_NAME_BYTES = 200
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -242,13 +243,26 @@ def resume_at(reported: int, start: int, end: int) -> int | None:
 
 
 class Saving:
-    """The temporary file a download writes into (see :func:`saving`), counting what it holds."""
+    """The temporary file a download writes into (see :func:`saving`), counting what it holds.
+
+    Every WRITEBACK_EVERY bytes it asks the kernel to start writing them to the disk, without
+    waiting: the fsync that ends the download then waits for the last MiB only (16 MiB: 8-9 ms
+    of fsync became 0.6 ms, the whole write 32 -> 24 ms; docs/benchmarks.md). The standard
+    library has no sync_file_range(2); posix_fadvise(DONTNEED) starts the writeback of a
+    range's dirty pages in the same way (Linux; PostgreSQL's pg_flush_data falls back on it),
+    and drops the pages already on disk from the cache, which a file just saved can spare.
+    Durability is unchanged: nothing is placed before the fsync."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out, self.written = out, 0
+        self._handed = 0  # bytes whose writeback was started
 
     def write(self, plaintext: bytes) -> None:
         self.written += self.out.write(plaintext)
+        if self.written - self._handed >= WRITEBACK_EVERY and hasattr(os, "posix_fadvise"):
+            self.out.flush()
+            os.posix_fadvise(self.out.fileno(), self._handed, self.written - self._handed, os.POSIX_FADV_DONTNEED)
+            self._handed = self.written
 
 
 @contextlib.contextmanager
