@@ -147,3 +147,18 @@ def test_serve_demo_prints_how_to_log_in_and_its_start_up_stays_under_110_mib(tm
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_subcommand_built_alone_has_the_same_options_and_help_as_in_the_whole_command_line():
+    """`teleconsult drop ...` builds only its own subcommand (a faster start): nothing a user
+    sees may differ from the whole parser's, for any subcommand."""
+    from teleconsult.cli.parser import SUBCOMMANDS, build_parser
+
+    def subcommands(parser):
+        choices = next(a for a in parser._actions if a.dest == "command").choices
+        return {name: sub.format_help() for name, sub in choices.items()}
+
+    whole = subcommands(build_parser())
+    assert list(whole) == list(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
+        assert subcommands(build_parser(name)) == {name: whole[name]}

@@ -24,7 +24,7 @@ import http.client
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,15 +100,18 @@ class Session:
         return connection
 
     @contextlib.contextmanager
-    def open(self, method: str, url: str, headers: Mapping[str, str] | None = None,
-             body=None) -> Iterator[http.client.HTTPResponse]:
+    def open(self, method: str, url: str, headers: Mapping[str, str] | None = None, body=None,
+             meanwhile: Callable[[], None] | None = None) -> Iterator[http.client.HTTPResponse]:
         """Send a request and yield its answer; the connection is kept for the next request
-        when the answer was read to its end, closed otherwise (or on any error)."""
+        when the answer was read to its end, closed otherwise (or on any error). `meanwhile`
+        runs once the request is sent, while the server works on it."""
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             connection = self._connection(parts.scheme, parts.netloc)
             connection.request(method, target, body=body, headers=dict(headers or {}))
+            if meanwhile:
+                meanwhile()
             response = connection.getresponse()
         except NETWORK_ERRORS as exc:
             self._drop(parts.scheme, parts.netloc)
@@ -139,13 +142,14 @@ def raise_for(response: http.client.HTTPResponse, what: str) -> None:
 
 
 def request_json(session: Session, method: str, url: str, what: str, *, headers: Mapping[str, str] | None = None,
-                 json_body: object = None, data: bytes | None = None) -> dict:
+                 json_body: object = None, data: bytes | None = None,
+                 meanwhile: Callable[[], None] | None = None) -> dict:
     headers = dict(headers or {})
     if json_body is not None:
         data = json.dumps(json_body).encode()
         headers["Content-Type"] = "application/json"
     try:
-        with session.open(method, url, headers, data) as response:
+        with session.open(method, url, headers, data, meanwhile) as response:
             raise_for(response, what)
             return json.loads(read(response) or b"{}")
     except NetworkError as exc:
@@ -251,14 +255,18 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
     ``max_downloads``)."""
     path = Path(path)
     name = path.name if name is None else name
-    if content_type is None:
-        import mimetypes
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    types = [content_type]
+
+    def guess_type() -> None:
+        if types[0] is None:  # the system's table of types is read at first use: 5 ms, while the server creates
+            import mimetypes
+            types[0] = mimetypes.guess_type(name)[0] or "application/octet-stream"
+
     with open(path, "rb") as source:
         plaintext_size = os.fstat(source.fileno()).st_size
         size = ece.padded_size(plaintext_size)
         created = request_json(session, "POST", box.create_url, "creating the document",
-                               json_body={"size": size, **(extra or {})}, headers=box.headers)
+                               json_body={"size": size, **(extra or {})}, headers=box.headers, meanwhile=guess_type)
         doc_id = created["id"]
         headers = dict(box.headers)
         if created.get("owner_token"):
@@ -276,7 +284,7 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
                 raise TransferFailed(f"encrypted more than the {size} bytes announced")
         finally:
             stream.close()
-    metadata = {"name": name, "type": content_type, "size": plaintext_size, "role": role}
+    metadata = {"name": name, "type": types[0], "size": plaintext_size, "role": role}
     document = request_json(session, "POST", f"{box.write_url}/{doc_id}/complete", "completing the upload",
                             data=metadata_blob(secret, doc_id, metadata),
                             headers={**headers, "Content-Type": "application/octet-stream"})

@@ -5,8 +5,9 @@ argon2 or reportlab (tests/test_cli_imports.py)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .parser import build_parser
-    args = build_parser().parse_args(argv)
+    import sys
+    from .parser import parse
+    args = parse(sys.argv[1:] if argv is None else argv)
     if args.command != "drop":
         from .commands import run
         return run(args)

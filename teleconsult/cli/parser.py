@@ -86,20 +86,37 @@ def installed_version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `only` the one subcommand of that name (the others left
+    out): `drop` is a command that starts and transfers at once, and building every other
+    subcommand's options took 3-4 ms of it (docs/benchmarks.md)."""
     parser = argparse.ArgumentParser(prog="teleconsult", description="Self-hostable teleconsultation on Jitsi Meet.")
     parser.add_argument("--version", action=_Version, help="show the version and exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML settings file (also TELECONSULT_CONFIG)")
     common.add_argument("--data-dir", metavar="DIR", help="data directory (also TELECONSULT_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, add in SUBCOMMANDS.items():
+        if only is None or name == only:
+            add(sub, common)
+    return parser
 
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments of one command line (without the program's name)."""
+    only = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    return build_parser(only).parse_args(argv)
+
+
+def _add_serve(sub, common) -> None:
     serve = sub.add_parser("serve", parents=[common], help="run the web app")
     serve.add_argument("--host", help="listen address")
     serve.add_argument("--port", type=int, help="listen port")
     serve.add_argument("--demo", action="store_true", default=None,
                        help="generate missing secrets and a demo clinician (not for production)")
 
+
+def _add_check(sub, common) -> None:
     check = sub.add_parser("check", parents=[common], help="validate the configuration and say what is wrong")
     check.add_argument("--jitsi-config", metavar="FILE",
                        help="also check the Jitsi host's Prosody configuration file against these settings")
@@ -107,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also check the Jitsi host's jicofo.conf: jicofo must not make anyone moderator "
                             "by itself")
 
+
+def _add_clinician(sub, common) -> None:
     clinician = sub.add_parser("clinician", help="manage clinician accounts")
     clinician_sub = clinician.add_subparsers(dest="action", required=True)
     add = clinician_sub.add_parser("add", parents=[common], help="create a clinician account")
@@ -123,15 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     reset_totp.add_argument("email")
     clinician_sub.add_parser("list", parents=[common], help="list clinician accounts (no secrets)")
 
+
+def _add_consultation(sub, common) -> None:
     consultation = sub.add_parser("consultation", help="manage consultations")
     consultation_sub = consultation.add_subparsers(dest="action", required=True)
     new = consultation_sub.add_parser("new", parents=[common], help="create a consultation, print the patient link")
     new.add_argument("--clinician", required=True, metavar="EMAIL")
 
+
+def _add_jitsi_files(sub, common) -> None:
     jitsi_files = sub.add_parser("jitsi-files", help="copy the Prosody module and the Jitsi snippets of this "
                                  "version into DIR, for the Jitsi host")
     jitsi_files.add_argument("directory", metavar="DIR")
 
+
+def _add_migrate_database(sub, common) -> None:
     move = sub.add_parser(
         "migrate-database", parents=[common],
         help="copy this instance's database (the current settings') into an empty PostgreSQL database, "
@@ -140,11 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the empty target database, e.g. postgresql://teleconsult@db.internal/teleconsult "
                            "(its password from PGPASSWORD or ~/.pgpass, not in the URL)")
 
+
+def _add_move_documents(sub, common) -> None:
     sub.add_parser("move-documents", parents=[common],
                    help="with every instance stopped, copy the documents of data_dir/documents into the bucket "
                         "the settings name (documents_store = s3); unfinished uploads go on where they were")
 
-    add_drop_parser(sub)
-    return parser
 
-
+SUBCOMMANDS = {  # in the order `teleconsult --help` lists them
+    "serve": _add_serve,
+    "check": _add_check,
+    "clinician": _add_clinician,
+    "consultation": _add_consultation,
+    "jitsi-files": _add_jitsi_files,
+    "migrate-database": _add_migrate_database,
+    "move-documents": _add_move_documents,
+    "drop": lambda sub, common: add_drop_parser(sub),
+}
