@@ -5,7 +5,8 @@ self-hosted file-sharing server (https://github.com/psi-4ward/psitransfer), on t
 and in the same run.
 
 * ours: `teleconsult serve` pinned to the server core; the two commands pinned to the client
-  core; the clock runs from the launch of `send` to the exit of `get` (encryption, upload,
+  core, as a host installs them (each checkout's wheel in a virtual environment of its own,
+  bench/installed.py; --editable: this venv's command, the checkout on PYTHONPATH); the clock runs from the launch of `send` to the exit of `get` (encryption, upload,
   publish with its fsyncs, download, decryption, the received file fsynced and renamed).
 * PsiTransfer, from its public source, run with Node.js pinned to the server core. It has no
   command-line client, so its round trip is the three requests of its own protocol (tus 1.0
@@ -18,7 +19,7 @@ directory (the script prints the commands when it is absent, and skips it):
     git clone https://github.com/psi-4ward/psitransfer ~/.cache/teleconsult-bench/psitransfer
     npm install --omit=dev --prefix ~/.cache/teleconsult-bench/psitransfer
 
-    .venv/bin/python bench/cli_roundtrip.py [--mib 16] [--reps 9] [--psitransfer DIR] [--compare /work/main]
+    .venv/bin/python bench/cli_roundtrip.py [--mib 16] [--reps 9] [--psitransfer DIR] [--compare /work/main] [--editable]
 
 Each figure is the median of --reps round trips, the variants interleaved. Ratios are
 PsiTransfer's time / ours (>= 1.0: ours is at least as fast)."""
@@ -44,9 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cores import CLIENT_CORE, SERVER_CORE, pin_to  # noqa: E402
+from installed import installed_command  # noqa: E402
 
 DEFAULT_PSITRANSFER = Path.home() / ".cache" / "teleconsult-bench" / "psitransfer"
-TELECONSULT = str(Path(sys.executable).parent / "teleconsult")
+EDITABLE = str(Path(sys.executable).parent / "teleconsult")  # this venv's (the checkout on PYTHONPATH)
 LINK = re.compile(r"^(http://\S+/d/\S+#\S+)$", re.MULTILINE)
 
 
@@ -68,41 +70,46 @@ def wait_for(url: str, process: subprocess.Popen, name: str) -> None:
     raise SystemExit(f"{name} did not start")
 
 
-def tree_env(tree: Path) -> dict:
+def tree_env(tree: Path | None) -> dict:
     """The command as installed: its bytecode cached (written by the warm-up round), not
-    compiled again at every launch as PYTHONDONTWRITEBYTECODE would have it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+    compiled again at every launch as PYTHONDONTWRITEBYTECODE would have it; `tree` first on
+    PYTHONPATH for an editable run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELECONSULT_", "PYTHONPATH"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(tree)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     return env
 
 
 class Ours:
-    def __init__(self, name: str, tree: Path, work: Path):
-        sys.path.insert(0, str(ROOT / "bench"))
+    def __init__(self, name: str, tree: Path, work: Path, editable: bool):
         from transfer_servers import teleconsult_env
         self.name, self.tree = name, tree
+        self.command = EDITABLE if editable else str(installed_command(tree, work, name))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = teleconsult_env(work / name, self.port, 1024) | {"PYTHONPATH": str(tree)}
+        self.env = teleconsult_env(work / name, self.port, 1024)
+        self.env.pop("PYTHONPATH", None)
+        if editable:
+            self.env["PYTHONPATH"] = str(tree)
         run = dict(env=self.env, capture_output=True, text=True, check=True, timeout=120)
-        subprocess.run([TELECONSULT, "clinician", "add", "bench@example.org", "--name", "Dr Bench"],
+        subprocess.run([self.command, "clinician", "add", "bench@example.org", "--name", "Dr Bench"],
                        input="a long enough bench password\n", **run)
-        token = subprocess.run([TELECONSULT, "clinician", "token", "bench@example.org"], **run).stdout.strip()
+        token = subprocess.run([self.command, "clinician", "token", "bench@example.org"], **run).stdout.strip()
         self.log = open(work / f"{name}.log", "wb")
-        self.process = subprocess.Popen([TELECONSULT, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([self.command, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         pin_to(SERVER_CORE, self.process.pid)
         wait_for(self.url + "/healthz", self.process, f"teleconsult serve ({name})")
-        self.cli_env = tree_env(tree) | {"TELECONSULT_API_TOKEN": token}
+        self.cli_env = tree_env(tree if editable else None) | {"TELECONSULT_API_TOKEN": token}
 
     def round_trip(self, source: Path, out_dir: Path) -> float:
         started = time.perf_counter()
-        sent = subprocess.run([TELECONSULT, "drop", "send", str(source), "--server", self.url], env=self.cli_env,
+        sent = subprocess.run([self.command, "drop", "send", str(source), "--server", self.url], env=self.cli_env,
                               capture_output=True, text=True, timeout=300)
         match = LINK.search(sent.stdout)
         if sent.returncode or not match:
             raise SystemExit(f"drop send failed: {sent.stderr.strip()}")
-        got = subprocess.run([TELECONSULT, "drop", "get", match.group(1), "-o", str(out_dir / "received")],
+        got = subprocess.run([self.command, "drop", "get", match.group(1), "-o", str(out_dir / "received")],
                              env=self.cli_env, capture_output=True, text=True, timeout=300)
         elapsed = time.perf_counter() - started
         if got.returncode:
@@ -167,14 +174,16 @@ def main() -> None:
     parser.add_argument("--psitransfer", type=Path, default=DEFAULT_PSITRANSFER,
                         help="a PsiTransfer checkout with its node_modules (default: %(default)s)")
     parser.add_argument("--compare", metavar="DIR", help="another checkout whose CLI and server run beside this one")
+    parser.add_argument("--editable", action="store_true",
+                        help="run this venv's command with each checkout on PYTHONPATH, not each one's wheel")
     args = parser.parse_args()
     pin_to(CLIENT_CORE)
     work = Path(tempfile.mkdtemp(prefix="cli-roundtrip-"))
     source = work / "scan.bin"
     source.write_bytes(os.urandom(args.mib * 1024 * 1024))
-    peers: dict = {"ours": Ours("ours", ROOT, work)}
+    peers: dict = {"ours": Ours("ours", ROOT, work, args.editable)}
     if args.compare:
-        peers["compare"] = Ours("compare", Path(args.compare).resolve(), work)
+        peers["compare"] = Ours("compare", Path(args.compare).resolve(), work, args.editable)
     psi_dir = args.psitransfer
     if (psi_dir / "app.js").is_file() and (psi_dir / "node_modules").is_dir() and shutil.which("node") \
             and shutil.which("curl"):

@@ -4,16 +4,19 @@
 Each figure is the median of --reps launches, all interleaved (so that the machine's load falls
 on every variant alike), the launcher pinned to the client core (bench/cores.py):
 
-* python -c pass: the interpreter alone (with this venv's site, as the console script has);
+* python -c pass: the interpreter alone, the one the console script runs (its site included);
 * python -c "import aiohttp, cryptography AES-GCM": what any drop client must load;
 * teleconsult --help: until it exits;
 * teleconsult drop send FILE / drop get LINK: until the command's first connection reaches a
   listening socket here (the moment it starts transferring); the command is then stopped.
 
-With --compare DIR, the same commands also run from another checkout (e.g. /work/main before a
-change), its package first on PYTHONPATH: "before" and "after" in one run.
+The commands are those a host runs: each checkout's wheel installed in a virtual environment of
+its own (bench/installed.py). With --editable, this venv's interpreter with each checkout first on
+PYTHONPATH instead (a developer's checkout; its editable install's path finder costs ~11 ms a
+launch). With --compare DIR, the same commands also run from another checkout (e.g. main
+before a change): "before" and "after" in one run.
 
-    .venv/bin/python bench/cli_startup.py [--reps 15] [--compare /path/to/other/checkout]
+    .venv/bin/python bench/cli_startup.py [--reps 15] [--compare /path/to/other/checkout] [--editable]
 """
 
 from __future__ import annotations
@@ -32,14 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cores import CLIENT_CORE, pin_to  # noqa: E402
+from installed import installed_command  # noqa: E402
 
 LAUNCH_CLI = "import sys; from teleconsult.cli import main; sys.exit(main())"  # what the console script does
 
 
-def _env(tree: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
+def _env(tree: Path | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELECONSULT_", "PYTHONPATH"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached after the first launch
-    env["PYTHONPATH"] = str(tree)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     env["TELECONSULT_API_TOKEN"] = "tc_bench"
     return env
 
@@ -66,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--compare", metavar="DIR", help="another checkout to run the same commands from")
+    parser.add_argument("--editable", action="store_true", help="this venv's interpreter, each checkout on PYTHONPATH")
     args = parser.parse_args()
     pin_to(CLIENT_CORE)
     work = Path(tempfile.mkdtemp())
@@ -77,13 +83,18 @@ def main() -> None:
     link = f"{server}/d/{'A' * 22}#{'B' * 43}"
     py = sys.executable
     trees = {"this": ROOT} | ({"compare": Path(args.compare).resolve()} if args.compare else {})
+    commands = {name: [py, "-c", LAUNCH_CLI] if args.editable else [str(installed_command(tree, work, name))]
+                for name, tree in trees.items()}
+    if not args.editable:
+        py = str(Path(commands["this"][0]).parent / "python")
+        trees = dict.fromkeys(trees)  # nothing on PYTHONPATH: the installed packages run
     variants = {
-        "python -c pass": ("exit", [py, "-c", "pass"], ROOT),
+        "python -c pass": ("exit", [py, "-c", "pass"], None),
         "python: import aiohttp + AES-GCM": (
-            "exit", [py, "-c", "import aiohttp; from cryptography.hazmat.primitives.ciphers.aead import AESGCM"], ROOT),
+            "exit", [py, "-c", "import aiohttp; from cryptography.hazmat.primitives.ciphers.aead import AESGCM"], None),
     }
     for name, tree in trees.items():
-        cli = [py, "-c", LAUNCH_CLI]
+        cli = commands[name]
         variants[f"[{name}] teleconsult --help"] = ("exit", cli + ["--help"], tree)
         variants[f"[{name}] drop send (to first connection)"] = (
             "connect", cli + ["drop", "send", "note.txt", "--server", server], tree)
