@@ -30,13 +30,21 @@ class Run:
     stderr: str
 
 
-async def drop(*args: str, cwd: Path, token: str | None = None, timeout: float = 120) -> Run:
-    """The console script as a user runs it (without the event loop of the live app blocking)."""
+# Runs the command given and writes its peak resident memory (KiB, from wait4) as stderr's last line.
+PEAK_MEMORY = ("import os, sys; pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ); "
+               "_, status, usage = os.wait4(pid, 0); print(usage.ru_maxrss, file=sys.stderr); "
+               "sys.exit(os.waitstatus_to_exitcode(status))")
+
+
+async def drop(*args: str, cwd: Path, token: str | None = None, timeout: float = 120, peak: bool = False) -> Run:
+    """The console script as a user runs it (without the event loop of the live app blocking);
+    with `peak`, run under PEAK_MEMORY."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECONSULT_")}
     if token:
         env["TELECONSULT_API_TOKEN"] = token
+    command = (sys.executable, "-c", PEAK_MEMORY, TELECONSULT) if peak else (TELECONSULT,)
     process = await asyncio.create_subprocess_exec(
-        TELECONSULT, "drop", *args, cwd=cwd, env=env,
+        *command, "drop", *args, cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     result = Run(process.returncode, out.decode(), err.decode())
@@ -83,6 +91,21 @@ async def test_send_then_get_gives_identical_bytes_under_the_senders_file_name(l
     stored = s3_server.stored_bytes(app.settings, match.group(1))
     assert len(stored) == ece.padded_size(len(plaintext))
     assert plaintext[:4096] not in stored
+
+
+async def test_sending_a_file_holds_no_more_memory_for_48_mib_than_for_4(live, tmp_path):
+    """Nothing of a part is kept while it travels (filedrop/client/stream.py): before, the
+    command held each part whole (up to 32 MiB) until the server acknowledged it."""
+    app = await live()
+    token = await _token(app)
+    sender, _ = _dirs(tmp_path)
+    peaks = {}
+    for mib in (4, 48):
+        (sender / f"{mib}.bin").write_bytes(os.urandom(mib * 1024 * 1024))
+        sent = await drop("send", f"{mib}.bin", "--server", app.url, cwd=sender, token=token, peak=True)
+        assert sent.returncode == 0, sent.stderr
+        peaks[mib] = int(sent.stderr.splitlines()[-1]) / 1024
+    assert peaks[48] - peaks[4] < 8, f"peak resident memory (MiB): {peaks}"
 
 
 async def test_get_never_overwrites_unless_forced_and_a_used_up_drop_is_gone(live, tmp_path):
