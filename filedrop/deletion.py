@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from .errors import Gone, NotOwner
 from .schema import DELETING, UPLOADING, audit, files
+from .statements import AUDIT
 
 DELETE_BATCH = 200  # files deleted per pair of transactions by one sweep (bounds one write)
 
@@ -50,8 +51,8 @@ class DeletionRules:
     `clock`, `notify`, `on_deadline` and the `_sweeping` lock)."""
 
     async def _audit(self, conn, action: str, file_id: str, box_id: str | None, reason: str | None = None) -> None:
-        await conn.execute(audit.insert().values(at=self.clock(), action=action, file_id=file_id,
-                                                 box_id=box_id, reason=reason))
+        await conn.execute(AUDIT, {"b_at": self.clock(), "b_action": action, "b_file_id": file_id,
+                                   "b_box_id": box_id, "b_reason": reason})
 
     async def delete_owned(self, file_id: str, owner_token: str) -> None:
         """The sender deletes a standalone drop (even one past its deadline) with its owner token."""

@@ -23,6 +23,9 @@ from typing import AsyncContextManager, Protocol
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
 CHUNK_SIZE = 256 * 1024
+# while a part arrives, the disk is asked to write back what came so far each time this much more
+# arrived (and the previous flush is over): publish's fsync then finds little left to write
+WRITE_BACK_STEP = 4 * 1024 * 1024
 
 
 class TooLarge(Exception):
@@ -125,7 +128,8 @@ class LocalStorage:
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
-            position = offset
+            position = flushed = offset
+            flushing = None  # the write-back under way, if any
             try:
                 async for chunk in bounded(chunks, offset, limit):
                     view = memoryview(chunk)
@@ -133,6 +137,8 @@ class LocalStorage:
                         written = os.write(fd, view)
                         view = view[written:]
                     position += len(chunk)
+                    if position - flushed >= WRITE_BACK_STEP and (flushing is None or flushing.done()):
+                        flushing, flushed = self._write_back(fd), position
             except BaseException:
                 os.ftruncate(fd, offset)
                 raise
@@ -144,11 +150,13 @@ class LocalStorage:
     async def discard(self, file_id: str, dropped: str | None, kept: str | None) -> None:
         """Nothing: a write's bytes are the file itself."""
 
-    def _write_back(self, fd: int) -> None:
-        """Start putting this part on disk while the next one arrives (one background thread
-        for the whole store), so that publish's fsync only waits for what is left: without
-        it, that fsync wrote the whole file at once, blocking the event loop (0.25 s per
-        512 MiB on the benchmark machine, seconds on a slow disk)."""
+    def _write_back(self, fd: int) -> asyncio.Future:
+        """Start putting what was written on disk while the rest of the part and the next ones
+        arrive (one background thread for the whole store), so that publish's fsync only waits
+        for what is left: without it, that fsync wrote the whole file at once, blocking the
+        event loop (0.25 s per 512 MiB on the benchmark machine, seconds on a slow disk). Not
+        waited for: a part is answered once written and recorded, as before; what makes a
+        document durable is publish's fsync of the file and its directory."""
         if self._flusher is None:
             self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filedrop-writeback")
         own = os.dup(fd)
@@ -160,7 +168,7 @@ class LocalStorage:
                 pass  # publish's fsync will say
             finally:
                 os.close(own)
-        asyncio.get_running_loop().run_in_executor(self._flusher, flush)
+        return asyncio.get_running_loop().run_in_executor(self._flusher, flush)
 
     async def publish(self, file_id: str, size: int, *, state: str | None = None) -> None:
         """fsync then rename: a reader sees the whole ciphertext or nothing. Published again

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import ece
+from . import ece, statements as sql
 from .deletion import DeletionRules, check_owner, token_hash
 from .errors import (BadUpload, DropError, Gone, NotOwner, OffsetMismatch, OverQuota, StorageFull, StoreUnavailable,
                      TooBig)
@@ -147,6 +147,7 @@ class DropBox(DeletionRules):
         # across instances, the row's `writer` token decides who may record bytes (see upload_part)
         self._writers: dict[str, asyncio.Task] = {}
         self._sweeping = asyncio.Lock()  # one sweep at a time: a deadline wake-up may meet the periodic one
+        self._creating: dict[tuple[bool, bool], sa.Insert] = {}  # creating statements by the quotas they check
 
     # -- creation and upload -------------------------------------------------------------
 
@@ -177,17 +178,15 @@ class DropBox(DeletionRules):
                       received=0, meta=None, owner_token_hash=token_hash(owner_token) if owner_token else None,
                       max_downloads=max_downloads, downloads=0, completed_downloads=0, created_at=now,
                       completed_at=None, expires_at=now + ttl, delete_at=None)
+        statement, limits = self._room_for(box_id, owner)
+        params = {f"b_{k}": v for k, v in values.items()} | {"b_owner": owner, "b_touched_at": now,
+                                                              "b_needed": size, **limits}
         async with self.engine.begin() as conn:
             # one statement: the quotas are read and the row written together, so requests sent
             # at once cannot all pass (SQLite runs one writing statement at a time; PostgreSQL
             # reads a snapshot, so there the box and the owner are locked first until commit)
             await quota_locks(conn, box_id, owner)
-            columns = [*values, "owner", "touched_at"]
-            row = sa.select(*(sa.literal(v, type_=files.c[k].type) for k, v in values.items()),
-                            sa.literal(owner, type_=files.c.owner.type), sa.literal(now, type_=sa.Float))
-            # preserve_rowcount: SQLAlchemy keeps an INSERT's row count only when asked (PostgreSQL)
-            result = await conn.execute(files.insert().from_select(columns, row.where(*self._room_for(size, box_id, owner)))
-                                        .execution_options(preserve_rowcount=True))
+            result = await conn.execute(statement, params)
             if result.rowcount != 1:
                 raise await self._over_quota(conn, box_id, owner)
             await self._audit(conn, "created", file_id, box_id)
@@ -196,45 +195,49 @@ class DropBox(DeletionRules):
         values.pop("owner_token_hash")
         return DropFile(**values), owner_token
 
-    def _held(self, column: sa.Column, key: str):
-        """(files, reserved bytes) a box or an owner holds now: uploads count at their declared size."""
-        where = sa.and_(column == key, files.c.state != DELETING)
-        return (sa.select(sa.func.count()).select_from(files).where(where).scalar_subquery(),
-                sa.select(sa.func.coalesce(sa.func.sum(files.c.size), 0)).where(where).scalar_subquery())
-
-    def _room_for(self, size: int, box_id: str | None, owner: str | None) -> list:
-        conditions = []
-        for quota, column, key in ((self.config.box_quota, files.c.box_id, box_id),
-                                   (self.config.owner_quota, files.c.owner, owner)):
+    def _room_for(self, box_id: str | None, owner: str | None) -> tuple[sa.Insert, dict]:
+        """The creating statement for the quotas that apply (built once per kind: see
+        filedrop/statements.py) and the limits it compares with."""
+        limits = {}
+        for quota, key, name in ((self.config.box_quota, box_id, "box"), (self.config.owner_quota, owner, "owner")):
             if quota is not None and key is not None:
-                count, held = self._held(column, key)
-                conditions += [count < quota.files, held + size <= quota.bytes]
-        return conditions
+                limits |= {f"b_{name}_files": quota.files, f"b_{name}_bytes": quota.bytes}
+        kind = ("b_box_files" in limits, "b_owner_files" in limits)
+        if kind not in self._creating:
+            self._creating[kind] = sql.create_statement(*kind)
+        return self._creating[kind], limits
 
     async def _over_quota(self, conn, box_id: str | None, owner: str | None) -> OverQuota:
         for quota, column, key, whose in ((self.config.box_quota, files.c.box_id, box_id, "this box"),
                                           (self.config.owner_quota, files.c.owner, owner, "its owner")):
             if quota is None or key is None:
                 continue
-            count, held = (await conn.execute(sa.select(*self._held(column, key)))).one()
+            count, held = (await conn.execute(sa.select(*sql.held(column, key)))).one()
             if count >= quota.files:
                 return OverQuota(f"{whose} already holds {quota.files} documents, its limit")
             return OverQuota(f"{whose} would hold more than {quota.bytes // (1024 * 1024)} MiB, its limit")
         return OverQuota("over quota")
 
     def _check_free_space(self, needed: int) -> None:
+        if not self.config.min_free_bytes:
+            return  # no floor: nothing to measure
         free = self.storage.free_bytes()  # None: not measured (a bucket)
-        if self.config.min_free_bytes and free is not None and free - needed < self.config.min_free_bytes:
+        if free is not None and free - needed < self.config.min_free_bytes:
             raise StorageFull("the server's disk is nearly full: nothing was saved")
 
     async def get(self, file_id: str, box_id: str | None = None, *, ready: bool = False,
                   owner_token: str | None = None) -> DropFile:
         """A live file (in `box_id` when given). Anything else is Gone. With `owner_token`,
         also a standalone drop of that owner (NotOwner otherwise), in the same query."""
+        return (await self._live_row(file_id, box_id, ready=ready, owner_token=owner_token))[0]
+
+    async def _live_row(self, file_id: str, box_id: str | None = None, *, ready: bool = False,
+                        owner_token: str | None = None):
+        """`get`, with the whole row read (the storage's state of an upload, …)."""
         if not isinstance(file_id, str) or not 16 <= len(file_id) <= 43:
             raise Gone("no such file")
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(files).where(files.c.id == file_id))).first()
+            row = (await conn.execute(sql.BY_ID, {"b_id": file_id})).first()
         if row is None:
             raise Gone("no such file")
         found = _row(row)
@@ -246,7 +249,7 @@ class DropBox(DeletionRules):
             raise Gone("no such file")
         if owner_token is not None:
             check_owner(row.owner_token_hash, row.box_id, owner_token)
-        return found
+        return found, row
 
     async def upload_part(self, file_id: str, box_id: str | None, offset: int,
                           chunks: AsyncIterator[bytes], length: int | None = None,
@@ -297,21 +300,17 @@ class DropBox(DeletionRules):
         """Become the file's writer (the latest request wins, on any instance); returns the
         bytes stored, the declared size and the storage's state, read after taking it."""
         async with self.engine.begin() as conn:
-            taken = await conn.execute(files.update().where(files.c.id == file_id, files.c.state == UPLOADING)
-                                       .values(writer=token))
-            if taken.rowcount != 1:
-                exists = await conn.scalar(sa.select(files.c.state).where(files.c.id == file_id))
+            row = (await conn.execute(sql.TAKE_UPLOAD, {"b_id": file_id, "b_writer": token})).first()
+            if row is None:
+                exists = await conn.scalar(sql.STATE_OF, {"b_id": file_id})
                 raise BadUpload("upload already complete") if exists == READY else Gone("no such file")
-            row = (await conn.execute(sa.select(files.c.received, files.c.size, files.c.store_state)
-                                      .where(files.c.id == file_id))).one()
         return row.received, row.size, row.store_state
 
     async def _record(self, file_id: str, token: str, received: int, state: str | None) -> bool:
         """Record what this writer holds, if it is still the writer (False: another took over)."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(files.update().where(
-                files.c.id == file_id, files.c.writer == token, files.c.state == UPLOADING).values(
-                received=received, store_state=state, writer=None, touched_at=self.clock()))
+            result = await conn.execute(sql.RECORD, {"b_id": file_id, "b_writer": token, "b_received": received,
+                                                     "b_store_state": state, "b_touched_at": self.clock()})
         return result.rowcount == 1
 
     async def _claim_writer(self, file_id: str) -> tuple[asyncio.Task, bool]:
@@ -334,7 +333,7 @@ class DropBox(DeletionRules):
                        owner_token: str | None = None) -> DropFile:
         """All bytes are in: attach the encrypted metadata and publish atomically. Completing
         again with the same metadata answers the published file (a retry); other metadata is refused."""
-        found = await self.get(file_id, box_id, owner_token=owner_token)
+        found, row = await self._live_row(file_id, box_id, owner_token=owner_token)
         if found.state == READY and found.meta == meta:
             return found  # the same publication again (the sender's answer was lost): the same answer
         if found.state != UPLOADING:
@@ -345,10 +344,8 @@ class DropBox(DeletionRules):
             raise BadUpload("a part is still being received")
         if found.received != found.size:
             raise BadUpload(f"only {found.received} of {found.size} bytes received")
-        async with self.engine.connect() as conn:
-            state = await conn.scalar(sa.select(files.c.store_state).where(files.c.id == file_id))
         try:
-            await self.storage.publish(file_id, found.size, state=state)
+            await self.storage.publish(file_id, found.size, state=row.store_state)
         except Incomplete:
             raise BadUpload(f"only part of the {found.size} bytes are stored: send the missing parts") from None
         except (Unavailable, FileNotFoundError) as exc:
@@ -356,8 +353,7 @@ class DropBox(DeletionRules):
         now = self.clock()
         async with self.engine.begin() as conn:
             await durable_commit(conn)  # a published document survives a power cut (file fsynced above)
-            await conn.execute(files.update().where(files.c.id == file_id, files.c.state == UPLOADING).values(
-                state=READY, meta=meta, completed_at=now, writer=None, store_state=None))
+            await conn.execute(sql.PUBLISH, {"b_id": file_id, "b_meta": meta, "b_completed_at": now})
             await self._audit(conn, "completed", file_id, box_id)
         done = dataclasses.replace(found, state=READY, meta=meta, completed_at=now)
         # the listing goes with the event (what GET {box} shows every subscriber of the box):
@@ -402,10 +398,7 @@ class DropBox(DeletionRules):
         """The transfer `start_download` began has sent its last byte: count it as downloaded and
         announce it (`downloader`: the role the page shows). A file deleted meanwhile changes nothing."""
         async with self.engine.begin() as conn:
-            await conn.execute(files.update().where(files.c.id == file_id).values(
-                completed_downloads=files.c.completed_downloads + 1))
-            row = (await conn.execute(sa.select(files.c.downloads, files.c.completed_downloads).where(
-                files.c.id == file_id))).first()
+            row = (await conn.execute(sql.DOWNLOADS_DONE, {"b_id": file_id})).first()
             if row is None:
                 return
             await self._audit(conn, "received", file_id, box_id)

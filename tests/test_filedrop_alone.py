@@ -4,6 +4,7 @@ own client uploads and downloads through it over a real loopback server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from conftest import make_settings
 from filedrop import client, migrations
+from filedrop import storage as storage_module
 from filedrop.http import Access, mount, routes
 import s3_server
 from filedrop.storage import Storage
@@ -219,3 +221,36 @@ async def test_a_sweep_deletes_every_due_document_of_many_boxes_each_audited_wit
     assert sorted(told) == sorted((d.box_id, "deleted", d.id) for d in made)
     # the local store made an empty file at creation; a bucket holds nothing before the first part
     assert store_dir.files() == ([] if store_dir.bucket else [f"partial/{standalone.id}"])
+
+
+async def test_a_part_still_arriving_is_already_being_written_to_disk(tmp_path, monkeypatch):
+    """The local store asks the disk to write back what came of a part while the rest arrives, so
+    that publishing's fsync finds little left to write (docs/benchmarks.md, fourth pass); the part
+    is still answered without waiting for it, and publishing still fsyncs."""
+    flushes_before_the_end, arrived = [], {"all": False}
+    fdatasync = os.fdatasync
+
+    def watched(fd):
+        flushes_before_the_end.append(not arrived["all"])
+        fdatasync(fd)
+
+    monkeypatch.setattr(storage_module.os, "fdatasync", watched)
+    store = Storage(tmp_path / "ciphertext")
+    file_id = secrets.token_urlsafe(16)
+    await store.create(file_id)
+    data = os.urandom(12 * MiB)
+
+    async def arriving():
+        for start in range(0, len(data), 256 * 1024):
+            yield data[start:start + 256 * 1024]
+            await asyncio.sleep(0.002)  # a network's pace: the write-back thread gets to run
+        arrived["all"] = True
+
+    try:
+        received, _ = await store.write_at(file_id, 0, arriving(), len(data))
+        assert received == len(data)
+        assert any(flushes_before_the_end)
+        await store.publish(file_id, len(data))
+        assert (tmp_path / "ciphertext" / "ready" / file_id).read_bytes() == data
+    finally:
+        await store.close()
