@@ -8,13 +8,12 @@ travel; a command that moves one file over one connection needs none of it. http
 (standard library) costs a few milliseconds to import and loads TLS only for an https URL,
 when it connects. Same protocol, same encryption (common.py, filedrop/ece/), same resumable
 upload (a dropped connection: ask the server's offset and send the rest of the part again),
-same all-or-nothing download. A worker thread encrypts a few MiB ahead of the connection and
-the ciphertext streams into the PATCH as it comes: encryption, the network and the server's
-write overlap from the first byte; nothing of it is kept once sent but each record's tag, and
-a resend makes it again from the file, record for record the same or not at all (stream.py).
+same all-or-nothing download. The file is encrypted record by record as the PATCH takes it:
+nothing of it is kept once sent but each record's tag, and a resend makes it again from the
+file, record for record the same or not at all (stream.py).
 
 One keep-alive connection per server, reused from request to request. What only sending needs
-(mimetypes, queue, secrets) or only receiving (tempfile) is imported by the function that uses
+(mimetypes, secrets) or only receiving (tempfile) is imported by the function that uses
 it: a few milliseconds of each command's start-up (docs/benchmarks.md)."""
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ READ_TIMEOUT = 120.0  # a stalled connection (nothing read or written for two mi
 # memory until acknowledged): each part costs a round trip and the server's fsync of it, and
 # this client holds none of a part (stream.py); a file of up to 32 MiB travels in one request.
 BLOCKING_PART_SIZE = 32 * 1024 * 1024
-ENCRYPT_AHEAD = 4 * 1024 * 1024  # ciphertext the worker thread may encrypt before the sender takes it
 RECEIVE_CHUNK = 1024 * 1024  # ciphertext read from the socket at a time when downloading
 NETWORK_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timed out, cut answer
 
@@ -275,15 +273,12 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
         if progress:
             progress(0, size)
         stream = CiphertextStream(source, ece.derive_content_ikm(secret, doc_id), os.urandom(ece.SALT_SIZE),
-                                  plaintext_size, ENCRYPT_AHEAD)
-        try:
-            for offset in range(0, size, part_size):
-                stream = _send_part(session, upload_url, headers, offset, min(part_size, size - offset), stream,
-                                    size, progress, retries, retry_delay)
-            if not stream.ended():  # cannot happen unless the encryptor and padded_size disagree
-                raise TransferFailed(f"encrypted more than the {size} bytes announced")
-        finally:
-            stream.close()
+                                  plaintext_size)
+        for offset in range(0, size, part_size):
+            stream = _send_part(session, upload_url, headers, offset, min(part_size, size - offset), stream,
+                                size, progress, retries, retry_delay)
+        if not stream.ended():  # cannot happen unless the encryptor and padded_size disagree
+            raise TransferFailed(f"encrypted more than the {size} bytes announced")
     metadata = {"name": name, "type": types[0], "size": plaintext_size, "role": role}
     document = request_json(session, "POST", f"{box.write_url}/{doc_id}/complete", "completing the upload",
                             data=metadata_blob(secret, doc_id, metadata),
