@@ -266,6 +266,18 @@ def test_any_chunking_of_input_and_output_round_trips(chunk):
     assert b"".join(ece.decrypt_stream(back, ikm)) == plaintext
 
 
+def test_the_ciphertext_is_the_same_whatever_sizes_the_plaintext_is_fed_in():
+    """Full records may be sealed straight from the caller's bytes or through the encryptor's
+    buffer: the records, their boundaries and which one is last never depend on that."""
+    ikm, salt = os.urandom(16), os.urandom(16)
+    plaintext = os.urandom(5 * (RS - 17) + 1234)
+    expected = b"".join(ece.encrypt_stream([plaintext], ikm, salt=salt))
+    for chunk in (1000, RS - 17, RS - 16, 2 * (RS - 17), 1 << 20):
+        encryptor = ece.Encryptor(ikm, salt=salt)
+        out = [r for i in range(0, len(plaintext), chunk) for r in encryptor.feed(plaintext[i:i + chunk])]
+        assert b"".join(out + list(encryptor.finish())) == expected, chunk
+
+
 def test_encryptor_yields_the_header_then_one_record_at_a_time(sample):
     ikm, plaintext, _ = sample
     pieces = list(ece.encrypt_stream([plaintext], ikm))
