@@ -4,7 +4,7 @@ time whatever the file size, over iterables and async iterables."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -150,13 +150,36 @@ class Decryptor:
             raise RuntimeError("decryptor already finished")
         if self._last is not None and len(data):
             raise TrailingData("data follows the last record")
-        self._buffer += data
-        if self.header is None and not self._parse_header():
-            return
+        if self.header is None:
+            self._buffer += data
+            if not self._parse_header():
+                return
+            data = b""  # what followed the header is in the buffer
+        # a record begun by an earlier call is completed from `data`, then the full records of
+        # `data` are decrypted in place (AES-GCM reads a view of the caller's bytes), and only
+        # a last partial record is kept: each byte is copied at most once, and only at the
+        # edges of the caller's chunks
+        view = memoryview(data).cast("B")
+        try:
+            if self._buffer:
+                missing = self.header.rs - len(self._buffer) % self.header.rs
+                self._buffer += view[:missing]
+                view = view[missing:]
+                yield from self._open_whole_records(self._buffer)
+            if not self._buffer:
+                self._buffer += view[(yield from self._open_whole_records(view)):]
+            elif view:
+                self._buffer += view
+        finally:
+            view.release()
+        if self._last is not None and self._buffer:
+            raise TrailingData("data follows the last record")
+
+    def _open_whole_records(self, buffer: bytearray | memoryview) -> Generator[bytes, None, int]:
+        """Decrypt the whole records at the start of `buffer` in place and yield their
+        plaintext; return how many bytes they took (removed from `buffer` when it is ours)."""
         rs = self.header.rs
-        # records are decrypted in place (AES-GCM reads a view of the buffer), then the buffer
-        # loses them all at once: no copy of each record, no shift of the rest per record
-        view, done = memoryview(self._buffer), 0
+        view, done = memoryview(buffer), 0
         try:
             while len(view) - done >= rs:
                 if self._last is not None:
@@ -170,9 +193,9 @@ class Decryptor:
                     yield plaintext
         finally:
             view.release()
-            del self._buffer[:done]
-        if self._last is not None and self._buffer:
-            raise TrailingData("data follows the last record")
+            if isinstance(buffer, bytearray):
+                del buffer[:done]
+        return done
 
     def finish(self) -> Iterator[bytes]:
         if self._finished:
