@@ -63,10 +63,10 @@ class TimedSession(blocking.Session):
         self.times: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def open(self, method, url, headers=None, body=None):
+    def open(self, method, url, headers=None, body=None, meanwhile=None):
         started = time.perf_counter()
         try:
-            with super().open(method, url, headers, body) as response:
+            with super().open(method, url, headers, body, meanwhile) as response:
                 yield response
         finally:
             self.times[request_kind(method, url)] = (time.perf_counter() - started) * 1000
@@ -76,7 +76,7 @@ class Server:
     """One checkout's `teleconsult serve` and the access lines it wrote since the last call."""
 
     def __init__(self, name: str, tree: Path, work: Path):
-        self.ours = Ours(name, tree, work)
+        self.ours = Ours(name, tree, work, editable=True)  # the server runs the checkout on PYTHONPATH
         self.log_path = work / f"{name}.log"
         self.read_to = 0
         self.box = drop_links.standalone_box(self.ours.url, self.ours.cli_env["TELECONSULT_API_TOKEN"])
