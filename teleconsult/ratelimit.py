@@ -13,6 +13,7 @@ so hits spread over instances, or sent at once, add up and none passes the limit
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,20 +106,32 @@ class SharedAttempt:
         await db.retrying(self.limiter.engine, work)
 
 
+def key_secret(session_secret: str) -> bytes:
+    """The HMAC key of the shared limiters' stored keys: every instance derives the same one from
+    the session secret they already share, and no other use of that secret shares this key."""
+    return hashlib.sha256(b"teleconsult/v1/rate-limit-keys" + session_secret.encode()).digest()
+
+
 @dataclass
 class SharedRateLimiter:
     """The same allowance as RateLimiter, counted in the database (table rate_limits) so that
     every instance shares it: `limit` attempts per key in a fixed window of `window` seconds
     opened by the key's first attempt. All keys of one attempt are counted in one transaction:
-    a refusal on any key counts nothing on the others."""
+    a refusal on any key counts nothing on the others.
+
+    A key names a client address, an account, a browser: the table stores it as an HMAC under
+    `secret` (derived from the instances' shared session secret, key_secret()), never a plain
+    hash, which anyone reading the database or a backup could reverse by hashing every IPv4
+    address (2^32 guesses) or a list of e-mail addresses."""
     name: str  # the limiter's name: keys of different limiters never meet
     limit: int
     window: float
     engine: AsyncEngine
+    secret: bytes = field(repr=False)  # HMAC key of the stored keys: key_secret(settings.session_secret)
     clock: Callable[[], float] = time.time  # wall clock: instances share it, not their monotonic ones
 
     def _key(self, key: str) -> str:
-        return hashlib.sha256(f"{self.name}:{key}".encode()).hexdigest()
+        return hmac.new(self.secret, f"{self.name}:{key}".encode(), hashlib.sha256).hexdigest()
 
     async def attempt(self, *keys: str) -> SharedAttempt:
         hashed = sorted({self._key(key) for key in keys})  # one order: no deadlock between attempts

@@ -28,7 +28,7 @@ from .jitsi.shared_presence import LocalPresence, SharedPresence
 from .jitsi.shared_replay import LocalGuard, SharedGuard
 from .live import Hub
 from .precall.peer import EchoPeers
-from .ratelimit import RateLimiter, SharedRateLimiter
+from .ratelimit import RateLimiter, SharedRateLimiter, key_secret
 from .settings import Settings
 from .sweeper import Sweeper
 
@@ -50,7 +50,7 @@ class Limiters:
         def limiter(name: str, limit: int, window: float):
             if db.is_sqlite(engine):
                 return RateLimiter(limit, window)
-            return SharedRateLimiter(name, limit, window, engine)
+            return SharedRateLimiter(name, limit, window, engine, secret=key_secret(settings.session_secret))
         return cls(login=limiter("login", settings.login_max_failures, settings.login_window_seconds),
                    link=limiter("link", settings.link_guess_max, settings.link_guess_window_seconds),
                    knock=limiter("knock", settings.knock_max, settings.knock_window_seconds),

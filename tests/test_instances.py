@@ -127,6 +127,32 @@ async def test_failed_logins_spread_over_both_instances_share_one_allowance(two,
     assert statuses == [401, 401, 401, 429]
 
 
+async def test_the_shared_limits_store_no_address_or_account_a_database_reader_could_check(two, http):
+    """rate_limits is read by whoever reads the database or a backup: its keys are an HMAC under a
+    key derived from the session secret, not a plain hash of `login:<email>:<address>` that a
+    reader could confirm by hashing every IPv4 address."""
+    import hashlib
+    import hmac
+
+    from teleconsult.credential_checks import login_keys
+    from teleconsult.ratelimit import key_secret
+    a, _ = await two()
+    doctor = await add_clinician(a.engine)
+    client = http()
+    async with client.get(a.url + "/login") as r:
+        csrf = csrf_from(await r.text())
+    async with client.post(a.url + "/login", data={
+            "email": doctor.email, "password": "wrong password!", "csrf_token": csrf}) as r:
+        assert r.status == 401
+    async with a.engine.connect() as conn:
+        stored = set((await conn.execute(sa.select(db.rate_limits.c.key))).scalars())
+    wanted = [f"login:{key}" for key in login_keys(doctor.email, "127.0.0.1", None)]
+    assert stored, "the failure was counted"
+    assert not stored & {hashlib.sha256(key.encode()).hexdigest() for key in wanted}
+    secret = key_secret(a.settings.session_secret)
+    assert stored == {hmac.new(secret, key.encode(), hashlib.sha256).hexdigest() for key in wanted}
+
+
 async def test_link_guesses_sent_at_once_through_both_instances_pass_the_limit_no_more_than_once_each(two, http):
     a, b = await two(link_guess_max=5)
     client = http()

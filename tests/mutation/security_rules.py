@@ -400,6 +400,11 @@ RULES: tuple[Rule, ...] = (
          "          const { data, last } = await open(record);\n"
          "          if (last && !final) throw new TrailingData('data follows the last record');\n",
          ("tests/test_ece_browser.py::test_tampered_ciphertext_gives_a_clear_error_in_javascript",)),
+    Rule("ratelimit-keys-keyed", "shared rate-limit rows store an HMAC of the address or account, not a plain hash",
+         "teleconsult/ratelimit.py",
+         "        return hmac.new(self.secret, f\"{self.name}:{key}\".encode(), hashlib.sha256).hexdigest()",
+         "        return hashlib.sha256(f\"{self.name}:{key}\".encode()).hexdigest()",
+         ("tests/test_instances.py::test_the_shared_limits_store_no_address_or_account_a_database_reader_could_check",)),
     Rule("ece-resend-same-records", "a resend never puts a different record under a nonce already sent (CLI)",
          "filedrop/client/stream.py",
          "                if tag != self._tags[number]:  # not a secret: the server saw it, or will\n"
