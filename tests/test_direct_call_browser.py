@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from browser import axe_violations, chromium, horizontal_overflow, knocked_pair, wait_until
 from conftest import add_clinician
+from fault_proxy import FaultProxy
 from teleconsult import consultations as cs
 
 NO_JITSI = {"jitsi_domain": "", "jitsi_app_id": "", "jitsi_app_secret": ""}
@@ -36,9 +37,10 @@ MEDIA_FLOWS = f"(async () => {{ const m = await {MEDIA}; return m.video > 5 && m
 MEDIA_TIMEOUT = 45  # seconds: the machine is shared; on an idle one media flow within 2 s
 
 
-async def _pages(browser, app, doctor):
+async def _pages(browser, app, doctor, **knock):
     """The clinician admits the knocking patient and opens the call page (no Jitsi: the direct call)."""
-    clinician, patient, _ = await knocked_pair(browser, app.url, doctor, init_script=RECORD_CONNECTIONS, timeout=30)
+    clinician, patient, _ = await knocked_pair(browser, app.url, doctor, init_script=RECORD_CONNECTIONS, timeout=30,
+                                               **knock)
     await clinician.click("[data-action=admit]")
     await clinician.click("a.button.primary")  # the call page
     return clinician, patient
@@ -98,6 +100,46 @@ async def test_a_direct_call_carries_video_and_sound_both_ways_survives_a_reload
         assert status == 409
         ended = (await cs.list_consultations(app.engine, _as(doctor)))[0]
         assert ended.status == cs.ENDED and ended.end_reason == "clinician"
+
+
+async def _connections(page) -> int:
+    return (await page.evaluate(MEDIA))["connections"]
+
+
+async def test_a_direct_call_whose_patient_signal_stream_died_silently_renegotiates_once_the_page_opens_a_new_one(live):
+    """The patient's connections to our server go through a loopback proxy that then stops passing
+    anything on its open event streams, without closing them (a carrier's NAT that forgot them; new
+    connections pass at once). Media go peer to peer and keep flowing, but the signalling stream is
+    dead: the clinician's page reloads and its new offer never reaches the patient. After 45 s of
+    silence (not even the server's ping every 15 s), the patient's page opens a new signal stream
+    as its other live streams do (static/js/page.js listen): the clinician's page learns the patient
+    came back and offers again, and media flow on a fresh connection. Nobody reloads the patient."""
+    app = await live(**NO_JITSI)
+    doctor = await add_clinician(app.engine)
+    proxy = FaultProxy(app.server.port)
+    await proxy.start()
+    try:
+        async with chromium() as browser:
+            clinician, patient = await _pages(browser, app, doctor, patient_base=proxy.url)
+            clinician.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await wait_until(patient, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
+            await wait_until(clinician, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
+            streams, before = proxy.streams, await _connections(patient)
+            proxy.freeze()
+            proxy.restore()  # new connections pass again at once; the open streams stay dead
+
+            await clinician.reload()  # a fresh connection, offered on the patient's dead stream
+            await asyncio.sleep(20)  # more than a ping's interval: the offer has not arrived
+            assert await _connections(patient) == before
+            await wait_until(patient, f"(async () => (await {MEDIA}).connections > {before})()",
+                             timeout=45 + 5 + MEDIA_TIMEOUT)  # STALE_MS, the watchdog's check, margin
+            await wait_until(patient, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
+            await wait_until(clinician, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
+            assert proxy.streams > streams
+            knocks = await cs.list_knocks(app.engine, (await cs.list_consultations(app.engine, _as(doctor)))[0])
+            assert [k.status for k in knocks] == [cs.KNOCK_ADMITTED]  # no new knock
+    finally:
+        await proxy.close()
 
 
 def _as(doctor):

@@ -5,7 +5,8 @@
 //
 // The clinician's page makes every offer, one RTCPeerConnection per "session" (a random id);
 // the patient's page answers, and starts a fresh connection when an offer names a new session.
-// - the other page (re)opens its stream (a reload, a network change): the server says
+// - the other page (re)opens its stream (a reload, a network change, its stream fell silent: the
+//   signal stream is page.js's listen(), with its watchdog): the server says
 //   {type: "peer", present: true} and the clinician's page starts a new session: no new knock;
 // - ICE disconnected for a few seconds, or failed: the clinician's page restarts ICE (the
 //   patient's page asks it to, {kind: "restart"});
@@ -13,11 +14,11 @@
 // Like jitsi.js's joinCall: the ICE servers come from `access_url` once admitted (403/404/409 =
 // over for this page: onEnded), and it returns { stop() }.
 import { mountView } from "./direct_call_view.js";
+import { listen as openStream } from "./page.js";
 
 const ENDED_STATUSES = [403, 404, 409]; // not admitted (any more), no such call, consultation ended
 const DISCONNECTED_RESTART_MS = 4000; // ICE "disconnected" this long: restart ICE (Wi-Fi to 4G)
 const ICE_FAILED_MS = 20000; // negotiating and still not connected: say what the host must configure
-const STREAM_RETRY_MS = 2000;
 
 class CallEnded extends Error {}
 
@@ -174,24 +175,25 @@ export function joinDirectCall(config, { parentNode, displayName = "", onOpen, o
     if (task) inbox = inbox.then(task).catch(() => view.status(i18n.reconnecting));
   }
 
+  // The signal stream is page.js's: reopened after a refusal, when the browser comes back online,
+  // and when it fell silent (a network cut Chromium did not notice). A new stream resynchronises as
+  // a reload does: the server tells the other page, and the clinician's page offers a new session.
+  // Each drop also asks whether the call is still on: a stream refused because it is over ends it.
   function listen() {
-    source = new EventSource(config.events_url);
-    const current = source;
-    source.onmessage = (message) => onEvent(JSON.parse(message.data));
-    source.onerror = () => {
-      if (current.readyState !== EventSource.CLOSED || stopped) return; // EventSource retries by itself
-      // refused (the call is over?) or the server went away: ask, then open a new stream
-      setTimeout(async () => {
-        if (stopped || source !== current) return;
-        try {
-          await fetchAccess(config.access_url);
-          listen();
-        } catch (err) {
-          if (err instanceof CallEnded) finish();
-          else setTimeout(() => { if (source === current) listen(); }, STREAM_RETRY_MS);
-        }
-      }, STREAM_RETRY_MS);
-    };
+    source = openStream(config.events_url, onEvent, { onDown: stillOn });
+  }
+
+  let asking = false;
+  async function stillOn() {
+    if (asking || stopped) return;
+    asking = true;
+    try {
+      await fetchAccess(config.access_url);
+    } catch (err) {
+      if (err instanceof CallEnded) finish(); // otherwise unreachable for now: the stream retries
+    } finally {
+      asking = false;
+    }
   }
 
   async function start() {
