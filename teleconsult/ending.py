@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import consultations as cs
-from . import db, direct_call, ratelimit, retention
+from . import db, db_busy, direct_call, ratelimit, retention
 from .jitsi import shared_presence, shared_replay
 
 if TYPE_CHECKING:
@@ -83,10 +83,10 @@ async def sweep_once(services: Services) -> dict[str, int]:
     for it), then end overdue consultations and give a deadline to forgotten documents (either
     announces its deadline, so the sweeper steps again at once when it is due), blank the names of
     knocks past the grace period and forget consultations past the retention period.
-    Several instances on PostgreSQL take turns (db.exclusive): one step at a time, and the step
+    Several instances on PostgreSQL take turns (db_busy.exclusive): one step at a time, and the step
     of an instance killed midway is done again by the next one, since every deadline is read
     from the database."""
-    async with db.exclusive(services.engine, SWEEPER_LOCK):
+    async with db_busy.exclusive(services.engine, SWEEPER_LOCK):
         return await _sweep(services)
 
 
