@@ -7,7 +7,7 @@
    the deadline to the sweeper: a restart forgets nothing.
 3. The sweeper (teleconsult/sweeper.py, the clock) runs `sweep_once` at that deadline, at the
    earliest one read back by `next_deadline`, at start-up and periodically: it applies every
-   document deadline (filedrop/store.py deletes), then ends overdue consultations and gives a
+   document deadline (filedrop/deletion.py deletes), then ends overdue consultations and gives a
    deadline to the documents of any ended consultation that has none (a database written by an
    older version that crashed between its two writes); both announce their deadlines, so the
    sweeper steps again at once for those that are due.
