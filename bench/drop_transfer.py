@@ -4,7 +4,7 @@
 Servers (each a subprocess pinned to core 0, so its RSS and CPU can be read from /proc):
 
 * ours: the real app, `teleconsult serve`, on loopback: standalone drop created with a
-  clinician's API token, parts PATCHed with the owner token (filedrop/http.py -> store.py
+  clinician's API token, parts PATCHed with the owner token (filedrop/http.py -> uploads.py
   -> storage.py: database row, offset checks, temporary file, fsync + atomic publish on
   completion), anonymous streaming download;
 * bare: an aiohttp app that only writes the PATCHed bytes at the given offset and streams

@@ -56,7 +56,7 @@ from teleconsult import consultations as cs  # noqa: E402
 from teleconsult import names  # noqa: E402
 from teleconsult.web.app import create_app  # noqa: E402
 from teleconsult.web.appkeys import services_key  # noqa: E402
-from teleconsult.db import consultations  # noqa: E402
+from teleconsult.db_tables import consultations  # noqa: E402
 from teleconsult.settings import load_settings  # noqa: E402
 
 EVENTS_SECRET = "bench-events-secret-" + secrets.token_urlsafe(32)

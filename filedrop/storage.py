@@ -1,7 +1,7 @@
 """Where the ciphertext lives: the storage interface the drop box writes through, and its
 default implementation, a local directory (filedrop/s3storage.py is the other: an S3 bucket).
 
-The drop box (filedrop/store.py) keeps every upload's state in its database row: bytes
+The drop box (filedrop/store.py, uploads.py) keeps every upload's state in its database row: bytes
 received, and an opaque `state` string a storage may need to resume an upload on any instance
 (the S3 store's multipart upload id and where the unfinished part waits). A storage holds no
 upload in its own memory beyond the part being written. Memory per transfer is bounded.

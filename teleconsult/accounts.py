@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import clinician_keys, ids
 from .text import without_bidi_controls
-from .db import clinicians
+from .db_tables import clinicians
 from .sessions import end_all_sessions
 from .errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from .sealing import WrappedKey

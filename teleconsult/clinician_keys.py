@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from filedrop.ece import b64url_encode
 
 from . import sealing
-from .db import clinicians
+from .db_tables import clinicians
 from .errors import InvalidInput
 from .sealing import WrappedKey
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import ids, names
 from .accounts import Clinician
-from .db import consultations, knocks, used_rooms
+from .db_tables import consultations, knocks, used_rooms
 from .errors import Conflict, InvalidInput, NotFound
 from .live import Hub
 from .settings import Settings

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from filedrop.migrations import VERSION_TABLE as DROP_VERSION_TABLE
 from filedrop.schema import metadata as drop_metadata
 
-from . import db
+from . import db, db_busy, db_tables
 from .errors import Conflict, InvalidInput
 
 BATCH_ROWS = 1000
@@ -52,7 +52,7 @@ class MoveFailed(Conflict):
 def tables_in_order() -> list[sa.Table]:
     """Our tables, each after every table it points at (teleconsult's, then the drop box's, which
     points at none of ours)."""
-    return [*db.metadata.sorted_tables, *drop_metadata.sorted_tables]
+    return [*db_tables.metadata.sorted_tables, *drop_metadata.sorted_tables]
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ async def move(source: AsyncEngine, target: AsyncEngine,
         expected = {table.name: await _count(src, table) for table in tables}
         counts: dict[str, int] = {}
         async with target.begin() as dst:
-            await db.lock_keys(dst, "teleconsult-migrate")
+            await db_busy.lock_keys(dst, "teleconsult-migrate")
             await check_target_empty_in(dst)
             for table in tables:
                 copied = 0

@@ -7,7 +7,7 @@
    the deadline to the sweeper: a restart forgets nothing.
 3. The sweeper (teleconsult/sweeper.py, the clock) runs `sweep_once` at that deadline, at the
    earliest one read back by `next_deadline`, at start-up and periodically: it applies every
-   document deadline (filedrop/store.py deletes), then ends overdue consultations and gives a
+   document deadline (filedrop/deletion.py deletes), then ends overdue consultations and gives a
    deadline to the documents of any ended consultation that has none (a database written by an
    older version that crashed between its two writes); both announce their deadlines, so the
    sweeper steps again at once for those that are due.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import consultations as cs
-from . import db, direct_call, ratelimit, retention
+from . import db, db_busy, direct_call, ratelimit, retention
 from .jitsi import shared_presence, shared_replay
 
 if TYPE_CHECKING:
@@ -83,10 +83,10 @@ async def sweep_once(services: Services) -> dict[str, int]:
     for it), then end overdue consultations and give a deadline to forgotten documents (either
     announces its deadline, so the sweeper steps again at once when it is due), blank the names of
     knocks past the grace period and forget consultations past the retention period.
-    Several instances on PostgreSQL take turns (db.exclusive): one step at a time, and the step
+    Several instances on PostgreSQL take turns (db_busy.exclusive): one step at a time, and the step
     of an instance killed midway is done again by the next one, since every deadline is read
     from the database."""
-    async with db.exclusive(services.engine, SWEEPER_LOCK):
+    async with db_busy.exclusive(services.engine, SWEEPER_LOCK):
         return await _sweep(services)
 
 

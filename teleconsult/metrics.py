@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from . import consultations as cs
-from .db import clinicians, consultations, knocks
+from .db_tables import clinicians, consultations, knocks
 
 if TYPE_CHECKING:
     from .services import Services

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import db
+from . import db_busy, db_tables
 from .errors import RateLimited
 
 MAX_KEYS = 100_000  # bound on memory under a flood of distinct keys
@@ -100,10 +100,10 @@ class SharedAttempt:
     async def forgive(self) -> None:
         async def work(conn):
             for key, start in self.windows.items():
-                await conn.execute(db.rate_limits.update().where(
-                    db.rate_limits.c.key == key, db.rate_limits.c.window_start == start,
-                    db.rate_limits.c.hits > 0).values(hits=db.rate_limits.c.hits - 1))
-        await db.retrying(self.limiter.engine, work)
+                await conn.execute(db_tables.rate_limits.update().where(
+                    db_tables.rate_limits.c.key == key, db_tables.rate_limits.c.window_start == start,
+                    db_tables.rate_limits.c.hits > 0).values(hits=db_tables.rate_limits.c.hits - 1))
+        await db_busy.retrying(self.limiter.engine, work)
 
 
 def key_secret(session_secret: str) -> bytes:
@@ -142,22 +142,23 @@ class SharedRateLimiter:
             for key in hashed:
                 start = await conn.scalar(_HIT, {"key": key, "now": now, "window": self.window, "limit": self.limit})
                 if start is None:  # refused: the transaction rolls back the other keys' hits
-                    expires = await conn.scalar(sa.select(db.rate_limits.c.expires_at).where(db.rate_limits.c.key == key))
+                    table = db_tables.rate_limits
+                    expires = await conn.scalar(sa.select(table.c.expires_at).where(table.c.key == key))
                     raise RateLimited(retry_after=max(0.0, (expires or now) - now))
                 windows[key] = start
             return windows
 
-        return SharedAttempt(self, await db.retrying(self.engine, work))
+        return SharedAttempt(self, await db_busy.retrying(self.engine, work))
 
     async def hits(self, key: str) -> int:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(db.rate_limits.c.hits, db.rate_limits.c.expires_at)
-                                      .where(db.rate_limits.c.key == self._key(key)))).first()
+            row = (await conn.execute(sa.select(db_tables.rate_limits.c.hits, db_tables.rate_limits.c.expires_at)
+                                      .where(db_tables.rate_limits.c.key == self._key(key)))).first()
         return row.hits if row is not None and row.expires_at > self.clock() else 0
 
 
 async def forget_expired(engine: AsyncEngine, now: float) -> int:
     """Delete the counters whose window has passed (the sweeper's step)."""
     async with engine.begin() as conn:
-        result = await conn.execute(db.rate_limits.delete().where(db.rate_limits.c.expires_at <= now))
+        result = await conn.execute(db_tables.rate_limits.delete().where(db_tables.rate_limits.c.expires_at <= now))
     return result.rowcount

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filedrop.schema import audit, files
 
-from .db import consultations, knocks, used_rooms
+from .db_tables import consultations, knocks, used_rooms
 
 ENDED = "ended"  # consultations.ENDED (not imported: consultations imports nothing from here either)
 DAY_SECONDS = 86400

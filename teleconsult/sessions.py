@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .db import sessions
+from .db_tables import sessions
 
 MAX_AGE_SECONDS = 12 * 3600  # absolute lifetime, whatever the activity
 TOUCH_SECONDS = 60  # last_seen_at is written at most this often per session (a quarter of the idle

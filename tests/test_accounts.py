@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from teleconsult import accounts, db
+from teleconsult import accounts, db, db_tables
 from teleconsult.errors import AuthenticationFailed
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser
 import postgres_cluster
@@ -183,7 +183,7 @@ async def test_cli_clinician_list_shows_accounts_without_secrets(live):
         "b.martin@example.org\tDr Bernard Martin\tTOTP enrolled",
     ]
     async with app.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(db.clinicians))).all()
+        rows = (await conn.execute(sa.select(db_tables.clinicians))).all()
     secrets_ = {token, enrolled.totp_secret, PASSWORD} | {
         value for row in rows for value in (row.password_hash, row.totp_secret, row.api_token_hash) if value}
     assert len(secrets_) == 6  # the token and its hash, the password and its two hashes, one TOTP secret
@@ -351,7 +351,7 @@ def test_upgrading_a_database_keeps_its_clinicians_with_no_session_open(tmp_path
                     "VALUES ('c1', 'old@example.org', 'Dr Old', 'x', false, 0)"))
             await db.migrate(engine)
             async with engine.connect() as conn:
-                open_sessions = (await conn.execute(sa.select(db.sessions))).all()
+                open_sessions = (await conn.execute(sa.select(db_tables.sessions))).all()
             return await accounts.get_clinician(engine, "c1"), open_sessions
         finally:
             await engine.dispose()

@@ -12,7 +12,7 @@ import jwt
 import pyotp
 import sqlalchemy as sa
 
-from teleconsult.db import consultations
+from teleconsult.db_tables import consultations
 from browser import PHONE, axe_violations, chromium, horizontal_overflow, stand_in_jitsi, wait_until
 from conftest import PASSWORD, add_clinician
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from browser import admitted_pair, chromium, stand_in_jitsi, wait_until
 from conftest import add_clinician
 from teleconsult import consultations as cs
-from teleconsult.db import consultations, knocks
+from teleconsult.db_tables import consultations, knocks
 
 REFUSED_LOGIN = ('{name: "connection.passwordRequired", type: "CONNECTION", isFatal: true, '
                  'message: "Not acceptable by exp"}')

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from filedrop.ece import b64url_decode
 from teleconsult import accounts, clinician_keys, ids, sealing
-from teleconsult.db import clinicians, consultations
+from teleconsult.db_tables import clinicians, consultations
 import postgres_cluster
 from conftest import PASSWORD, add_api_clinician, add_clinician, csrf_from, login
 from test_accounts import TELECONSULT, Run, clinician_cli, next_code

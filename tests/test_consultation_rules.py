@@ -89,7 +89,7 @@ async def test_no_patient_can_knock_after_the_end(live, http):
 
 async def _room_of(app, consultation_id):
     import sqlalchemy as sa
-    from teleconsult.db import consultations
+    from teleconsult.db_tables import consultations
     async with app.engine.connect() as conn:
         return await conn.scalar(sa.select(consultations.c.room_name).where(consultations.c.id == consultation_id))
 

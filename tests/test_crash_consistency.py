@@ -4,9 +4,9 @@ agree. A published row always has its whole file (the bytes that were sent, decr
 unfinished upload resumes where its row says, a publish cut between the file's rename and the
 row's commit can be completed again, and after a sweep no file is left without its row.
 
-This is what SQLite at synchronous=NORMAL (teleconsult/db.py) must keep: a killed process loses
+This is what SQLite at synchronous=NORMAL (teleconsult/db_sqlite.py) must keep: a killed process loses
 no committed transaction. (A power cut cannot be simulated here; the justification for it is in
-db.py's docstring and docs/benchmarks.md.) On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
+db_sqlite.py's docstring and docs/benchmarks.md.) On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql)
 the same kills hold the same answers: the rows are read from the server the instance used."""
 
 import asyncio

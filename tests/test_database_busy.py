@@ -2,7 +2,7 @@
 a 500, nothing lost, and the same request succeeds once the lock is gone. Reads keep working
 meanwhile. On SQLite the holder is `BEGIN EXCLUSIVE` (a backup tool or a stuck CLI; reads go on
 thanks to WAL), and writers of the app itself never meet a busy database: they take turns
-(teleconsult/db.py, SerializedWrites). On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql) the
+(teleconsult/db_sqlite.py, SerializedWrites). On PostgreSQL (TELECONSULT_TEST_DATABASE=postgresql) the
 holder is another connection's lock on every table (`LOCK TABLE ... IN EXCLUSIVE MODE`, as a
 host's psql or a migration takes: reads go on, writes wait) kept past the app's lock_timeout."""
 
@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from teleconsult import db
+from teleconsult import db, db_busy, db_tables
 
 from teleconsult import accounts
 from teleconsult import consultations as cs
@@ -115,7 +115,7 @@ async def test_a_burst_of_200_simultaneous_creates_all_succeed(live):
         statuses = await asyncio.gather(*(create(session) for _ in range(200)))
     assert statuses == [201] * 200
     async with app.engine.connect() as conn:
-        assert (await conn.execute(sa.select(sa.func.count()).select_from(db.consultations))).scalar() == 200
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(db_tables.consultations))).scalar() == 200
 
 
 @pytest.mark.sqlite_only
@@ -130,15 +130,15 @@ async def test_write_transactions_holding_the_database_longer_than_the_busy_time
 
     async def write(i):
         async with engine.begin() as conn:
-            await conn.execute(db.used_rooms.insert().values(room_name=f"room-{i:03d}"))
+            await conn.execute(db_tables.used_rooms.insert().values(room_name=f"room-{i:03d}"))
             order.append(i)
             await asyncio.sleep(0.1)
     try:
-        count = 6 * 10 * db.BUSY_TIMEOUT_SECONDS // 5
+        count = 6 * 10 * db_busy.BUSY_TIMEOUT_SECONDS // 5
         await asyncio.gather(*(write(i) for i in range(count)))
         assert order == list(range(count))
         async with engine.connect() as conn:
-            assert (await conn.execute(sa.select(sa.func.count()).select_from(db.used_rooms))).scalar() == count
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(db_tables.used_rooms))).scalar() == count
     finally:
         await engine.dispose()
 

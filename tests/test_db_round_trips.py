@@ -1,4 +1,4 @@
-"""teleconsult/db.py's SQLite engine skips the rollback round trip to aiosqlite's thread when SQLite
+"""teleconsult/db_sqlite.py's SQLite engine skips the rollback round trip to aiosqlite's thread when SQLite
 has no transaction open (after a commit, after reads), and only then: a connection closed in the
 middle of a write transaction still rolls it back; and a connection whose commit was synced
 (filedrop's publish, synchronous=FULL) is set back to NORMAL on its return to the pool rather than
@@ -10,7 +10,7 @@ import aiosqlite
 import pytest
 import sqlalchemy as sa
 
-from filedrop.store import durable_commit
+from filedrop.uploads import durable_commit
 from teleconsult import db
 
 pytestmark = [pytest.mark.sqlite_only]  # SQLite's engine and aiosqlite's thread

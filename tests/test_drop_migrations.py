@@ -23,7 +23,7 @@ import filedrop.migrations
 from filedrop.schema import metadata as drop_metadata
 from filedrop.storage import Storage
 from filedrop.store import DropBox, DropConfig
-from teleconsult import db
+from teleconsult import db, db_tables
 import stored
 from conftest import make_settings
 
@@ -43,7 +43,7 @@ OLD = [OldDatabase("teleconsult_0003_with_drops.sql", "0003", "zKYpGfiA-LqA-fsB2
                    "LaFZsJRaJJzpKVugsN6bjhpNjYs8ynYt"),
        OldDatabase("teleconsult_0004_with_drops.sql", "0004", "7-KtjHykrobhOkWv633ivg", "euimya8f37KJgzsySzbG0A",
                    "OxbosHmqD5Tt8RD8U7D5L5wNWjA7kV7F")]
-ALL_TABLES = {*db.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
+ALL_TABLES = {*db_tables.metadata.tables, *drop_metadata.tables, "alembic_version", filedrop.migrations.VERSION_TABLE}
 NEWEST = ScriptDirectory.from_config(db._alembic_config(None)).get_current_head()  # teleconsult's
 
 FILEDROP_NEWEST = "fd_0004_downloads_completed"
@@ -172,7 +172,7 @@ def test_filedrop_migrates_an_empty_database_alone_and_teleconsult_runs_both_cha
 
     asyncio.run(migrate_both())
     assert stored.tables(alone) == {"drop_files", "drop_audit", filedrop.migrations.VERSION_TABLE}
-    assert stored.tables(hosted) == ALL_TABLES == stored.tables(alone) | {*db.metadata.tables, "alembic_version"}
+    assert stored.tables(hosted) == ALL_TABLES == stored.tables(alone) | {*db_tables.metadata.tables, "alembic_version"}
 
 
 def test_each_chain_builds_exactly_the_tables_its_code_declares(tmp_path):
@@ -187,7 +187,7 @@ def test_each_chain_builds_exactly_the_tables_its_code_declares(tmp_path):
             async with engine.connect() as conn:
                 return await conn.run_sync(lambda c: (
                     compare_metadata(MigrationContext.configure(c, opts={"include_name": _not_drop_tables}),
-                                     db.metadata),
+                                     db_tables.metadata),
                     compare_metadata(MigrationContext.configure(c, opts={
                         "version_table": filedrop.migrations.VERSION_TABLE,
                         "include_name": lambda name, type_, parents: type_ != "table" or name in drop_metadata.tables}),

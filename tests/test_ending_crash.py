@@ -20,7 +20,7 @@ from drop_client import upload
 from filedrop.schema import files
 from teleconsult import consultations as cs
 from teleconsult import ending
-from teleconsult.db import consultations
+from teleconsult.db_tables import consultations
 
 
 class Killed(BaseException):

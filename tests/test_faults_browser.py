@@ -16,7 +16,7 @@ from conftest import add_clinician
 from fault_proxy import FaultProxy
 from filedrop.schema import files
 from teleconsult import consultations as cs
-from teleconsult.db import knocks
+from teleconsult.db_tables import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
 BACK = 15.0  # "within a few seconds of coming back online", with room for a loaded machine

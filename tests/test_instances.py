@@ -23,7 +23,7 @@ from filedrop.store import DropBox, DropConfig
 from room_event_client import EVENTS_SECRET, Poster, event, occupant, signed_headers
 from served import served
 from teleconsult import consultations as cs
-from teleconsult import db
+from teleconsult import db, db_tables
 
 pytestmark = [pytest.mark.timeout(60)]
 
@@ -301,7 +301,7 @@ async def test_one_occupant_event_delivered_to_both_instances_at_once_is_applied
         await asyncio.sleep(0.3)  # a second announcement would be here by now
         assert not [e for e in [dashboard.get_nowait() for _ in range(dashboard.qsize())] if e["type"] == "presence"]
     async with a.engine.connect() as conn:
-        sessions = await conn.scalar(sa.select(sa.func.count()).select_from(db.presence_sessions))
+        sessions = await conn.scalar(sa.select(sa.func.count()).select_from(db_tables.presence_sessions))
     assert sessions == 1
 
 

@@ -54,7 +54,7 @@ async def admitted_knock(app, consultation_id: str) -> str:
 
 async def consultation_row(app, consultation_id: str) -> cs.Consultation:
     import sqlalchemy as sa
-    from teleconsult.db import consultations
+    from teleconsult.db_tables import consultations
     async with app.engine.connect() as conn:
         row = (await conn.execute(sa.select(consultations).where(consultations.c.id == consultation_id))).first()
     return cs.Consultation(**{k: row._mapping[k] for k in cs.Consultation.__dataclass_fields__})

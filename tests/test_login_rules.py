@@ -5,7 +5,8 @@ that a password alone cannot replace, and unknown emails that cost as much as kn
 import pyotp
 import sqlalchemy as sa
 
-from teleconsult import accounts, db
+from teleconsult import accounts
+from teleconsult.db_tables import clinicians
 from conftest import PASSWORD, add_clinician, csrf_from
 
 
@@ -93,7 +94,7 @@ async def test_an_enrolled_second_factor_cannot_be_replaced_with_the_password_al
     async with intruder.get(app.url + "/dashboard/state", headers={"Accept": "application/json"}) as r:
         assert r.status == 401
     async with app.engine.connect() as conn:
-        stored = await conn.scalar(sa.select(db.clinicians.c.totp_secret).where(db.clinicians.c.id == doctor.id))
+        stored = await conn.scalar(sa.select(clinicians.c.totp_secret).where(clinicians.c.id == doctor.id))
     assert stored == own_secret
 
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import make_settings
-from teleconsult import db
+from teleconsult import db, db_tables
 from teleconsult.jitsi.presence import CLINICIAN, PATIENT, Presence, PresenceBook
 from teleconsult.jitsi.shared_presence import LocalPresence, SharedPresence, forget_expired
 
@@ -61,10 +61,10 @@ async def _database_book(tmp_path):
     engine = db.make_engine(make_settings(tmp_path / "data").sqlalchemy_url)
     await db.migrate(engine)
     async with engine.begin() as conn:  # presence rows belong to consultations (deleted with them)
-        await conn.execute(db.clinicians.insert().values(id="d1", email="d@example.org", name="D",
+        await conn.execute(db_tables.clinicians.insert().values(id="d1", email="d@example.org", name="D",
                                                          password_hash="x", totp_enabled=False, created_at=0))
         for i in range(1, 5):
-            await conn.execute(db.consultations.insert().values(
+            await conn.execute(db_tables.consultations.insert().values(
                 id=f"c{i}", clinician_id="d1", room_name=f"room{i}", join_token=f"token{i}",
                 status="ended" if i == 4 else "waiting", created_at=0, deadline_at=10 ** 10))
     return SharedPresence(engine, tombstone_seconds=10)
@@ -132,7 +132,7 @@ async def test_the_database_book_forgets_old_tombstones_and_the_rows_of_ended_co
     await book.joined("c3", "doc@h/a", 100, CLINICIAN, now=100)
     assert await forget_expired(book.engine, now=205, tombstone_seconds=10) == 2
     async with book.engine.connect() as conn:
-        left = (await conn.execute(sa.select(db.presence_sessions.c.consultation_id))).scalars().all()
-        hashes = (await conn.execute(sa.select(db.presence_sessions.c.jid_hash))).scalars().all()
+        left = (await conn.execute(sa.select(db_tables.presence_sessions.c.consultation_id))).scalars().all()
+        hashes = (await conn.execute(sa.select(db_tables.presence_sessions.c.jid_hash))).scalars().all()
     assert sorted(left) == ["c2", "c3"]
     assert hashes and not any("@" in h for h in hashes), "an occupant's JID is stored hashed"

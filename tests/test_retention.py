@@ -14,7 +14,7 @@ from filedrop.schema import audit, files
 from teleconsult import consultations as cs
 from teleconsult import ending
 from teleconsult.accounts import get_clinician
-from teleconsult.db import consultations, knocks, used_rooms
+from teleconsult.db_tables import consultations, knocks, used_rooms
 from teleconsult.services import open_services
 import stored
 from conftest import add_clinician, make_settings, sealed

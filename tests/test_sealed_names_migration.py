@@ -5,7 +5,7 @@ secure_delete: the rebuilt table's old pages are zeroed; on PostgreSQL, in no du
 import sqlalchemy as sa
 from alembic import command
 
-from teleconsult import db
+from teleconsult import db, db_tables
 import stored
 from conftest import make_settings
 
@@ -32,7 +32,7 @@ async def test_knocks_written_in_clear_keep_their_row_and_lose_the_name_at_the_u
             f" VALUES ('n1', 'k1', '{MARKER}', 'waiting', 1)"))
     await db.migrate(engine)
     async with engine.connect() as conn:
-        rows = (await conn.execute(sa.select(db.knocks))).all()
+        rows = (await conn.execute(sa.select(db_tables.knocks))).all()
     await engine.dispose()
     assert [(r.id, r.sealed_name, r.status) for r in rows] == [("n1", None, "waiting")]
     assert MARKER.encode() not in stored.backup_bytes(settings.sqlalchemy_url)

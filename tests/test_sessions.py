@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from teleconsult import accounts, sessions
-from teleconsult.db import sessions as sessions_table
+from teleconsult.db_tables import sessions as sessions_table
 from teleconsult.web import sse
 from conftest import PASSWORD, add_clinician, csrf_from, login
 

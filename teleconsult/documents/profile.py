@@ -26,7 +26,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..db import clinician_profiles, clinicians
+from ..db_tables import clinician_profiles, clinicians
 from ..errors import NotFound
 from .forms import SHORT, FormInvalid, Problem, _, _Reader
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .. import db
+from .. import db_busy, db_tables
 from .presence import NOBODY, PATIENT, CLINICIAN, ROLES, Presence, PresenceBook, SessionKey
 
 NO_JOINED_AT = -1  # a session without joined_at (the key is part of the primary key: never NULL)
@@ -75,7 +75,7 @@ def _jid(occupant_jid: str) -> str:
 
 
 def _insert(conn: AsyncConnection):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(db.presence_sessions)
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(db_tables.presence_sessions)
 
 
 def _presence(roles: Iterable[str]) -> Presence:
@@ -89,7 +89,7 @@ class SharedPresence:
 
     @staticmethod
     async def _roles(conn: AsyncConnection, consultation_id: str) -> Presence:
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
         rows = await conn.execute(sa.select(t.c.role).distinct().where(
             t.c.consultation_id == consultation_id, t.c.ended_at.is_(None)))
         return _presence(rows.scalars())
@@ -107,7 +107,7 @@ class SharedPresence:
         live = [cid for cid, ended in consultations if not ended]
         roles: dict[str, set[str]] = {}
         if live:
-            t = db.presence_sessions
+            t = db_tables.presence_sessions
             async with self.engine.connect() as conn:
                 rows = await conn.execute(sa.select(t.c.consultation_id, t.c.role).distinct().where(
                     t.c.consultation_id.in_(live), t.c.ended_at.is_(None)))
@@ -117,11 +117,11 @@ class SharedPresence:
 
     async def _change(self, consultation_id: str, work) -> bool:
         async def run(conn: AsyncConnection) -> bool:
-            await db.lock_keys(conn, f"presence:{consultation_id}")
+            await db_busy.lock_keys(conn, f"presence:{consultation_id}")
             before = await self._roles(conn, consultation_id)
             await work(conn)
             return await self._roles(conn, consultation_id) != before
-        return await db.retrying(self.engine, run)
+        return await db_busy.retrying(self.engine, run)
 
     async def joined(self, consultation_id: str, occupant_jid: str, joined_at: int | None, role: str,
                      now: float) -> bool:
@@ -129,7 +129,7 @@ class SharedPresence:
         consultation's presence changed."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
 
         async def work(conn):
             insert = _insert(conn).values(consultation_id=consultation_id, jid_hash=_jid(occupant_jid),
@@ -143,7 +143,7 @@ class SharedPresence:
 
     async def _tombstones(self, conn: AsyncConnection, consultation_id: str, sessions: Iterable[SessionKey],
                           now: float) -> None:
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
         rows = [{"consultation_id": consultation_id, "jid_hash": _jid(jid),
                  "joined_at": NO_JOINED_AT if joined_at is None else joined_at,
                  "role": None, "ended_at": now, "noted_at": now} for jid, joined_at in dict.fromkeys(sessions)]
@@ -156,7 +156,7 @@ class SharedPresence:
     async def left(self, consultation_id: str, occupant_jid: str, joined_at: int | None, now: float) -> bool:
         """End a session (or, without joined_at, every live session of that JID, leaving no tombstone);
         True if presence changed."""
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
 
         async def work(conn):
             if joined_at is None:
@@ -169,7 +169,7 @@ class SharedPresence:
     async def destroyed(self, consultation_id: str, sessions: Iterable[SessionKey], now: float) -> bool:
         """The room is gone: every live session ends, and `sessions` (occupant_jid, joined_at) get a
         tombstone. True if presence changed."""
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
         sessions = list(sessions)
 
         async def work(conn):
@@ -180,21 +180,21 @@ class SharedPresence:
 
     async def came(self, consultation_id: str, role: str) -> bool:
         """Has someone of `role` been in the call (in it now, or left it less than tombstone_seconds ago)?"""
-        t = db.presence_sessions
+        t = db_tables.presence_sessions
         async with self.engine.connect() as conn:
             return bool(await conn.scalar(sa.select(sa.exists().where(
                 t.c.consultation_id == consultation_id, t.c.role == role))))
 
     async def forget(self, consultation_id: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(db.presence_sessions.delete().where(
-                db.presence_sessions.c.consultation_id == consultation_id))
+            await conn.execute(db_tables.presence_sessions.delete().where(
+                db_tables.presence_sessions.c.consultation_id == consultation_id))
 
 
 async def forget_expired(engine: AsyncEngine, now: float, tombstone_seconds: float = TOMBSTONE_SECONDS) -> int:
     """The sweeper's part: tombstones past their time and every row of an ended consultation
     (pages show nobody in an ended call, and its events change nothing)."""
-    t, c = db.presence_sessions, db.consultations
+    t, c = db_tables.presence_sessions, db_tables.consultations
     async with engine.begin() as conn:
         old = await conn.execute(t.delete().where(t.c.ended_at.isnot(None), t.c.ended_at <= now - tombstone_seconds))
         ended = await conn.execute(t.delete().where(t.c.consultation_id.in_(

@@ -11,7 +11,7 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .. import db
+from .. import db_tables
 from .events import Replayed, ReplayGuard
 
 # one statement: record the key, or renew it if its time had passed; no row back: seen already
@@ -54,10 +54,10 @@ class SharedGuard:
 
     async def forget(self, key: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(db.seen_events.delete().where(db.seen_events.c.key == self._key(key)))
+            await conn.execute(db_tables.seen_events.delete().where(db_tables.seen_events.c.key == self._key(key)))
 
 
 async def forget_expired(engine: AsyncEngine, now: float) -> int:
     async with engine.begin() as conn:
-        result = await conn.execute(db.seen_events.delete().where(db.seen_events.c.expires_at <= now))
+        result = await conn.execute(db_tables.seen_events.delete().where(db_tables.seen_events.c.expires_at <= now))
     return result.rowcount

@@ -5,7 +5,7 @@ from alembic import context
 
 import filedrop.migrations
 from filedrop.schema import metadata as drop_metadata
-from teleconsult.db import metadata
+from teleconsult.db_tables import metadata
 
 NOT_OURS = {*drop_metadata.tables, filedrop.migrations.VERSION_TABLE}
 

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from .. import db
+from .. import db_busy
 from ..client_address import Network, client_address
 from ..errors import AuthenticationFailed, Conflict, DomainError, Forbidden, InvalidInput, NotFound, RateLimited
 from .appkeys import services_of
@@ -120,13 +120,13 @@ async def error_middleware(request: web.Request, handler):
             log.warning("%s refused (%d): %s", request.match_info.route.name or "?", status, exc)
         return await _error_response(request, status, str(exc), headers)
     except Exception as exc:
-        if db.refused_value(exc):  # e.g. a NUL character, which PostgreSQL's text cannot hold
+        if db_busy.refused_value(exc):  # e.g. a NUL character, which PostgreSQL's text cannot hold
             log.warning("%s refused (400): a value the database cannot store", request.match_info.route.name or "?")
             return await _error_response(request, 400, BAD_VALUE_MESSAGE)
-        reason = db.unavailable(exc)
+        reason = db_busy.unavailable(exc)
         if reason is not None:  # nothing was written; the page retries (Retry-After)
             log.warning("%s: database %s", request.match_info.route.name or "?", reason)
-            status, message = (503, UNAVAILABLE_MESSAGE) if reason == db.BUSY else (507, FULL_MESSAGE)
+            status, message = (503, UNAVAILABLE_MESSAGE) if reason == db_busy.BUSY else (507, FULL_MESSAGE)
             return await _error_response(request, status, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled error in %s", request.match_info.route.name or "?")
         return await _error_response(request, 500, "internal error")
