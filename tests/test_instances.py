@@ -145,7 +145,7 @@ async def test_the_shared_limits_store_no_address_or_account_a_database_reader_c
             "email": doctor.email, "password": "wrong password!", "csrf_token": csrf}) as r:
         assert r.status == 401
     async with a.engine.connect() as conn:
-        stored = set((await conn.execute(sa.select(db.rate_limits.c.key))).scalars())
+        stored = set((await conn.execute(sa.select(db_tables.rate_limits.c.key))).scalars())
     wanted = [f"login:{key}" for key in login_keys(doctor.email, "127.0.0.1", None)]
     assert stored, "the failure was counted"
     assert not stored & {hashlib.sha256(key.encode()).hexdigest() for key in wanted}
