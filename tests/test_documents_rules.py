@@ -224,6 +224,19 @@ async def test_a_drop_allowed_one_download_gives_it_once_when_asked_ten_times_at
     sent = await upload(api, app.url, "/api/drop/files", secrets.token_bytes(16), os.urandom(300_000), "x.pdf",
                         "standalone", headers=auth, body_extra={"max_downloads": 1})
     clients = [http() for _ in range(10)]
+    # the worst case, made certain: all ten pass the first check (nothing downloaded yet) before
+    # any is counted, so only the counting itself can keep the limit
+    drops, checked, all_checked = app.services.drops, [], asyncio.Event()
+    first_check = drops.get
+
+    async def check_then_wait_for_the_others(*args, **kwargs):
+        found = await first_check(*args, **kwargs)
+        checked.append(found)
+        if len(checked) == len(clients):
+            all_checked.set()
+        await asyncio.wait_for(all_checked.wait(), 10)
+        return found
+    drops.get = check_then_wait_for_the_others
 
     async def fetch(client):
         async with client.get(f"{app.url}/d/files/{sent['id']}") as r:
