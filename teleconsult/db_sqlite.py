@@ -5,7 +5,7 @@ synchronous=NORMAL: a commit appends to the WAL without an fsync (the WAL is syn
 checkpoint). A process killed at any point loses nothing committed; a power cut may roll back
 the last transactions, never to a corrupt or inconsistent database. What must survive a power
 cut says so: filedrop's publishing commit asks for a synced WAL (filedrop.uploads.durable_commit;
-the connection goes back to NORMAL when it returns to the pool, `_back_to_normal`), after
+honoured here by `_retire_synced`), after
 filedrop/storage.py fsynced the file and its directory.
 
 Write transactions (`engine.begin()`) run one at a time per process, in arrival order
@@ -43,29 +43,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _back_to_normal(dbapi_connection, record, reset_state) -> None:
-    """A connection whose transaction asked for a synced commit (PRAGMA synchronous=FULL, see
-    filedrop.uploads.durable_commit) goes back to NORMAL when it returns to the pool, once SQLite
-    says its transaction is over: one statement, where retiring it cost the next request a new
-    connection (a thread, the connection and its five pragmas: 17 round trips, docs/benchmarks.md).
-    When that cannot be done here (a transaction still open, outside the event loop, an error),
-    the mark stays and `_retire_synced` retires the connection at its next checkout."""
-    if not record.info.get(SYNCED_KEY) or not reset_state.asyncio_safe or reset_state.terminate_only:
-        return
-    try:
-        if dbapi_connection.driver_connection.in_transaction:
-            return  # rolled back just after this event: retired at the next checkout
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-    except Exception:  # noqa: BLE001 - the connection is retired at its next checkout instead
-        return
-    del record.info[SYNCED_KEY]
-
-
 def _retire_synced(_dbapi_connection, record, _proxy) -> None:
-    """A connection still marked as left at synchronous=FULL (`_back_to_normal` could not reset
-    it) is not reused: the pool opens a fresh one at NORMAL."""
+    """A connection whose transaction asked for a synced commit (PRAGMA synchronous=FULL, see
+    filedrop.uploads.durable_commit) is not reused: the pool opens a fresh one at NORMAL.
+
+    Setting it back to NORMAL instead (one statement, where a fresh connection costs the next
+    request 17 round trips, ~3 ms) was tried, on the way back to the pool and at the next
+    checkout: both await inside the pool's events, and a task cancelled there (a client gone
+    while its request ended) left a connection outside the pool, for the garbage collector to
+    find (3 to 5 runs in 10 of test_interrupted_upload_resumes_from_the_offset_the_server_reports;
+    0 in 10 with this). Raising DisconnectionError awaits nothing here: the pool invalidates the
+    connection and opens another itself."""
     if record.info.get(SYNCED_KEY):
         raise sa.exc.DisconnectionError("connection left at synchronous=FULL")
 
@@ -133,7 +121,6 @@ def sqlite_engine(url: str) -> AsyncEngine:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = SerializedWrites(create_async_engine(url).sync_engine)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    event.listen(engine.sync_engine.pool, "reset", _back_to_normal)
     event.listen(engine.sync_engine.pool, "checkout", _retire_synced)
     _skip_idle_rollbacks(engine.sync_engine.dialect)
     return engine
