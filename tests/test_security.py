@@ -1,5 +1,6 @@
 """Security properties, each tried against the running app."""
 
+import json
 import logging
 import re
 from html.parser import HTMLParser
@@ -243,6 +244,18 @@ async def test_what_a_patient_typed_is_escaped_in_every_page_and_data_block(live
         parser = _Refs()
         parser.feed(page)
         assert parser.inline_scripts == 0
+
+
+def test_a_page_data_block_cannot_be_closed_or_broken_by_the_data_it_holds():
+    """Whatever a data block carries (a name, a label, a clinician's profile), it stays JSON
+    inside its <script type="application/json">: no `</script>` or `<!--` gets through, and the
+    page's script reads back exactly the value. (Patients' names are sealed since issue 17, so
+    the test above no longer sends one through a data block.)"""
+    from teleconsult.web.templating import _json_data
+    hostile = {"name": '</script><script>alert(1)</script><!-- & </SCRIPT >', "n": [1, "<b>"]}
+    text = str(_json_data(hostile))
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == hostile
 
 
 async def test_what_someone_typed_is_shown_escaped_on_the_page(live, http):

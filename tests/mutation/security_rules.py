@@ -118,7 +118,7 @@ RULES: tuple[Rule, ...] = (
          "extensions=[\"jinja2.ext.i18n\"], undefined=jinja2.StrictUndefined, autoescape=False,",
          ("tests/test_security.py::test_what_someone_typed_is_shown_escaped_on_the_page",)),
     Rule("json-data-escape", "page data blocks cannot close their script tag", "teleconsult/web/templating.py",
-         '.replace("<", "\\\\u003c").replace(">", "\\\\u003e")', "", ("tests/test_security.py::test_what_a_patient_typed_is_escaped_in_every_page_and_data_block",)),
+         '.replace("<", "\\\\u003c").replace(">", "\\\\u003e")', "", ("tests/test_security.py::test_a_page_data_block_cannot_be_closed_or_broken_by_the_data_it_holds",)),
     Rule("templates-no-inline-script", "no template holds an inline script", "templates/account.html",
          '<section class="card narrow" aria-labelledby="account-title">',
          '<script>document.title = "x";</script><section class="card narrow" aria-labelledby="account-title">',
