@@ -142,6 +142,18 @@ async def add_api_clinician(engine, email="doc@example.org", **kwargs) -> tuple[
 NAME_SECRET = bytes(range(32))
 
 
+async def api_consultation(app, http) -> tuple[aiohttp.ClientSession, dict, dict]:
+    """A clinician with an API token, a client of the API and a consultation it created: the
+    client, its Bearer header and the consultation's JSON."""
+    _, token = await add_api_clinician(app.engine)
+    auth = {"Authorization": f"Bearer {token}"}
+    client = http()
+    async with client.post(app.url + "/api/consultations", headers=auth) as r:
+        assert r.status == 201
+        consultation = await r.json()
+    return client, auth, consultation
+
+
 def sealed(name: str, secret: bytes = NAME_SECRET) -> str:
     """`name` sealed as the patient's page does (teleconsult/names.py)."""
     return names.seal_text(secret, name)

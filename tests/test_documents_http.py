@@ -12,20 +12,11 @@ from aiohttp.test_utils import TestServer
 
 from teleconsult.ending import sweep_once
 from teleconsult.web.app import create_app
-from conftest import add_api_clinician, gone_at
+from conftest import add_api_clinician, api_consultation, gone_at
 from drop_client import download, upload
 import s3_server
 
 NAME = "ordonnance-camille-dupont.pdf"
-
-
-async def _consultation(app, http):
-    _, token = await add_api_clinician(app.engine)
-    auth = {"Authorization": f"Bearer {token}"}
-    client = http()
-    async with client.post(app.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
-    return client, auth, consultation
 
 
 def _all_bytes(directory: Path) -> bytes:
@@ -39,7 +30,7 @@ def _files(settings) -> list[str]:
 
 async def test_clinician_sends_and_reads_back_identical_bytes_and_the_disk_holds_only_ciphertext(live, http):
     app = await live()
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     secret = secrets.token_bytes(32)
     plaintext = b"%PDF-1.7 prescription " + os.urandom(300_000) + b"MARKER-PLAINTEXT"
     prefix = f"/api/consultations/{consultation['id']}/documents"
@@ -59,7 +50,7 @@ async def test_clinician_sends_and_reads_back_identical_bytes_and_the_disk_holds
 
 async def test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file(live, http):
     app = await live(documents_max_mib=1)
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     async with client.post(app.url + prefix, json={"size": ece.padded_size(2 << 20)}, headers=auth) as r:
         assert r.status == 413
@@ -84,7 +75,7 @@ async def test_oversized_upload_is_refused_with_413_and_leaves_no_partial_file(l
 
 async def test_interrupted_upload_resumes_from_the_offset_the_server_reports(live, http):
     app = await live()
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     secret = secrets.token_bytes(32)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     plaintext = os.urandom(200_000)
@@ -124,7 +115,7 @@ async def test_interrupted_upload_resumes_from_the_offset_the_server_reports(liv
 
 async def test_unknown_expired_and_deleted_documents_get_the_same_answer(live, http):
     app = await live(documents_grace_seconds=0)
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret = secrets.token_bytes(32)
     deleted = await upload(client, app.url, prefix, secret, b"a", "a.pdf", "clinician", headers=auth)
@@ -152,7 +143,7 @@ async def _other_consultation_doc(app, http):
 async def test_documents_are_deleted_from_api_and_disk_when_the_grace_period_ends(live, http):
     # the periodic sweep is an hour away: deletion on time comes from the deadline itself
     app = await live(documents_grace_seconds=1, documents_sweep_seconds=3600)
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret = secrets.token_bytes(32)
     sent = await upload(client, app.url, prefix, secret, os.urandom(5000), "r.pdf", "clinician", headers=auth)
@@ -179,7 +170,7 @@ async def test_documents_are_deleted_from_api_and_disk_when_the_grace_period_end
 
 async def test_a_crash_between_deadline_and_removal_is_finished_by_the_next_sweep(live, http):
     app = await live()
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), b"x" * 100, "r.pdf", "clinician",
                         headers=auth)
@@ -235,7 +226,7 @@ async def test_guessing_standalone_drop_ids_is_rate_limited(live, http):
 
 async def test_a_restart_during_the_grace_period_still_deletes_on_time(live, http):
     app = await live(documents_grace_seconds=2, documents_sweep_seconds=3600)
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     sent = await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(2000), "r.pdf", "clinician",
                         headers=auth)
@@ -260,7 +251,7 @@ async def test_completing_again_with_the_same_metadata_answers_the_same_document
         live, http):
     """A sender whose answer to `complete` was lost asks again: the same document, announced once."""
     app = await live()
-    client, auth, consultation = await _consultation(app, http)
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret = secrets.token_bytes(32)
     plaintext = os.urandom(2000)

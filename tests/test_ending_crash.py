@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import s3_server
-from conftest import add_api_clinician
+from conftest import api_consultation
 from drop_client import upload
 from filedrop.schema import files
 from teleconsult import consultations as cs
@@ -28,11 +28,7 @@ class Killed(BaseException):
 
 
 async def _consultation_with_a_document(app, http):
-    _, token = await add_api_clinician(app.engine)
-    auth = {"Authorization": f"Bearer {token}"}
-    client = http()
-    async with client.post(app.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     await upload(client, app.url, prefix, secrets.token_bytes(32), os.urandom(3000), "r.pdf", "clinician",
                  headers=auth)

@@ -14,7 +14,7 @@ import pytest
 from teleconsult import accounts, ids, sealing
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
-from conftest import add_api_clinician, login, sealed
+from conftest import add_api_clinician, api_consultation, login, sealed
 from drop_client import download, upload
 from test_accounts import next_code
 from test_clinician_keys import give_key
@@ -113,11 +113,7 @@ async def test_knock_and_decision_events_carry_the_knock_the_dashboard_state_sho
 
 async def test_document_events_carry_the_listing_the_box_shows_and_the_download_count(live, http):
     app = await live(documents_grace_seconds=0)
-    doctor, token = await add_api_clinician(app.engine)
-    auth = {"Authorization": f"Bearer {token}"}
-    client = http()
-    async with client.post(app.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret = secrets.token_bytes(32)
     async with app.services.hub.subscribe(f"box:{consultation['id']}") as queue:
@@ -146,11 +142,7 @@ async def test_a_download_cut_midway_is_not_counted_as_downloaded_and_a_whole_on
     """The patient's phone loses its network halfway through a document: the clinician must not
     read "Downloaded" (the event and the listing count only transfers whose last byte was sent)."""
     app = await live(documents_grace_seconds=0)
-    doctor, token = await add_api_clinician(app.engine)
-    auth = {"Authorization": f"Bearer {token}"}
-    client = http()
-    async with client.post(app.url + "/api/consultations", headers=auth) as r:
-        consultation = await r.json()
+    client, auth, consultation = await api_consultation(app, http)
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret = secrets.token_bytes(32)
     sent = await upload(client, app.url, prefix, secret, os.urandom(24 * 1024 * 1024), "scan.bin", "clinician",
