@@ -140,22 +140,18 @@ def bucket_bytes(settings) -> bytes:
                     for key in objects(settings.s3_bucket, settings.s3_endpoint) if not key.startswith("upload:"))
 
 
-def plant_orphan(settings, file_id: str, data: bytes) -> None:
-    """Ciphertext with no row (what a crash before the row was written would leave)."""
-    if settings.documents_store == "s3":
-        client(settings.s3_endpoint).put_object(Bucket=settings.s3_bucket, Key=f"{settings.s3_prefix}ready/{file_id}",
-                                                Body=data)
-    else:
-        (Path(settings.data_dir) / "documents" / "ready" / file_id).write_bytes(data)
-
-
 def replace_stored(settings, doc: str, data: bytes) -> None:
-    """Overwrite the published ciphertext of `doc` in the store (a tampering test)."""
+    """Write `data` as the published ciphertext of `doc` in either store (a tampering test)."""
     if settings.documents_store == "s3":
         client(settings.s3_endpoint).put_object(Bucket=settings.s3_bucket, Key=f"{settings.s3_prefix}ready/{doc}",
                                                 Body=data)
     else:
         (Path(settings.data_dir) / "documents" / "ready" / doc).write_bytes(data)
+
+
+def plant_orphan(settings, file_id: str, data: bytes) -> None:
+    """Ciphertext with no row (what a crash before the row was written would leave)."""
+    replace_stored(settings, file_id, data)
 
 
 def is_published(settings, doc: str) -> bool:
