@@ -91,6 +91,16 @@ async def _post(session, url, body, csrf, headers):
         return r.status
 
 
+async def _ended_soon(engine, consultation_id, seconds: float = 5.0):
+    """The consultation as soon as it is ended, or as it is after `seconds` (for the caller to assert)."""
+    for _ in range(int(seconds / 0.05)):
+        consultation = await cs.consultation_by_id(engine, consultation_id)
+        if consultation.status == cs.ENDED:
+            break
+        await asyncio.sleep(0.05)
+    return consultation
+
+
 async def _consultation(app, doctor_http, doctor_csrf, patient_http, name="Camille") -> Call:
     async with doctor_http.post(app.url + "/consultations", headers={"X-CSRF-Token": doctor_csrf}) as r:
         assert r.status == 201
@@ -298,11 +308,7 @@ async def test_both_parties_gone_longer_than_the_grace_period_ends_the_consultat
     await asyncio.sleep(1.5)
     assert (await cs.consultation_by_id(app.engine, call.id)).status != cs.ENDED
     await patient.close()
-    for _ in range(100):
-        ended = await cs.consultation_by_id(app.engine, call.id)
-        if ended.status == cs.ENDED:
-            break
-        await asyncio.sleep(0.05)
+    ended = await _ended_soon(app.engine, call.id)
     assert ended.status == cs.ENDED and ended.end_reason == "both_left"
     assert await call.patient_sends(ANSWER) == 409
 

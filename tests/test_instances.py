@@ -306,7 +306,7 @@ async def test_one_occupant_event_delivered_to_both_instances_at_once_is_applied
 
 
 async def test_a_direct_call_with_the_clinician_on_a_and_the_patient_on_b_is_one_call_and_ends_when_both_have_left(two, http):
-    from test_direct_call_signalling import NO_JITSI, _consultation, _open
+    from test_direct_call_signalling import NO_JITSI, _consultation, _ended_soon, _open
     a, b = await two(direct_leave_grace_seconds=1, **NO_JITSI)
     doctor = await add_clinician(a.engine)
     doctor_http = http()
@@ -330,9 +330,5 @@ async def test_a_direct_call_with_the_clinician_on_a_and_the_patient_on_b_is_one
     await asyncio.sleep(1.6)  # the clinician is still connected (to A): nothing ends
     assert (await cs.consultation_by_id(a.engine, call.id)).status != cs.ENDED
     await clinician.close()
-    for _ in range(100):
-        ended = await cs.consultation_by_id(a.engine, call.id)
-        if ended.status == cs.ENDED:
-            break
-        await asyncio.sleep(0.05)
+    ended = await _ended_soon(a.engine, call.id)
     assert (ended.status, ended.end_reason) == (cs.ENDED, "both_left")
