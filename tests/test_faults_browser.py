@@ -32,6 +32,24 @@ async def _knock_is(app, status, timeout=SLOW):
         await asyncio.sleep(0.1)
 
 
+async def _admitted_while_away(app, clinician, patient, away: float = 3) -> None:
+    """The clinician admits; the server has the knock admitted; `away` seconds later the
+    patient's page is still not in the call."""
+    await clinician.click("[data-action=admit]")
+    await _knock_is(app, cs.KNOCK_ADMITTED)
+    await asyncio.sleep(away)
+    assert await patient.evaluate("window.__jitsi === undefined")
+
+
+async def _in_the_call_with_one_knock(app, patient, timeout: float = BACK) -> None:
+    """The patient's page enters the call by itself (no reload by hand), on the same knock:
+    nothing was asked twice."""
+    await wait_until(patient, "window.__jitsi !== undefined", timeout)
+    assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
+    async with app.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+
+
 async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network_returns(live):
     """set_offline as soon as the knock is sent, whatever the waiting room had loaded by then
     (this raced on main: offline before the page's module arrived left a page without script)."""
@@ -42,16 +60,9 @@ async def test_a_patient_admitted_while_offline_enters_the_call_when_the_network
         async with chromium() as browser:
             clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW)
             await patient.context.set_offline(True)
-            await clinician.click("[data-action=admit]")
-            await _knock_is(app, cs.KNOCK_ADMITTED)
-            await asyncio.sleep(3)  # offline for a while: a few attempts fail
-            assert await patient.evaluate("window.__jitsi === undefined")
-
+            await _admitted_while_away(app, clinician, patient)  # offline for a while: a few attempts fail
             await patient.context.set_offline(False)
-            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
-            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
-            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
-                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+            await _in_the_call_with_one_knock(app, patient)
     finally:
         await jitsi_server.close()
 
@@ -86,16 +97,9 @@ async def test_a_patient_who_went_offline_while_the_waiting_room_loaded_enters_t
                 await patient.route("**/static/js/patient.js*", offline_now)
             clinician, patient, _ = await knocked_pair(browser, app.url, doctor, timeout=SLOW, prepare_patient=prepare)
             assert cut
-            await clinician.click("[data-action=admit]")
-            await _knock_is(app, cs.KNOCK_ADMITTED)
-            await asyncio.sleep(3)  # offline for a while
-            assert await patient.evaluate("window.__jitsi === undefined")
-
+            await _admitted_while_away(app, clinician, patient)  # offline for a while
             await patient.context.set_offline(False)
-            await wait_until(patient, "window.__jitsi !== undefined", BACK)  # no reload by hand
-            assert await patient.is_visible("#call") and not await patient.is_visible("#waiting")
-            async with app.engine.connect() as conn:  # the same knock: nothing asked twice
-                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+            await _in_the_call_with_one_knock(app, patient)
     finally:
         await jitsi_server.close()
 
@@ -116,15 +120,10 @@ async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_ente
             assert proxy.streams == 1, "the waiting room's stream never opened"
             await patient.context.set_offline(True)
             proxy.freeze()
-            await clinician.click("[data-action=admit]")
-            await _knock_is(app, cs.KNOCK_ADMITTED)
-            await asyncio.sleep(3)
-            assert await patient.evaluate("window.__jitsi === undefined")
-
+            await _admitted_while_away(app, clinician, patient)
             proxy.restore()
             await patient.context.set_offline(False)
-            await wait_until(patient, "window.__jitsi !== undefined", BACK)
-            assert await patient.is_visible("#call")
+            await _in_the_call_with_one_knock(app, patient)
     finally:
         await proxy.close()
         await jitsi_server.close()
@@ -146,11 +145,9 @@ async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_o
             assert proxy.streams == 1, "the waiting room's stream never opened"
             proxy.freeze()
             proxy.restore()  # new connections pass again at once; the old stream stays dead
-            await clinician.click("[data-action=admit]")
-            await _knock_is(app, cs.KNOCK_ADMITTED)
-            await asyncio.sleep(20)  # more than a ping's interval: the page still waits on its dead stream
-            assert await patient.evaluate("window.__jitsi === undefined")
-            await wait_until(patient, "window.__jitsi !== undefined", 45 + 5 + BACK)  # STALE_MS, the check, margin
+            # more than a ping's interval: the page still waits on its dead stream
+            await _admitted_while_away(app, clinician, patient, away=20)
+            await _in_the_call_with_one_knock(app, patient, 45 + 5 + BACK)  # STALE_MS, the check, margin
             assert proxy.streams >= 2  # a new waiting-room stream (then the call page's documents stream)
     finally:
         await proxy.close()
