@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cores import CLIENT_CORE, SERVER_CORE, pin_to  # noqa: E402
-from installed import installed_command  # noqa: E402
+from installed import command_env, installed_command  # noqa: E402
 
 DEFAULT_PSITRANSFER = Path.home() / ".cache" / "teleconsult-bench" / "psitransfer"
 EDITABLE = str(Path(sys.executable).parent / "teleconsult")  # this venv's (the checkout on PYTHONPATH)
@@ -70,17 +70,6 @@ def wait_for(url: str, process: subprocess.Popen, name: str) -> None:
     raise SystemExit(f"{name} did not start")
 
 
-def tree_env(tree: Path | None) -> dict:
-    """The command as installed: its bytecode cached (written by the warm-up round), not
-    compiled again at every launch as PYTHONDONTWRITEBYTECODE would have it; `tree` first on
-    PYTHONPATH for an editable run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELECONSULT_", "PYTHONPATH"))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    return env
-
-
 class Ours:
     def __init__(self, name: str, tree: Path, work: Path, editable: bool):
         from transfer_servers import teleconsult_env
@@ -100,7 +89,7 @@ class Ours:
         self.process = subprocess.Popen([self.command, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         pin_to(SERVER_CORE, self.process.pid)
         wait_for(self.url + "/healthz", self.process, f"teleconsult serve ({name})")
-        self.cli_env = tree_env(tree if editable else None) | {"TELECONSULT_API_TOKEN": token}
+        self.cli_env = command_env(tree if editable else None) | {"TELECONSULT_API_TOKEN": token}
 
     def round_trip(self, source: Path, out_dir: Path) -> float:
         started = time.perf_counter()

@@ -35,18 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cores import CLIENT_CORE, pin_to  # noqa: E402
-from installed import installed_command  # noqa: E402
+from installed import command_env, installed_command  # noqa: E402
 
 LAUNCH_CLI = "import sys; from teleconsult.cli import main; sys.exit(main())"  # what the console script does
-
-
-def _env(tree: Path | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELECONSULT_", "PYTHONPATH"))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached after the first launch
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
-    env["TELECONSULT_API_TOKEN"] = "tc_bench"
-    return env
 
 
 def time_to_exit(argv: list[str], env: dict, cwd: Path) -> float:
@@ -102,7 +93,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for rep in range(args.reps + 1):  # the first round (bytecode written) is not counted
         for name, (kind, argv, tree) in variants.items():
-            env = _env(tree)
+            env = command_env(tree) | {"TELECONSULT_API_TOKEN": "tc_bench"}
             if kind == "exit":
                 elapsed = time_to_exit(argv, env, work)
             else:

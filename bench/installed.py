@@ -9,10 +9,22 @@ console script pip wrote, the one a host runs."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+
+def command_env(tree: Path | None) -> dict:
+    """The environment to launch the command in, as installed: no TELECONSULT_ settings of this
+    shell, its bytecode cached (written by a first launch), not compiled again at every launch
+    as PYTHONDONTWRITEBYTECODE would have it; `tree` first on PYTHONPATH for an editable run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELECONSULT_", "PYTHONPATH"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    return env
 
 
 def installed_command(tree: Path, work: Path, name: str) -> Path:

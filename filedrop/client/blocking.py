@@ -253,12 +253,12 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
     ``max_downloads``)."""
     path = Path(path)
     name = path.name if name is None else name
-    types = [content_type]
 
-    def guess_type() -> None:
-        if types[0] is None:  # the system's table of types is read at first use: 5 ms, while the server creates
+    def guess_type() -> None:  # the system's table of types is read at first use: 5 ms, while the server creates
+        nonlocal content_type
+        if content_type is None:
             import mimetypes
-            types[0] = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
 
     with open(path, "rb") as source:
         plaintext_size = os.fstat(source.fileno()).st_size
@@ -279,7 +279,7 @@ def upload(session: Session, box: Box, path: str | os.PathLike, secret: bytes, *
                                 size, progress, retries, retry_delay)
         if not stream.ended():  # cannot happen unless the encryptor and padded_size disagree
             raise TransferFailed(f"encrypted more than the {size} bytes announced")
-    metadata = {"name": name, "type": types[0], "size": plaintext_size, "role": role}
+    metadata = {"name": name, "type": content_type, "size": plaintext_size, "role": role}
     document = request_json(session, "POST", f"{box.write_url}/{doc_id}/complete", "completing the upload",
                             data=metadata_blob(secret, doc_id, metadata),
                             headers={**headers, "Content-Type": "application/octet-stream"})
