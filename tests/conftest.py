@@ -154,6 +154,18 @@ async def api_consultation(app, http) -> tuple[aiohttp.ClientSession, dict, dict
     return client, auth, consultation
 
 
+async def patient_knocks(http, consultation: dict, name: str = "Camille") -> tuple[aiohttp.ClientSession, str]:
+    """A patient opens the consultation's link and knocks (answered 200: the waiting room);
+    returns the patient's session and its CSRF token."""
+    patient = http()
+    async with patient.get(consultation["patient_url"]) as r:
+        csrf = csrf_from(await r.text())
+    async with patient.post(consultation["patient_url"] + "/knock", data={
+            "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf}) as r:
+        assert r.status == 200
+    return patient, csrf
+
+
 def sealed(name: str, secret: bytes = NAME_SECRET) -> str:
     """`name` sealed as the patient's page does (teleconsult/names.py)."""
     return names.seal_text(secret, name)

@@ -1,7 +1,7 @@
 """Consultation rules over the integrators' API and the patient pages: a clinician sees and
 decides only their own, and nothing is decided or knocked once a consultation has ended."""
 
-from conftest import add_api_clinician, csrf_from, sealed
+from conftest import add_api_clinician, csrf_from, patient_knocks, sealed
 
 
 async def _clinician(app, http, email):
@@ -13,16 +13,6 @@ async def _create(app, client, auth) -> dict:
     async with client.post(app.url + "/api/consultations", headers=auth) as r:
         assert r.status == 201
         return await r.json()
-
-
-async def _knock(http, consultation, name="Camille"):
-    patient = http()
-    async with patient.get(consultation["patient_url"]) as r:
-        csrf = csrf_from(await r.text())
-    async with patient.post(consultation["patient_url"] + "/knock", data={
-            "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf}) as r:
-        assert r.status == 200
-    return patient, csrf
 
 
 async def _knocks(app, client, auth, consultation) -> list[dict]:
@@ -47,7 +37,7 @@ async def test_a_clinician_cannot_decide_a_knock_of_another_consultation_through
     theirs, their_auth = await _clinician(app, http, "b@example.org")
     own = await _create(app, mine, my_auth)
     other = await _create(app, theirs, their_auth)
-    await _knock(http, other)
+    await patient_knocks(http, other)
     (knock,) = await _knocks(app, theirs, their_auth, other)
     for decision in ("admit", "decline"):
         async with mine.post(app.url + f"/api/consultations/{own['id']}/knocks/{knock['id']}/{decision}",
@@ -60,7 +50,7 @@ async def test_no_knock_is_admitted_or_declined_after_the_end(live, http):
     app = await live()
     client, auth = await _clinician(app, http, "a@example.org")
     consultation = await _create(app, client, auth)
-    await _knock(http, consultation)
+    await patient_knocks(http, consultation)
     (knock,) = await _knocks(app, client, auth, consultation)
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/end", headers=auth) as r:
         assert r.status == 200
@@ -113,7 +103,7 @@ async def test_another_browser_with_the_same_link_cannot_use_the_admitted_patien
     app = await live()
     client, auth = await _clinician(app, http, "a@example.org")
     consultation = await _create(app, client, auth)
-    patient, _ = await _knock(http, consultation)
+    patient, _ = await patient_knocks(http, consultation)
     (knock,) = await _knocks(app, client, auth, consultation)
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
                            headers=auth) as r:

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import postgres_cluster
-from conftest import TEST_JITSI_SECRET, TEST_SECRET, add_clinician, csrf_from, login, sealed
+from conftest import TEST_JITSI_SECRET, TEST_SECRET, add_clinician, login, patient_knocks
 from drop_client import download, upload
 from test_accounts import next_code
 from test_clinician_keys import login_with_proposal, proposal
@@ -63,12 +63,7 @@ async def test_an_instance_moved_from_sqlite_to_postgresql_keeps_its_clinicians_
     prefix = f"/api/consultations/{consultation['id']}/documents"
     secret, pdf = secrets.token_bytes(32), os.urandom(5000)
     document = await upload(api, before.url, prefix, secret, pdf, "ordonnance.pdf", "clinician", headers=auth)
-    patient = http()
-    async with patient.get(consultation["patient_url"]) as r:
-        patient_csrf = csrf_from(await r.text())
-    async with patient.post(consultation["patient_url"] + "/knock", data={
-            "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": patient_csrf}) as r:
-        assert r.status == 200
+    patient, patient_csrf = await patient_knocks(http, consultation)
     browser = http()  # the clinician's browser: logged in, its key pair made at this login
     public_key, wrapped = proposal()
     await login_with_proposal(browser, before.url, doctor, public_key, wrapped)

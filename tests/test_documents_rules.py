@@ -14,7 +14,7 @@ import pytest
 
 from filedrop import ece
 from filedrop.storage import Storage
-from conftest import add_api_clinician, csrf_from, login, sealed
+from conftest import add_api_clinician, csrf_from, login, patient_knocks
 from drop_client import upload
 
 
@@ -29,18 +29,8 @@ async def _create(app, client, auth) -> dict:
         return await r.json()
 
 
-async def _knock(http, consultation):
-    patient = http()
-    async with patient.get(consultation["patient_url"]) as r:
-        csrf = csrf_from(await r.text())
-    async with patient.post(consultation["patient_url"] + "/knock", data={
-            "sealed_name": sealed("Camille"), "consent": "yes", "csrf_token": csrf}) as r:
-        assert r.status == 200
-    return patient, csrf
-
-
 async def _admitted_patient(app, http, client, auth, consultation):
-    patient, csrf = await _knock(http, consultation)
+    patient, csrf = await patient_knocks(http, consultation)
     async with client.get(app.url + f"/api/consultations/{consultation['id']}", headers=auth) as r:
         (knock,) = (await r.json())["knocks"]
     async with client.post(app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
@@ -89,7 +79,7 @@ async def test_a_patient_who_was_never_admitted_cannot_reach_the_documents(live,
     app = await live()
     _, api, auth = await _api_clinician(app, http)
     consultation = await _create(app, api, auth)
-    patient, csrf = await _knock(http, consultation)  # waiting, never admitted
+    patient, csrf = await patient_knocks(http, consultation)  # waiting, never admitted
     prefix = app.url + "/j/" + consultation["patient_url"].rsplit("/", 1)[1] + "/documents"
     async with patient.get(prefix) as r:
         assert r.status == 403

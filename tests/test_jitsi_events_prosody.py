@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from filedrop.schema import audit
 
 from teleconsult.web.app import create_app
-from conftest import add_api_clinician, csrf_from, login, sealed
+from conftest import add_api_clinician, login, patient_knocks
 import s3_server
 from drop_client import upload
 
@@ -140,12 +140,7 @@ class Stack:
 
     async def admitted_patient_access(self, consultation: dict) -> dict:
         """Knock from the patient page, admit through the API, get the patient's call access."""
-        patient = self.http()
-        async with patient.get(consultation["patient_url"]) as r:
-            csrf = csrf_from(await r.text())
-        async with patient.post(consultation["patient_url"] + "/knock", data={
-                "sealed_name": sealed(KNOCK_NAME), "consent": "yes", "csrf_token": csrf}) as r:
-            assert r.status == 200
+        patient, _ = await patient_knocks(self.http, consultation, KNOCK_NAME)
         (knock,) = (await self.consultation(consultation))["knocks"]
         async with self.api.post(self.app.url + f"/api/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
                                  headers=self.auth) as r:
