@@ -98,6 +98,19 @@ async def live(tmp_path):
 
 
 @pytest.fixture
+async def app_with_jitsi(live):
+    """(app, clinician): the app embedding the stand-in of Jitsi's IFrame API (tests/browser.py:
+    Jitsi's web app and videobridge cannot run here), closed after the test."""
+    from browser import stand_in_jitsi
+    jitsi_server, domain = await stand_in_jitsi()
+    try:
+        app = await live(jitsi_domain=domain, jitsi_scheme="http")
+        yield app, await add_clinician(app.engine)
+    finally:
+        await jitsi_server.close()
+
+
+@pytest.fixture
 async def http():
     """A cookie-keeping HTTP client (unsafe=True: cookies on an IP address)."""
     sessions = []
