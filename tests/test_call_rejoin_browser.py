@@ -35,53 +35,48 @@ def _claims(app, token):
     return jwt.decode(token, app.settings.jitsi_app_secret, algorithms=["HS256"], audience=app.settings.jitsi_app_id)
 
 
-async def test_after_a_refused_reconnect_both_pages_rejoin_with_a_fresh_token_and_no_new_knock(live):
-    jitsi_server, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
-            seen = []
-            _watch_call_access(patient, seen)
-            _watch_call_access(clinician, seen)
-            first = await patient.evaluate("window.__jitsi")
-            await asyncio.sleep(1.1)  # a token minted a second later differs (nbf), so "fresh" is visible
+async def test_after_a_refused_reconnect_both_pages_rejoin_with_a_fresh_token_and_no_new_knock(app_with_jitsi):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
+        seen = []
+        _watch_call_access(patient, seen)
+        _watch_call_access(clinician, seen)
+        first = await patient.evaluate("window.__jitsi")
+        await asyncio.sleep(1.1)  # a token minted a second later differs (nbf), so "fresh" is visible
 
-            # an error that is not a refusal (no bridge for a moment) does not make the page rejoin
-            assert await patient.evaluate(
-                'window.__jitsi_emit("errorOccurred", {name: "conference.videobridgeNotAvailable", '
-                'type: "CONFERENCE", isFatal: false})') == 1
-            await asyncio.sleep(0.5)
-            assert await patient.evaluate("window.__jitsi_embeds.length") == 1 and seen == []
+        # an error that is not a refusal (no bridge for a moment) does not make the page rejoin
+        assert await patient.evaluate(
+            'window.__jitsi_emit("errorOccurred", {name: "conference.videobridgeNotAvailable", '
+            'type: "CONFERENCE", isFatal: false})') == 1
+        await asyncio.sleep(0.5)
+        assert await patient.evaluate("window.__jitsi_embeds.length") == 1 and seen == []
 
-            # Prosody refuses the patient's login after a blip: the page fetches a fresh token and rejoins
-            assert await patient.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})") == 1
-            await wait_until(patient, "window.__jitsi_embeds.length === 2")
-            again = await patient.evaluate("window.__jitsi")
-            assert await patient.evaluate("window.__jitsi_disposed") is True  # the refused call was left
-            assert again["roomName"] == first["roomName"] and again["domain"] == domain
-            assert again["jwt"] != first["jwt"], "the refused token was handed to Jitsi again"
-            fresh = _claims(app, again["jwt"])
-            assert "name" not in fresh["context"]["user"] and fresh["context"]["user"]["moderator"] is False
-            assert again["displayName"] == "Camille"  # the rejoining page hands the name to Jitsi again
-            assert fresh["nbf"] >= time.time() - 35
-            assert seen == [("GET", "call", 200)], seen  # one fresh call access, no knock
-            async with app.engine.connect() as conn:
-                assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
-                assert await conn.scalar(sa.select(knocks.c.status)) == cs.KNOCK_ADMITTED
-            assert await patient.is_visible("#jitsi") and not await patient.is_visible("#waiting")
+        # Prosody refuses the patient's login after a blip: the page fetches a fresh token and rejoins
+        assert await patient.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})") == 1
+        await wait_until(patient, "window.__jitsi_embeds.length === 2")
+        again = await patient.evaluate("window.__jitsi")
+        assert await patient.evaluate("window.__jitsi_disposed") is True  # the refused call was left
+        assert again["roomName"] == first["roomName"] and again["domain"] == app.settings.jitsi_domain
+        assert again["jwt"] != first["jwt"], "the refused token was handed to Jitsi again"
+        fresh = _claims(app, again["jwt"])
+        assert "name" not in fresh["context"]["user"] and fresh["context"]["user"]["moderator"] is False
+        assert again["displayName"] == "Camille"  # the rejoining page hands the name to Jitsi again
+        assert fresh["nbf"] >= time.time() - 35
+        assert seen == [("GET", "call", 200)], seen  # one fresh call access, no knock
+        async with app.engine.connect() as conn:
+            assert await conn.scalar(sa.select(sa.func.count()).select_from(knocks)) == 1
+            assert await conn.scalar(sa.select(knocks.c.status)) == cs.KNOCK_ADMITTED
+        assert await patient.is_visible("#jitsi") and not await patient.is_visible("#waiting")
 
-            # the clinician's page does the same when the room join is refused
-            owner = await clinician.evaluate("window.__jitsi")
-            assert await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_JOIN})") == 1
-            await wait_until(clinician, "window.__jitsi_embeds.length === 2")
-            renewed = await clinician.evaluate("window.__jitsi")
-            assert renewed["jwt"] != owner["jwt"] and renewed["roomName"] == owner["roomName"]
-            assert _claims(app, renewed["jwt"])["context"]["user"]["moderator"] is True
-            assert await clinician.text_content("#call-status") == "Vous êtes dans l’appel."
-    finally:
-        await jitsi_server.close()
+        # the clinician's page does the same when the room join is refused
+        owner = await clinician.evaluate("window.__jitsi")
+        assert await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_JOIN})") == 1
+        await wait_until(clinician, "window.__jitsi_embeds.length === 2")
+        renewed = await clinician.evaluate("window.__jitsi")
+        assert renewed["jwt"] != owner["jwt"] and renewed["roomName"] == owner["roomName"]
+        assert _claims(app, renewed["jwt"])["context"]["user"]["moderator"] is True
+        assert await clinician.text_content("#call-status") == "Vous êtes dans l’appel."
 
 
 async def test_after_the_end_a_refused_reconnect_gets_no_token_and_the_old_one_is_not_used_again(live):
@@ -116,24 +111,19 @@ async def test_after_the_end_a_refused_reconnect_gets_no_token_and_the_old_one_i
         await jitsi_server.close()
 
 
-async def test_a_host_that_refuses_every_fresh_token_stops_the_rejoins_and_says_so(live):
-    jitsi_server, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            clinician, _, _ = await admitted_pair(browser, app.url, doctor)
-            for embeds in (2, 3, 4):
-                await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
-                await wait_until(clinician, f"window.__jitsi_embeds.length === {embeds}")
+async def test_a_host_that_refuses_every_fresh_token_stops_the_rejoins_and_says_so(app_with_jitsi):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        clinician, _, _ = await admitted_pair(browser, app.url, doctor)
+        for embeds in (2, 3, 4):
             await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
-            await wait_until(clinician, "window.__jitsi_disposed === true")
-            await asyncio.sleep(0.5)
-            assert await clinician.evaluate("window.__jitsi_embeds.length") == 4  # no fifth attempt
-            assert await clinician.text_content("#call-status") == \
-                "L’appel n’a pas pu s’ouvrir. Rechargez la page."
-    finally:
-        await jitsi_server.close()
+            await wait_until(clinician, f"window.__jitsi_embeds.length === {embeds}")
+        await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
+        await wait_until(clinician, "window.__jitsi_disposed === true")
+        await asyncio.sleep(0.5)
+        assert await clinician.evaluate("window.__jitsi_embeds.length") == 4  # no fifth attempt
+        assert await clinician.text_content("#call-status") == \
+            "L’appel n’a pas pu s’ouvrir. Rechargez la page."
 
 
 async def _clinician(app, doctor):

@@ -10,7 +10,7 @@ import aiohttp
 import pyotp
 
 from browser import PHONE, chromium, stand_in_jitsi, wait_until
-from conftest import add_api_clinician, add_clinician
+from conftest import add_api_clinician
 from filedrop.ece import b64url_encode
 from teleconsult import accounts, clinician_keys, ids, sealing
 from teleconsult import consultations as cs
@@ -88,22 +88,17 @@ async def patient_reads_what_the_clinician_sends(browser, clinician, consultatio
                                 ".textContent === 'compte-rendu.pdf'")
 
 
-async def test_a_consultation_made_on_one_device_is_used_from_another_after_login(live, tmp_path):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            office = await device(browser)
-            await log_in(office, app.url, doctor)
-            consultation_id, link = await create_in_dashboard(office)
-            laptop = await device(browser)
-            await log_in(laptop, app.url, doctor, code=next_code(doctor))
-            assert await link_shown(laptop, consultation_id) == link
-            assert await laptop.evaluate("localStorage.length") >= 1  # a cache, rebuilt from the sealed S
-            await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
-    finally:
-        await jitsi.close()
+async def test_a_consultation_made_on_one_device_is_used_from_another_after_login(app_with_jitsi, tmp_path):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        office = await device(browser)
+        await log_in(office, app.url, doctor)
+        consultation_id, link = await create_in_dashboard(office)
+        laptop = await device(browser)
+        await log_in(laptop, app.url, doctor, code=next_code(doctor))
+        assert await link_shown(laptop, consultation_id) == link
+        assert await laptop.evaluate("localStorage.length") >= 1  # a cache, rebuilt from the sealed S
+        await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
 
 
 async def test_a_consultation_an_integrator_sealed_is_opened_and_used_from_the_dashboard(live, tmp_path):
@@ -133,87 +128,72 @@ async def test_a_consultation_an_integrator_sealed_is_opened_and_used_from_the_d
         await jitsi.close()
 
 
-async def test_after_a_password_change_another_device_still_opens_the_documents(live, tmp_path):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            office = await device(browser)
-            await log_in(office, app.url, doctor)
-            consultation_id, link = await create_in_dashboard(office)
-            await office.goto(app.url + "/account")
-            await office.fill("#current-password", doctor.password)
-            await office.fill("#new-password", NEW_PASSWORD)
-            await office.fill("#confirm-password", NEW_PASSWORD)
-            await office.click("#password-form button[type=submit]")
-            await office.wait_for_url("**/account/password")
-            assert "Votre mot de passe a été changé" in await office.content()
-            laptop = await device(browser)
-            await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
-            assert await link_shown(laptop, consultation_id) == link
-            await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
-    finally:
-        await jitsi.close()
+async def test_after_a_password_change_another_device_still_opens_the_documents(app_with_jitsi, tmp_path):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        office = await device(browser)
+        await log_in(office, app.url, doctor)
+        consultation_id, link = await create_in_dashboard(office)
+        await office.goto(app.url + "/account")
+        await office.fill("#current-password", doctor.password)
+        await office.fill("#new-password", NEW_PASSWORD)
+        await office.fill("#confirm-password", NEW_PASSWORD)
+        await office.click("#password-form button[type=submit]")
+        await office.wait_for_url("**/account/password")
+        assert "Votre mot de passe a été changé" in await office.content()
+        laptop = await device(browser)
+        await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+        assert await link_shown(laptop, consultation_id) == link
+        await patient_reads_what_the_clinician_sends(browser, laptop, consultation_id, link, tmp_path)
 
 
-async def test_after_a_host_reset_the_dashboard_names_the_lost_consultations_and_new_ones_work(live, tmp_path):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            office = await device(browser)
-            await log_in(office, app.url, doctor)
-            old_id, old_link = await create_in_dashboard(office)
-            await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
+async def test_after_a_host_reset_the_dashboard_names_the_lost_consultations_and_new_ones_work(app_with_jitsi, tmp_path):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        office = await device(browser)
+        await log_in(office, app.url, doctor)
+        old_id, old_link = await create_in_dashboard(office)
+        await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
 
-            laptop = await device(browser)
-            await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
-            await wait_until(laptop, "!document.getElementById('key-notice').hidden")
-            notice = await laptop.inner_text("#key-notice")
-            assert "réinitialisé" in notice and notice.strip().endswith("1")
-            lost_note = await laptop.inner_text(f"li[data-id='{old_id}'] .key-note")
-            assert "perdue lors de la réinitialisation" in lost_note
-            assert await laptop.evaluate(f"document.querySelector(\"li[data-id='{old_id}'] .actions button.secondary\")") is None
+        laptop = await device(browser)
+        await log_in(laptop, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+        await wait_until(laptop, "!document.getElementById('key-notice').hidden")
+        notice = await laptop.inner_text("#key-notice")
+        assert "réinitialisé" in notice and notice.strip().endswith("1")
+        lost_note = await laptop.inner_text(f"li[data-id='{old_id}'] .key-note")
+        assert "perdue lors de la réinitialisation" in lost_note
+        assert await laptop.evaluate(f"document.querySelector(\"li[data-id='{old_id}'] .actions button.secondary\")") is None
 
-            new_id, new_link = await create_in_dashboard(laptop)
-            assert new_id != old_id
-            await patient_reads_what_the_clinician_sends(browser, laptop, new_id, new_link, tmp_path)
-    finally:
-        await jitsi.close()
+        new_id, new_link = await create_in_dashboard(laptop)
+        assert new_id != old_id
+        await patient_reads_what_the_clinician_sends(browser, laptop, new_id, new_link, tmp_path)
 
 
-async def test_after_a_host_reset_the_browser_that_created_a_consultation_seals_it_again_to_the_new_key(live):
+async def test_after_a_host_reset_the_browser_that_created_a_consultation_seals_it_again_to_the_new_key(app_with_jitsi):
     """The office browser still holds S in its cache (a login keeps it, a logout does not): once
     it logs in with the host's new password, its dashboard seals S to the new key, which every
     device then opens (tests/test_live_events.py: the other dashboards get it live)."""
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            office = await device(browser)
-            await log_in(office, app.url, doctor)
-            consultation_id, link = await create_in_dashboard(office)
-            old_key = await clinician_keys.get_key(app.engine, doctor.id)
-            await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
-            assert await clinician_keys.get_key(app.engine, doctor.id) is None
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        office = await device(browser)
+        await log_in(office, app.url, doctor)
+        consultation_id, link = await create_in_dashboard(office)
+        old_key = await clinician_keys.get_key(app.engine, doctor.id)
+        await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
+        assert await clinician_keys.get_key(app.engine, doctor.id) is None
 
-            await log_in(office, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
-            new_key = None
-            for _ in range(100):  # the login makes the new key; the dashboard then seals S to it
-                new_key = await clinician_keys.get_key(app.engine, doctor.id)
-                consultation = await cs.get_consultation(
-                    app.engine, consultation_id, await accounts.get_clinician(app.engine, doctor.id))
-                if new_key and consultation.sealed_to == new_key.key_id:
-                    break
-                await asyncio.sleep(0.1)
-            assert new_key and new_key.key_id != old_key.key_id and consultation.sealed_to == new_key.key_id
-            private_key = sealing.unwrap_private_key(new_key.wrapped, new_key.public_key, NEW_PASSWORD)
-            secret = sealing.open_secret(private_key, consultation.sealed_secret, consultation_id)
-            assert b64url_encode(secret) == link.split("#", 1)[1]
-            assert await link_shown(office, consultation_id) == link
-            assert await office.is_hidden("#key-notice")
-    finally:
-        await jitsi.close()
+        await log_in(office, app.url, doctor, code=next_code(doctor), password=NEW_PASSWORD)
+        new_key = None
+        for _ in range(100):  # the login makes the new key; the dashboard then seals S to it
+            new_key = await clinician_keys.get_key(app.engine, doctor.id)
+            consultation = await cs.get_consultation(
+                app.engine, consultation_id, await accounts.get_clinician(app.engine, doctor.id))
+            if new_key and consultation.sealed_to == new_key.key_id:
+                break
+            await asyncio.sleep(0.1)
+        assert new_key and new_key.key_id != old_key.key_id and consultation.sealed_to == new_key.key_id
+        private_key = sealing.unwrap_private_key(new_key.wrapped, new_key.public_key, NEW_PASSWORD)
+        secret = sealing.open_secret(private_key, consultation.sealed_secret, consultation_id)
+        assert b64url_encode(secret) == link.split("#", 1)[1]
+        assert await link_shown(office, consultation_id) == link
+        assert await office.is_hidden("#key-notice")

@@ -95,28 +95,23 @@ async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_
     assert PDF[100:200] not in everything and b"ordonnance" not in everything
 
 
-async def test_tampered_document_shows_a_decryption_error_and_saves_nothing(live, tmp_path):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
+async def test_tampered_document_shows_a_decryption_error_and_saves_nothing(app_with_jitsi, tmp_path):
+    app, doctor = app_with_jitsi
     pdf = tmp_path / "compte-rendu.pdf"
     pdf.write_bytes(PDF)
-    try:
-        async with chromium() as browser:
-            clinician, patient, _link = await admitted_pair(browser, app.url, doctor, downloads=True)
-            await clinician.set_input_files("#document-file", str(pdf))
-            await wait_until(patient, "document.querySelectorAll('#documents-list button.save').length === 1")
-            stored = [p for p in (Path(app.settings.data_dir) / "documents" / "ready").iterdir()]
-            assert len(stored) == 1
-            data = bytearray(stored[0].read_bytes())
-            data[70_000] ^= 0x01  # one bit in the second record
-            stored[0].write_bytes(bytes(data))
-            downloads = []
-            patient.on("download", lambda d: downloads.append(d))
-            await patient.click("#documents-list button.save")
-            await wait_until(patient, "document.getElementById('documents-status').textContent.includes('altéré')")
-            assert "error" in await patient.get_attribute("#documents-status", "class")
-            await asyncio.sleep(0.3)
-            assert downloads == []
-    finally:
-        await jitsi.close()
+    async with chromium() as browser:
+        clinician, patient, _link = await admitted_pair(browser, app.url, doctor, downloads=True)
+        await clinician.set_input_files("#document-file", str(pdf))
+        await wait_until(patient, "document.querySelectorAll('#documents-list button.save').length === 1")
+        stored = [p for p in (Path(app.settings.data_dir) / "documents" / "ready").iterdir()]
+        assert len(stored) == 1
+        data = bytearray(stored[0].read_bytes())
+        data[70_000] ^= 0x01  # one bit in the second record
+        stored[0].write_bytes(bytes(data))
+        downloads = []
+        patient.on("download", lambda d: downloads.append(d))
+        await patient.click("#documents-list button.save")
+        await wait_until(patient, "document.getElementById('documents-status').textContent.includes('altéré')")
+        assert "error" in await patient.get_attribute("#documents-status", "class")
+        await asyncio.sleep(0.3)
+        assert downloads == []

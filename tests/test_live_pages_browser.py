@@ -154,14 +154,9 @@ KEYS = """async () => {
 }"""
 
 
-async def test_logging_out_forgets_the_secrets_and_keys_a_new_login_opens_the_sealed_ones_and_a_link_brings_back_the_others(live):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        await _logout_then_recover(app, doctor)
-    finally:
-        await jitsi.close()
+async def test_logging_out_forgets_the_secrets_and_keys_a_new_login_opens_the_sealed_ones_and_a_link_brings_back_the_others(app_with_jitsi):
+    app, doctor = app_with_jitsi
+    await _logout_then_recover(app, doctor)
 
 
 async def _logout_then_recover(app, doctor):

@@ -206,70 +206,65 @@ async def test_the_clinician_writes_previews_and_sends_a_prescription_the_patien
         assert marker not in caplog.text
 
 
-async def test_the_writer_on_a_phone_is_axe_clean_fits_360_px_and_its_texts_are_english_on_request(live):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
+async def test_the_writer_on_a_phone_is_axe_clean_fits_360_px_and_its_texts_are_english_on_request(app_with_jitsi):
+    app, doctor = app_with_jitsi
     await _profile_without_phone(app.engine, doctor.id)
     errors: list[str] = []
-    try:
-        async with chromium() as browser:
-            page = await (await browser.new_context(**PHONE)).new_page()
-            _watch(page, errors)
-            await login_in_browser(page, app.url, doctor)
-            await page.click("#new-consultation")
-            await wait_until(page, "document.getElementById('new-link-url').value !== ''")
-            await page.click("a.button.primary")
-            await wait_until(page, "window.__jitsi !== undefined")
-            # what the other side sends keeps only the expected shape (it may send anything)
-            cleaned = await page.evaluate("""import('/static/js/box_messages.js').then(m => [
-                m.cleanIdentity({last_name: 'Du\\u202erand\\n\\u0007 Martin', first_names: 42, sex: 'female',
-                                 birth_date: '2999-01-01', html: '<img src=x>'}, new Date(2026, 10, 23)),
-                m.cleanIdentity({last_name: 'x'.repeat(500), first_names: 'Léa', sex: 'X', birth_date: '1990-01-02'}),
-                m.isMessage(m.IDENTITY), m.isMessage('application/pdf'), m.isMessage('application/json')])""")
-            assert cleaned[0] == {"last_name": "Durand Martin", "first_names": "", "sex": "", "birth_date": ""}
-            assert cleaned[1] == {"last_name": "x" * 120, "first_names": "Léa", "sex": "X", "birth_date": "1990-01-02"}
-            assert cleaned[2:] == [True, False, False]
+    async with chromium() as browser:
+        page = await (await browser.new_context(**PHONE)).new_page()
+        _watch(page, errors)
+        await login_in_browser(page, app.url, doctor)
+        await page.click("#new-consultation")
+        await wait_until(page, "document.getElementById('new-link-url').value !== ''")
+        await page.click("a.button.primary")
+        await wait_until(page, "window.__jitsi !== undefined")
+        # what the other side sends keeps only the expected shape (it may send anything)
+        cleaned = await page.evaluate("""import('/static/js/box_messages.js').then(m => [
+            m.cleanIdentity({last_name: 'Du\\u202erand\\n\\u0007 Martin', first_names: 42, sex: 'female',
+                             birth_date: '2999-01-01', html: '<img src=x>'}, new Date(2026, 10, 23)),
+            m.cleanIdentity({last_name: 'x'.repeat(500), first_names: 'Léa', sex: 'X', birth_date: '1990-01-02'}),
+            m.isMessage(m.IDENTITY), m.isMessage('application/pdf'), m.isMessage('application/json')])""")
+        assert cleaned[0] == {"last_name": "Durand Martin", "first_names": "", "sex": "", "birth_date": ""}
+        assert cleaned[1] == {"last_name": "x" * 120, "first_names": "Léa", "sex": "X", "birth_date": "1990-01-02"}
+        assert cleaned[2:] == [True, False, False]
 
-            await page.click("#writer-toggle")
-            await page.click("#writer-add-text")
-            await page.check("#writer-bizone")
+        await page.click("#writer-toggle")
+        await page.click("#writer-add-text")
+        await page.check("#writer-bizone")
+        assert await axe_violations(page) == []
+        assert await horizontal_overflow(page) <= 0
+        for template in ("report", "certificate", "receipt"):
+            await page.select_option("#writer-template", template)
+            assert await page.is_visible(f"[data-for={template}]")
+            assert await page.is_hidden("#writer-lines")
             assert await axe_violations(page) == []
             assert await horizontal_overflow(page) <= 0
-            for template in ("report", "certificate", "receipt"):
-                await page.select_option("#writer-template", template)
-                assert await page.is_visible(f"[data-for={template}]")
-                assert await page.is_hidden("#writer-lines")
-                assert await axe_violations(page) == []
-                assert await horizontal_overflow(page) <= 0
-            await page.select_option("#writer-template", "prescription")
-            await page.click("#writer button[type=submit]")  # empty lines, no names, no phone
-            await page.wait_for_selector("#writer-problems li")
-            assert await axe_violations(page) == []
-            assert await horizontal_overflow(page) <= 0
+        await page.select_option("#writer-template", "prescription")
+        await page.click("#writer button[type=submit]")  # empty lines, no names, no phone
+        await page.wait_for_selector("#writer-problems li")
+        assert await axe_violations(page) == []
+        assert await horizontal_overflow(page) <= 0
 
-            await update_profile(app.engine, doctor.id, {"phone": PRESCRIBER["phone"]})
-            await page.fill("#writer-last-name", "Durand")
-            await page.fill("#writer-first-names", "Léa")
-            await page.select_option("#writer-sex", "X")
-            await page.fill("#writer-birth-date", "1990-01-02")
-            await _fill_line(page, 1, drug="Amoxicilline", dosage="1 g", directions="matin et soir", duration="6 jours")
-            await _fill_line(page, 2, text="NFS")
-            await page.click("#writer button[type=submit]")
-            await page.wait_for_selector("#writer-preview:not([hidden])")
-            assert await axe_violations(page) == []
-            assert await horizontal_overflow(page) <= 0
+        await update_profile(app.engine, doctor.id, {"phone": PRESCRIBER["phone"]})
+        await page.fill("#writer-last-name", "Durand")
+        await page.fill("#writer-first-names", "Léa")
+        await page.select_option("#writer-sex", "X")
+        await page.fill("#writer-birth-date", "1990-01-02")
+        await _fill_line(page, 1, drug="Amoxicilline", dosage="1 g", directions="matin et soir", duration="6 jours")
+        await _fill_line(page, 2, text="NFS")
+        await page.click("#writer button[type=submit]")
+        await page.wait_for_selector("#writer-preview:not([hidden])")
+        assert await axe_violations(page) == []
+        assert await horizontal_overflow(page) <= 0
 
-            # English on request: the page's texts and the document's default language
-            await page.goto(page.url.split("?")[0] + "?lang=en")
-            await wait_until(page, "window.__jitsi !== undefined")
-            assert await page.text_content("#writer-toggle") == "Write a document"
-            assert await page.input_value("#writer-lang") == "en"
-            await page.click("#writer-toggle")
-            await page.click("#writer button[type=submit]")
-            await page.wait_for_selector("#writer-problems li")
-            assert re.search(r"Line 1, Drug \(brand or INN\): this field is required",
-                             await page.text_content("#writer-problems"))
-    finally:
-        await jitsi.close()
+        # English on request: the page's texts and the document's default language
+        await page.goto(page.url.split("?")[0] + "?lang=en")
+        await wait_until(page, "window.__jitsi !== undefined")
+        assert await page.text_content("#writer-toggle") == "Write a document"
+        assert await page.input_value("#writer-lang") == "en"
+        await page.click("#writer-toggle")
+        await page.click("#writer button[type=submit]")
+        await page.wait_for_selector("#writer-problems li")
+        assert re.search(r"Line 1, Drug \(brand or INN\): this field is required",
+                         await page.text_content("#writer-problems"))
     assert errors == [], errors
