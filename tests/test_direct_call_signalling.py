@@ -3,6 +3,7 @@ between the two parties of one consultation, only after admission, never after t
 malformed or oversized is refused and never relayed, and nothing answers 500."""
 
 import asyncio
+import contextlib
 import json
 import re
 
@@ -150,6 +151,28 @@ async def test_once_admitted_each_side_receives_exactly_what_the_other_sent_and_
     await patient.close()
     await clinician.wait_for(lambda e: e == {"type": "peer", "present": False})
     await clinician.close()
+
+
+async def test_a_patient_arriving_while_the_clinicians_stream_opens_is_seen_on_that_stream(direct, http):
+    """The patient's stream opens (and is announced) after the clinician's stream handler was
+    called but before it listens for news: the clinician's page must still learn the patient is
+    there, in its hello or in a peer event after it (else it never makes an offer)."""
+    app, doctor_http, csrf = await direct()
+    call = await _consultation(app, doctor_http, csrf, http())
+    await call.admit()
+    hub, subscribe, patient = app.services.hub, app.services.hub.subscribe, []
+
+    @contextlib.asynccontextmanager
+    async def patient_first(topic):
+        if topic == dc.clinician_topic(call.id) and not patient:
+            patient.append(await _open(call.patient, call.patient_url("/events")))
+        async with subscribe(topic) as queue:
+            yield queue
+    hub.subscribe = patient_first
+    clinician = await _open(doctor_http, call.clinician_url("/events"))
+    await clinician.wait_for(lambda e: e.get("peer") is True or e == {"type": "peer", "present": True}, timeout=2)
+    await clinician.close()
+    await patient[0].close()
 
 
 async def test_before_admission_the_patient_can_neither_send_nor_listen_nor_be_reached(direct, http):

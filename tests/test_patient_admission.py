@@ -1,5 +1,9 @@
 """The waiting room over real HTTP: nothing about the room before admission, through any endpoint."""
 
+import asyncio
+import contextlib
+import json
+
 import jwt
 
 from teleconsult.web.routes import ROUTES
@@ -99,6 +103,34 @@ async def test_admitted_patient_gets_a_member_token_for_the_room_and_is_readmitt
         clinician_claims = jwt.decode((await r.json())["jwt"], options={"verify_signature": False})
     assert clinician_claims["context"]["user"]["moderator"] is True
     assert clinician_claims["room"] == room
+
+
+async def test_a_patient_admitted_while_the_waiting_rooms_stream_opens_is_told_so_on_that_stream(live, http):
+    """The admission lands after the stream's handler has looked at the knock but before it listens
+    for news (the window a clinician clicking at once can hit): the stream must still say admitted."""
+    app, clinician, csrf, consultation = await _setup(live, http)
+    patient = await _knock(http, consultation["patient_url"])
+    async with clinician.get(app.url + "/dashboard/state") as r:
+        knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
+    hub = app.services.hub
+    subscribe = hub.subscribe
+
+    @contextlib.asynccontextmanager
+    async def admitted_first(topic):
+        if topic == f"knock:{knock_id}":
+            async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock_id}/admit",
+                                      headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 200
+        async with subscribe(topic) as queue:
+            yield queue
+    hub.subscribe = admitted_first
+    statuses = []
+    async with patient.get(consultation["patient_url"] + "/events") as r:
+        with contextlib.suppress(asyncio.TimeoutError):
+            while "admitted" not in statuses:
+                frame = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 3)
+                statuses.append(json.loads(frame.decode().removeprefix("data: "))["status"])
+    assert statuses[-1:] == ["admitted"], f"the stream said {statuses}"
 
 
 async def test_declined_patient_is_not_admitted_and_cannot_knock_forever(live, http):

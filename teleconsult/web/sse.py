@@ -24,19 +24,27 @@ HEARTBEAT_SECONDS = 15  # static/js/page.js STALE_MS allows three of them to go 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
-async def stream(request: web.Request, topic: str, first: dict,
+First = dict | Callable[[], Awaitable[dict]]
+
+
+async def stream(request: web.Request, topic: str, first: First,
                  still_allowed: Callable[[], Awaitable[bool]] | None = None,
                  held: contextlib.AbstractAsyncContextManager | None = None) -> web.StreamResponse:
     """Send `first`, then every event published on `topic`, until the client or the server leaves
     (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no). `held` is entered once the topic
     is subscribed and left when the stream ends (the direct call's presence: what the other party
-    says in reply to the news is already listened to)."""
+    says in reply to the news is already listened to).
+
+    A `first` that tells a state (a knock's status, whether the other party is there) is a coroutine
+    function, awaited only once the topic is subscribed and `held` entered: a change made while the
+    stream opens is then either in that state or among the events that follow, never lost between
+    the two (a patient admitted as the waiting room's stream opened would wait for ever)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     stopping = services_of(request).stopping
     async with services_of(request).hub.subscribe(topic) as queue, _held(held):
-        await response.write(_frame(first))
+        await response.write(_frame(first if isinstance(first, dict) else await first()))
         checked = time.monotonic()
         while not stopping.is_set():
             if still_allowed is not None and time.monotonic() - checked >= HEARTBEAT_SECONDS:

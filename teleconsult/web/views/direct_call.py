@@ -52,6 +52,14 @@ def _held(request: web.Request, consultation: cs.Consultation, knock_id: str | N
         consultation.id, knock_id, on_change=lambda: room_sync.publish_presence(services, consultation))
 
 
+def _hello(request: web.Request, consultation: cs.Consultation, peer: str):
+    """The stream's first event, whether `peer` is there: asked once this stream is subscribed and
+    counted present, so a peer arriving meanwhile is either seen here or announced after."""
+    async def hello() -> dict:
+        return {"type": "hello", "peer": await services_of(request).signal_presence.present(consultation.id, peer)}
+    return hello
+
+
 class ClinicianSignal:
     def __init__(self, actions: ConsultationActions):
         self.actions = actions
@@ -69,8 +77,7 @@ class ClinicianSignal:
         _, consultation = await self.actions.own(request)
         _direct_only(request)
         dc.open_call(consultation)
-        present = await services_of(request).signal_presence.present(consultation.id, dc.PATIENT)
-        return await stream(request, dc.clinician_topic(consultation.id), {"type": "hello", "peer": present},
+        return await stream(request, dc.clinician_topic(consultation.id), _hello(request, consultation, dc.PATIENT),
                             session_still_valid(request), held=_held(request, consultation, None))
 
 
@@ -91,6 +98,6 @@ async def patient_send(request: web.Request) -> web.Response:
 
 async def patient_events(request: web.Request) -> web.StreamResponse:
     consultation, knock = await _patient(request)
-    present = await services_of(request).signal_presence.present(consultation.id, dc.CLINICIAN)
-    return await stream(request, dc.patient_topic(consultation.id, knock.id), {"type": "hello", "peer": present},
-                        held=_held(request, consultation, knock.id))
+    return await stream(request, dc.patient_topic(consultation.id, knock.id),
+                        _hello(request, consultation, dc.CLINICIAN), held=_held(request, consultation, knock.id))
+

@@ -113,16 +113,21 @@ async def patient_consultation_and_knock(request: web.Request) -> tuple[cs.Consu
     return consultation, own
 
 
-async def status(request: web.Request) -> web.Response:
+async def _knock_status(request: web.Request) -> str:
     consultation, own = await patient_consultation_and_knock(request)
-    knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
-    return web.json_response({"status": knock_status})
+    return cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response({"status": await _knock_status(request)})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    consultation, own = await patient_consultation_and_knock(request)
-    knock_status = cs.KNOCK_ENDED if consultation.status == cs.ENDED else own.status
-    return await stream(request, f"knock:{own.id}", {"type": "status", "status": knock_status})
+    _, own = await patient_consultation_and_knock(request)
+
+    async def status_now() -> dict:  # read once subscribed: an admission meanwhile is not lost
+        return {"type": "status", "status": await _knock_status(request)}
+    return await stream(request, f"knock:{own.id}", status_now)
 
 
 async def call_access(request: web.Request) -> web.Response:
