@@ -265,6 +265,12 @@ class Settings:
         "Direct call: once the patient has joined, the consultation ends when neither the clinician's nor "
         "the patient's call page has been connected for this long (a reload or a network change comes "
         "back well within it).", minimum=1)
+    live_heartbeat_seconds: int = setting(15,
+        "Live pages (dashboard, waiting room, call, documents): each open event stream carries a "
+        "heartbeat this often, and a page that hears nothing for three of them opens a new stream (a "
+        "connection that died silently, e.g. a phone changing network). Lower it behind a proxy that "
+        "closes idle connections sooner. An open dashboard's stream also checks its login session this "
+        "often.", minimum=1)
     metrics_token: str = setting("",
         "Bearer token (at least 32 characters) for GET /metrics, the Prometheus text format with "
         "aggregate counts only (consultations by status, waiting patients, documents stored and deleted, "

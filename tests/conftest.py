@@ -98,13 +98,15 @@ async def live(tmp_path):
 
 
 @pytest.fixture
-async def app_with_jitsi(live):
+async def app_with_jitsi(live, request):
     """(app, clinician): the app embedding the stand-in of Jitsi's IFrame API (tests/browser.py:
-    Jitsi's web app and videobridge cannot run here), closed after the test."""
+    Jitsi's web app and videobridge cannot run here), closed after the test. A test marked
+    `@pytest.mark.app_settings(name=value, ...)` starts it with those settings."""
     from browser import stand_in_jitsi
+    marker = request.node.get_closest_marker("app_settings")
     jitsi_server, domain = await stand_in_jitsi()
     try:
-        app = await live(jitsi_domain=domain, jitsi_scheme="http")
+        app = await live(jitsi_domain=domain, jitsi_scheme="http", **(marker.kwargs if marker else {}))
         yield app, await add_clinician(app.engine)
     finally:
         await jitsi_server.close()

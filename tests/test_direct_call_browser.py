@@ -35,6 +35,7 @@ MEDIA = """(async () => {
 })()"""
 MEDIA_FLOWS = f"(async () => {{ const m = await {MEDIA}; return m.video > 5 && m.audio > 1000; }})()"
 MEDIA_TIMEOUT = 45  # seconds: the machine is shared; on an idle one media flow within 2 s
+HEARTBEAT = 4  # seconds between the pings of an event stream, where a test waits for a silent death
 
 
 async def _pages(browser, app, doctor, **knock):
@@ -110,11 +111,11 @@ async def test_a_direct_call_whose_patient_signal_stream_died_silently_renegotia
     """The patient's connections to our server go through a loopback proxy that then stops passing
     anything on its open event streams, without closing them (a carrier's NAT that forgot them; new
     connections pass at once). Media go peer to peer and keep flowing, but the signalling stream is
-    dead: the clinician's page reloads and its new offer never reaches the patient. After 45 s of
-    silence (not even the server's ping every 15 s), the patient's page opens a new signal stream
+    dead: the clinician's page reloads and its new offer never reaches the patient. After three
+    heartbeats of silence (HEARTBEAT s each here, 15 by default), the patient's page opens a new signal stream
     as its other live streams do (static/js/page.js listen): the clinician's page learns the patient
     came back and offers again, and media flow on a fresh connection. Nobody reloads the patient."""
-    app = await live(**NO_JITSI)
+    app = await live(**NO_JITSI, live_heartbeat_seconds=HEARTBEAT)
     doctor = await add_clinician(app.engine)
     proxy = FaultProxy(app.server.port)
     await proxy.start()
@@ -129,10 +130,10 @@ async def test_a_direct_call_whose_patient_signal_stream_died_silently_renegotia
             proxy.restore()  # new connections pass again at once; the open streams stay dead
 
             await clinician.reload()  # a fresh connection, offered on the patient's dead stream
-            await asyncio.sleep(20)  # more than a ping's interval: the offer has not arrived
+            await asyncio.sleep(HEARTBEAT + 1)  # more than a heartbeat: the offer has not arrived
             assert await _connections(patient) == before
             await wait_until(patient, f"(async () => (await {MEDIA}).connections > {before})()",
-                             timeout=45 + 5 + MEDIA_TIMEOUT)  # STALE_MS, the watchdog's check, margin
+                             timeout=4 * HEARTBEAT + MEDIA_TIMEOUT)  # 3 missed, the watchdog's check, margin
             await wait_until(patient, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
             await wait_until(clinician, MEDIA_FLOWS, timeout=MEDIA_TIMEOUT)
             assert proxy.streams > streams

@@ -9,6 +9,7 @@ tests/browser.py records what the page embeds."""
 import asyncio
 import os
 
+import pytest
 import sqlalchemy as sa
 
 from browser import PHONE, chromium, knocked_pair, wait_until
@@ -19,6 +20,7 @@ from teleconsult.db_tables import knocks
 
 SLOW = 40.0  # generous: the machine running the tests is shared
 BACK = 15.0  # "within a few seconds of coming back online", with room for a loaded machine
+HEARTBEAT = 4  # seconds between the pings of an event stream, where a test waits for a silent death
 
 
 async def _knock_is(app, status, timeout=SLOW):
@@ -115,10 +117,12 @@ async def test_a_patient_admitted_while_offline_with_a_silently_dead_stream_ente
         await proxy.close()
 
 
+@pytest.mark.app_settings(live_heartbeat_seconds=HEARTBEAT)
 async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_opens_a_new_one_by_itself(app_with_jitsi):
     """No "online" event this time (a phone moving from one network to another): the stream
-    stays open and carries nothing, not even the server's ping every 15 s; after 45 s of silence
-    the page opens a new stream and the patient admitted meanwhile enters the call."""
+    stays open and carries nothing, not even the server's heartbeat (every HEARTBEAT s here, 15 by
+    default); after three heartbeats of silence the page opens a new stream and the patient
+    admitted meanwhile enters the call."""
     app, doctor = app_with_jitsi
     proxy = FaultProxy(app.server.port)
     await proxy.start()
@@ -129,9 +133,9 @@ async def test_a_waiting_room_whose_stream_dies_silently_without_going_offline_o
             assert proxy.streams == 1, "the waiting room's stream never opened"
             proxy.freeze()
             proxy.restore()  # new connections pass again at once; the old stream stays dead
-            # more than a ping's interval: the page still waits on its dead stream
-            await _admitted_while_away(app, clinician, patient, away=20)
-            await _in_the_call_with_one_knock(app, patient, 45 + 5 + BACK)  # STALE_MS, the check, margin
+            # more than a heartbeat: the page still waits on its dead stream
+            await _admitted_while_away(app, clinician, patient, away=HEARTBEAT + 1)
+            await _in_the_call_with_one_knock(app, patient, 4 * HEARTBEAT + BACK)  # 3 missed, the check, margin
             assert proxy.streams >= 2  # a new waiting-room stream (then the call page's documents stream)
     finally:
         await proxy.close()

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from teleconsult import accounts, sessions
 from teleconsult.db_tables import sessions as sessions_table
-from teleconsult.web import sse
 from conftest import PASSWORD, add_clinician, csrf_from, login
 
 JSON = {"Accept": "application/json"}
@@ -172,9 +171,8 @@ async def test_a_half_way_login_ends_with_a_password_change_and_cannot_finish(li
     assert await rows(app) == []
 
 
-async def test_a_live_dashboard_stream_ends_when_its_session_is_logged_out(live, http, monkeypatch):
-    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.2)
-    app = await live()
+async def test_a_live_dashboard_stream_ends_when_its_session_is_logged_out(live, http):
+    app = await live(live_heartbeat_seconds=1)  # the stream checks its session at every heartbeat
     doctor = await add_clinician(app.engine)
     browser = http()
     csrf = await login(browser, app.url, doctor)
@@ -188,4 +186,4 @@ async def test_a_live_dashboard_stream_ends_when_its_session_is_logged_out(live,
             rest = await asyncio.wait_for(stream.content.read(), 5)  # ends: the server closed it
             # nothing but the heartbeat's pings reached the thief
             assert [line for line in rest.splitlines()
-                    if line.startswith(b"data:") and line != b'data: {"type":"ping"}'] == []
+                    if line.startswith(b"data:") and line != b'data: {"type":"ping","every":1}'] == []

@@ -31,10 +31,18 @@ export async function getJSON(url) {
 // server restarting, a proxy's error page): then a new one is opened after a pause, as long as
 // the page lives. A stream can also die silently, still "open" but carrying nothing (a phone
 // whose connection outlived its signal, a NAT that forgot it): a new one is opened at once when
-// the browser comes back online, and whenever nothing (not even the server's ping, every 15 s:
-// teleconsult/web/sse.py) came for STALE_MS. A new stream's first event is the current state.
-// Returns { close() }.
-const STALE_MS = 45_000;
+// the browser comes back online, and whenever nothing came for three of the server's heartbeats
+// (a `ping` event that says its period, 15 s by default: teleconsult/web/sse.py). A new stream's
+// first event is the current state. Returns { close() }.
+const MISSED_PINGS = 3;
+const DEFAULT_STALE_MS = 45_000; // until the first ping says the period
+const WATCHDOG_MS = 5_000; // how often the silence is measured, at most
+
+function staleAfter(ping) {
+  let every = 0;
+  try { every = Number(JSON.parse(ping.data).every); } catch (err) { /* no period said: the default */ }
+  return every > 0 ? MISSED_PINGS * every * 1000 : DEFAULT_STALE_MS;
+}
 
 export function listen(url, onEvent, { onDown = () => {}, onUp = () => {} } = {}) {
   let source = null;
@@ -42,13 +50,15 @@ export function listen(url, onEvent, { onDown = () => {}, onUp = () => {} } = {}
   let attempt = 0;
   let heard = Date.now();
   let waiting = false; // a reopening is scheduled
+  let stale = DEFAULT_STALE_MS;
+  let watchdog = null;
   function open() {
     waiting = false;
     heard = Date.now();
     source = new EventSource(url);
     source.onopen = () => { attempt = 0; heard = Date.now(); onUp(); };
     source.onmessage = (message) => { heard = Date.now(); onEvent(JSON.parse(message.data)); };
-    source.addEventListener("ping", () => { heard = Date.now(); });
+    source.addEventListener("ping", (ping) => { heard = Date.now(); stale = staleAfter(ping); });
     source.onerror = () => {
       onDown();
       if (closed || source.readyState !== EventSource.CLOSED || waiting) return;
@@ -63,16 +73,21 @@ export function listen(url, onEvent, { onDown = () => {}, onUp = () => {} } = {}
     onDown();
     open();
   }
-  const watchdog = setInterval(() => {
-    if (!waiting && Date.now() - heard > STALE_MS) reopen();
-  }, 5_000);
+  function watch() {
+    watchdog = setTimeout(() => {
+      if (closed) return;
+      if (!waiting && Date.now() - heard > stale) reopen();
+      watch();
+    }, Math.min(WATCHDOG_MS, stale / MISSED_PINGS));
+  }
+  watch();
   const online = () => reopen();
   window.addEventListener("online", online);
   open();
   return {
     close() {
       closed = true;
-      clearInterval(watchdog);
+      clearTimeout(watchdog);
       window.removeEventListener("online", online);
       source.close();
     },

@@ -1,10 +1,11 @@
 """Server-sent events: a stream of JSON events from a Hub topic, with heartbeats.
 
-The heartbeat is a named `ping` event (not a comment, which a page's EventSource never sees): a
-page that hears nothing for several heartbeats knows its stream died silently (a phone whose
-connection outlived its signal) and opens a new one (static/js/page.js listen()).
+The heartbeat is a named `ping` event (not a comment, which a page's EventSource never sees),
+sent every `live_heartbeat_seconds` and once right after the first event; it says its period
+(`every`, seconds), so a page that hears nothing for three of them knows its stream died silently
+(a phone whose connection outlived its signal) and opens a new one (static/js/page.js listen()).
 
-A stream opened by a login session asks `still_allowed` every HEARTBEAT_SECONDS: it ends when the
+A stream opened by a login session asks `still_allowed` at every heartbeat: it ends when the
 session has ended (logout, password change, idle timeout), and while it runs it keeps the
 session alive (an open dashboard or call page is activity)."""
 
@@ -20,8 +21,9 @@ from aiohttp import web
 
 from .appkeys import services_of
 
-HEARTBEAT_SECONDS = 15  # static/js/page.js STALE_MS allows three of them to go missing
-PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+
+def _ping(every: int) -> bytes:
+    return f'event: ping\ndata: {{"type":"ping","every":{every}}}\n\n'.encode()
 
 
 First = dict | Callable[[], Awaitable[dict]]
@@ -31,7 +33,7 @@ async def stream(request: web.Request, topic: str, first: First,
                  still_allowed: Callable[[], Awaitable[bool]] | None = None,
                  held: contextlib.AbstractAsyncContextManager | None = None) -> web.StreamResponse:
     """Send `first`, then every event published on `topic`, until the client or the server leaves
-    (or `still_allowed`, asked every HEARTBEAT_SECONDS, says no). `held` is entered once the topic
+    (or `still_allowed`, asked at every heartbeat, says no). `held` is entered once the topic
     is subscribed and left when the stream ends (the direct call's presence: what the other party
     says in reply to the news is already listened to).
 
@@ -43,17 +45,19 @@ async def stream(request: web.Request, topic: str, first: First,
         "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     stopping = services_of(request).stopping
+    heartbeat = services_of(request).settings.live_heartbeat_seconds
+    ping = _ping(heartbeat)
     async with services_of(request).hub.subscribe(topic) as queue, _held(held):
-        await response.write(_frame(first if isinstance(first, dict) else await first()))
+        await response.write(_frame(first if isinstance(first, dict) else await first()) + ping)
         checked = time.monotonic()
         while not stopping.is_set():
-            if still_allowed is not None and time.monotonic() - checked >= HEARTBEAT_SECONDS:
+            if still_allowed is not None and time.monotonic() - checked >= heartbeat:
                 if not await still_allowed():
                     break
                 checked = time.monotonic()
             getter = asyncio.ensure_future(queue.get())
             stopper = asyncio.ensure_future(stopping.wait())
-            done, _ = await asyncio.wait({getter, stopper}, timeout=HEARTBEAT_SECONDS,
+            done, _ = await asyncio.wait({getter, stopper}, timeout=heartbeat,
                                          return_when=asyncio.FIRST_COMPLETED)
             for task in (getter, stopper):
                 if task not in done:
@@ -62,7 +66,7 @@ async def stream(request: web.Request, topic: str, first: First,
                 if getter in done:
                     await response.write(_frame(getter.result()))
                 elif not done:
-                    await response.write(PING)
+                    await response.write(ping)
             except (ConnectionResetError, ConnectionError):
                 break
     with contextlib.suppress(ConnectionError):
