@@ -112,18 +112,11 @@ async def test_a_patient_admitted_while_the_waiting_rooms_stream_opens_is_told_s
     patient = await _knock(http, consultation["patient_url"])
     async with clinician.get(app.url + "/dashboard/state") as r:
         knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
-    hub = app.services.hub
-    subscribe = hub.subscribe
-
-    @contextlib.asynccontextmanager
-    async def admitted_first(topic):
-        if topic == f"knock:{knock_id}":
-            async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock_id}/admit",
-                                      headers={"X-CSRF-Token": csrf}) as r:
-                assert r.status == 200
-        async with subscribe(topic) as queue:
-            yield queue
-    hub.subscribe = admitted_first
+    async def admit():
+        async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock_id}/admit",
+                                  headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+    _while_the_stream_opens(app, knock_id, admit)
     statuses = []
     async with patient.get(consultation["patient_url"] + "/events") as r:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -131,6 +124,40 @@ async def test_a_patient_admitted_while_the_waiting_rooms_stream_opens_is_told_s
                 frame = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 3)
                 statuses.append(json.loads(frame.decode().removeprefix("data: "))["status"])
     assert statuses[-1:] == ["admitted"], f"the stream said {statuses}"
+
+
+async def test_a_knock_gone_while_its_stream_opens_gets_a_refusal_not_a_broken_stream(live, http):
+    """The knock disappears (purged) after the stream's handler found it but before the stream
+    reads its status: the answer is a plain 403, not a 500 and not a stream cut after its head."""
+    import sqlalchemy as sa
+    from teleconsult.db_tables import knocks
+    app, clinician, csrf, consultation = await _setup(live, http)
+    patient = await _knock(http, consultation["patient_url"])
+    async with clinician.get(app.url + "/dashboard/state") as r:
+        knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
+
+    async def purge():
+        async with app.engine.begin() as conn:
+            await conn.execute(sa.delete(knocks).where(knocks.c.id == knock_id))
+    _while_the_stream_opens(app, knock_id, purge)
+    async with patient.get(consultation["patient_url"] + "/events") as r:
+        assert r.status == 403 and r.content_type != "text/event-stream"
+        await r.read()
+
+
+def _while_the_stream_opens(app, knock_id, action) -> None:
+    """`action()` is awaited when the knock's event stream subscribes to its topic: after the
+    handler looked at the knock, before the stream listens for news."""
+    hub = app.services.hub
+    subscribe = hub.subscribe
+
+    @contextlib.asynccontextmanager
+    async def acting_first(topic):
+        if topic == f"knock:{knock_id}":
+            await action()
+        async with subscribe(topic) as queue:
+            yield queue
+    hub.subscribe = acting_first
 
 
 async def test_declined_patient_is_not_admitted_and_cannot_knock_forever(live, http):

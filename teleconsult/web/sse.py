@@ -41,14 +41,16 @@ async def stream(request: web.Request, topic: str, first: First,
     function, awaited only once the topic is subscribed and `held` entered: a change made while the
     stream opens is then either in that state or among the events that follow, never lost between
     the two (a patient admitted as the waiting room's stream opened would wait for ever)."""
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    await response.prepare(request)
     stopping = services_of(request).stopping
     heartbeat = services_of(request).settings.live_heartbeat_seconds
     ping = _ping(heartbeat)
     async with services_of(request).hub.subscribe(topic) as queue, _held(held):
-        await response.write(_frame(first if isinstance(first, dict) else await first()) + ping)
+        # read before the response starts: a refusal here (the link gone meanwhile) is still an answer
+        opening = first if isinstance(first, dict) else await first()
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        await response.write(_frame(opening) + ping)
         checked = time.monotonic()
         while not stopping.is_set():
             if still_allowed is not None and time.monotonic() - checked >= heartbeat:
