@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -179,6 +180,20 @@ async def patient_knocks(http, consultation: dict, name: str = "Camille") -> tup
             "sealed_name": sealed(name), "consent": "yes", "csrf_token": csrf}) as r:
         assert r.status == 200
     return patient, csrf
+
+
+def before_subscribing(hub, topic: str, action) -> None:
+    """`await action()` runs when `topic` is first subscribed on `hub`, just before the
+    subscription: an event stream's handler has read what it needed and does not listen yet."""
+    subscribe, pending = hub.subscribe, [action]
+
+    @contextlib.asynccontextmanager
+    async def acting_first(subscribed: str):
+        if subscribed == topic and pending:
+            await pending.pop()()
+        async with subscribe(subscribed) as queue:
+            yield queue
+    hub.subscribe = acting_first
 
 
 def sealed(name: str, secret: bytes = NAME_SECRET) -> str:

@@ -3,13 +3,12 @@ between the two parties of one consultation, only after admission, never after t
 malformed or oversized is refused and never relayed, and nothing answers 500."""
 
 import asyncio
-import contextlib
 import json
 import re
 
 import pytest
 
-from conftest import add_clinician, csrf_from, login, sealed
+from conftest import add_clinician, before_subscribing, csrf_from, login, sealed
 from teleconsult import consultations as cs
 from teleconsult import direct_call as dc
 
@@ -160,15 +159,11 @@ async def test_a_patient_arriving_while_the_clinicians_stream_opens_is_seen_on_t
     app, doctor_http, csrf = await direct()
     call = await _consultation(app, doctor_http, csrf, http())
     await call.admit()
-    hub, subscribe, patient = app.services.hub, app.services.hub.subscribe, []
+    patient = []
 
-    @contextlib.asynccontextmanager
-    async def patient_first(topic):
-        if topic == dc.clinician_topic(call.id) and not patient:
-            patient.append(await _open(call.patient, call.patient_url("/events")))
-        async with subscribe(topic) as queue:
-            yield queue
-    hub.subscribe = patient_first
+    async def patient_arrives():
+        patient.append(await _open(call.patient, call.patient_url("/events")))
+    before_subscribing(app.services.hub, dc.clinician_topic(call.id), patient_arrives)
     clinician = await _open(doctor_http, call.clinician_url("/events"))
     await clinician.wait_for(lambda e: e.get("peer") is True or e == {"type": "peer", "present": True}, timeout=2)
     await clinician.close()

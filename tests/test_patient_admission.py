@@ -7,7 +7,7 @@ import json
 import jwt
 
 from teleconsult.web.routes import ROUTES
-from conftest import NAME_SECRET, add_clinician, csrf_from, fill_path, login, sealed
+from conftest import NAME_SECRET, add_clinician, before_subscribing, csrf_from, fill_path, login, sealed
 from teleconsult import names
 
 
@@ -29,6 +29,12 @@ async def _room_of(app, consultation_id):
         return await conn.scalar(sa.select(consultations.c.room_name).where(consultations.c.id == consultation_id))
 
 
+async def _first_knock(app, clinician) -> dict:
+    """The first knock on the clinician's first consultation, as the dashboard's state shows it."""
+    async with clinician.get(app.url + "/dashboard/state") as r:
+        return (await r.json())["consultations"][0]["knocks"][0]
+
+
 async def _knock(http, patient_url, name="Camille Dupont"):
     patient = http()
     async with patient.get(patient_url) as r:
@@ -47,8 +53,7 @@ async def test_patient_cannot_obtain_room_or_token_before_admission_through_any_
     room = await _room_of(app, consultation["id"])
     patient = await _knock(http, consultation["patient_url"])
     token = consultation["patient_url"].rsplit("/", 1)[1]
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
+    knock_id = (await _first_knock(app, clinician))["id"]
     values = {"token": token, "id": consultation["id"], "knock_id": knock_id, "doc": "x" * 22, "kind": "logo"}
     stranger = http()
     checked = 0
@@ -75,8 +80,7 @@ async def test_admitted_patient_gets_a_member_token_for_the_room_and_is_readmitt
     app, clinician, csrf, consultation = await _setup(live, http)
     room = await _room_of(app, consultation["id"])
     patient = await _knock(http, consultation["patient_url"])
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock = (await r.json())["consultations"][0]["knocks"][0]
+    knock = await _first_knock(app, clinician)
     # the server relays the name sealed as the page sent it; only the consultation secret opens it
     assert names.open_text(NAME_SECRET, knock["sealed_name"]) == "Camille Dupont" and knock["status"] == "waiting"
     async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
@@ -110,19 +114,20 @@ async def test_a_patient_admitted_while_the_waiting_rooms_stream_opens_is_told_s
     for news (the window a clinician clicking at once can hit): the stream must still say admitted."""
     app, clinician, csrf, consultation = await _setup(live, http)
     patient = await _knock(http, consultation["patient_url"])
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
+    knock_id = (await _first_knock(app, clinician))["id"]
+
     async def admit():
         async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock_id}/admit",
                                   headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 200
-    _while_the_stream_opens(app, knock_id, admit)
+    before_subscribing(app.services.hub, f"knock:{knock_id}", admit)
     statuses = []
     async with patient.get(consultation["patient_url"] + "/events") as r:
         with contextlib.suppress(asyncio.TimeoutError):
             while "admitted" not in statuses:
                 frame = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 3)
-                statuses.append(json.loads(frame.decode().removeprefix("data: "))["status"])
+                if frame.startswith(b"data: "):  # not the heartbeat's named ping
+                    statuses.append(json.loads(frame[6:])["status"])
     assert statuses[-1:] == ["admitted"], f"the stream said {statuses}"
 
 
@@ -133,38 +138,21 @@ async def test_a_knock_gone_while_its_stream_opens_gets_a_refusal_not_a_broken_s
     from teleconsult.db_tables import knocks
     app, clinician, csrf, consultation = await _setup(live, http)
     patient = await _knock(http, consultation["patient_url"])
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock_id = (await r.json())["consultations"][0]["knocks"][0]["id"]
+    knock_id = (await _first_knock(app, clinician))["id"]
 
     async def purge():
         async with app.engine.begin() as conn:
             await conn.execute(sa.delete(knocks).where(knocks.c.id == knock_id))
-    _while_the_stream_opens(app, knock_id, purge)
+    before_subscribing(app.services.hub, f"knock:{knock_id}", purge)
     async with patient.get(consultation["patient_url"] + "/events") as r:
         assert r.status == 403 and r.content_type != "text/event-stream"
         await r.read()
 
 
-def _while_the_stream_opens(app, knock_id, action) -> None:
-    """`action()` is awaited when the knock's event stream subscribes to its topic: after the
-    handler looked at the knock, before the stream listens for news."""
-    hub = app.services.hub
-    subscribe = hub.subscribe
-
-    @contextlib.asynccontextmanager
-    async def acting_first(topic):
-        if topic == f"knock:{knock_id}":
-            await action()
-        async with subscribe(topic) as queue:
-            yield queue
-    hub.subscribe = acting_first
-
-
 async def test_declined_patient_is_not_admitted_and_cannot_knock_forever(live, http):
     app, clinician, csrf, consultation = await _setup(live, http)
     patient = await _knock(http, consultation["patient_url"])
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock = (await r.json())["consultations"][0]["knocks"][0]
+    knock = await _first_knock(app, clinician)
     async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock['id']}/decline",
                               headers={"X-CSRF-Token": csrf}) as r:
         assert r.status == 200
@@ -188,8 +176,7 @@ async def test_declined_patient_is_not_admitted_and_cannot_knock_forever(live, h
 async def test_patient_link_after_the_end_shows_a_calm_ended_page_and_no_token(live, http):
     app, clinician, csrf, consultation = await _setup(live, http)
     patient = await _knock(http, consultation["patient_url"])
-    async with clinician.get(app.url + "/dashboard/state") as r:
-        knock = (await r.json())["consultations"][0]["knocks"][0]
+    knock = await _first_knock(app, clinician)
     async with clinician.post(app.url + f"/consultations/{consultation['id']}/knocks/{knock['id']}/admit",
                               headers={"X-CSRF-Token": csrf}) as r:
         assert r.status == 200
