@@ -48,6 +48,14 @@ async def horizontal_overflow(page) -> int:
     return await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
+async def saved_by_click(page, selector: str) -> tuple[str, bytes]:
+    """Click `selector` (a save button) and return the download's (suggested file name, bytes)."""
+    async with page.expect_download() as info:
+        await page.click(selector)
+    download = await info.value
+    return download.suggested_filename, Path(await download.path()).read_bytes()
+
+
 async def wait_until(page, expression: str, timeout: float = 10.0) -> None:
     """Poll `expression` until truthy. (Playwright's wait_for_function evaluates strings with
     eval() inside the page, which our CSP rightly forbids; evaluate() goes through DevTools.)"""

@@ -12,8 +12,7 @@ import time
 import jwt
 import sqlalchemy as sa
 
-from browser import admitted_pair, chromium, stand_in_jitsi, wait_until
-from conftest import add_clinician
+from browser import admitted_pair, chromium, wait_until
 from teleconsult import consultations as cs
 from teleconsult.db_tables import consultations, knocks
 
@@ -31,6 +30,15 @@ def _watch_call_access(page, seen: list):
     page.on("response", on_response)
 
 
+async def _admitted_and_watched(browser, app, doctor):
+    """admitted_pair, with both pages' call-access requests recorded: (clinician, patient, seen)."""
+    clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
+    seen = []
+    _watch_call_access(patient, seen)
+    _watch_call_access(clinician, seen)
+    return clinician, patient, seen
+
+
 def _claims(app, token):
     return jwt.decode(token, app.settings.jitsi_app_secret, algorithms=["HS256"], audience=app.settings.jitsi_app_id)
 
@@ -38,10 +46,7 @@ def _claims(app, token):
 async def test_after_a_refused_reconnect_both_pages_rejoin_with_a_fresh_token_and_no_new_knock(app_with_jitsi):
     app, doctor = app_with_jitsi
     async with chromium() as browser:
-        clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
-        seen = []
-        _watch_call_access(patient, seen)
-        _watch_call_access(clinician, seen)
+        clinician, patient, seen = await _admitted_and_watched(browser, app, doctor)
         first = await patient.evaluate("window.__jitsi")
         await asyncio.sleep(1.1)  # a token minted a second later differs (nbf), so "fresh" is visible
 
@@ -79,36 +84,28 @@ async def test_after_a_refused_reconnect_both_pages_rejoin_with_a_fresh_token_an
         assert await clinician.text_content("#call-status") == "Vous êtes dans l’appel."
 
 
-async def test_after_the_end_a_refused_reconnect_gets_no_token_and_the_old_one_is_not_used_again(live):
-    jitsi_server, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http")
-    doctor = await add_clinician(app.engine)
-    try:
-        async with chromium() as browser:
-            clinician, patient, _ = await admitted_pair(browser, app.url, doctor)
-            seen = []
-            _watch_call_access(patient, seen)
-            _watch_call_access(clinician, seen)
-            # the consultation ends without telling either page (no live event reaches them)
-            async with app.engine.connect() as conn:
-                consultation_id = await conn.scalar(sa.select(consultations.c.id))
-            record = await cs.get_consultation(app.engine, consultation_id, await _clinician(app, doctor))
-            await cs.end_consultation(app.engine, record, "clinician", hub=None)
+async def test_after_the_end_a_refused_reconnect_gets_no_token_and_the_old_one_is_not_used_again(app_with_jitsi):
+    app, doctor = app_with_jitsi
+    async with chromium() as browser:
+        clinician, patient, seen = await _admitted_and_watched(browser, app, doctor)
+        # the consultation ends without telling either page (no live event reaches them)
+        async with app.engine.connect() as conn:
+            consultation_id = await conn.scalar(sa.select(consultations.c.id))
+        record = await cs.get_consultation(app.engine, consultation_id, await _clinician(app, doctor))
+        await cs.end_consultation(app.engine, record, "clinician", hub=None)
 
-            # Jitsi refuses both reconnects: the server hands out nothing, the pages embed nothing
-            await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
-            await wait_until(clinician, "document.getElementById('end-call').disabled === true")
-            assert await clinician.text_content("#call-status") == "La consultation est terminée."
-            assert await clinician.evaluate("window.__jitsi_embeds.length") == 1
-            assert await clinician.evaluate("window.__jitsi_disposed") is True
+        # Jitsi refuses both reconnects: the server hands out nothing, the pages embed nothing
+        await clinician.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
+        await wait_until(clinician, "document.getElementById('end-call').disabled === true")
+        assert await clinician.text_content("#call-status") == "La consultation est terminée."
+        assert await clinician.evaluate("window.__jitsi_embeds.length") == 1
+        assert await clinician.evaluate("window.__jitsi_disposed") is True
 
-            await patient.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
-            await wait_until(patient, "(document.querySelector('h1') || {}).textContent"
-                                      " === 'Cette consultation est terminée'")
-            assert await patient.evaluate("window.__jitsi === undefined")  # the ended page embeds nothing
-            assert sorted(seen) == [("GET", "call", 409), ("GET", "call", 409)], seen
-    finally:
-        await jitsi_server.close()
+        await patient.evaluate(f"window.__jitsi_emit('errorOccurred', {REFUSED_LOGIN})")
+        await wait_until(patient, "(document.querySelector('h1') || {}).textContent"
+                                  " === 'Cette consultation est terminée'")
+        assert await patient.evaluate("window.__jitsi === undefined")  # the ended page embeds nothing
+        assert sorted(seen) == [("GET", "call", 409), ("GET", "call", 409)], seen
 
 
 async def test_a_host_that_refuses_every_fresh_token_stops_the_rejoins_and_says_so(app_with_jitsi):

@@ -4,12 +4,11 @@ stand-in of tests/browser.py (no videobridge here); everything else is the real 
 
 import asyncio
 import os
-from pathlib import Path
 
 import aiohttp
 import pyotp
 
-from browser import PHONE, chromium, stand_in_jitsi, wait_until
+from browser import PHONE, chromium, saved_by_click, stand_in_jitsi, wait_until
 from conftest import add_api_clinician
 from filedrop.ece import b64url_encode
 from teleconsult import accounts, clinician_keys, ids, sealing
@@ -50,6 +49,14 @@ async def create_in_dashboard(page) -> tuple[str, str]:
     return consultation_id, link
 
 
+async def office_with_consultation(browser, base, doctor) -> tuple[object, str, str]:
+    """The clinician's first device, logged in, and a consultation it created there:
+    (page, consultation id, patient link with its fragment)."""
+    office = await device(browser)
+    await log_in(office, base, doctor)
+    return (office, *await create_in_dashboard(office))
+
+
 async def link_shown(page, consultation_id) -> str:
     """The link this device's dashboard shows for the consultation (its 'Patient link' button)."""
     button = f"li[data-id='{consultation_id}'] .actions button.secondary"
@@ -78,11 +85,7 @@ async def patient_reads_what_the_clinician_sends(browser, clinician, consultatio
     pdf.write_bytes(PDF)
     await clinician.set_input_files("#document-file", str(pdf))
     await wait_until(patient, "document.querySelectorAll('#documents-list button.save').length === 1", timeout=20)
-    async with patient.expect_download() as info:
-        await patient.click("#documents-list button.save")
-    download = await info.value
-    assert download.suggested_filename == "compte-rendu.pdf"
-    assert Path(await download.path()).read_bytes() == PDF
+    assert await saved_by_click(patient, "#documents-list button.save") == ("compte-rendu.pdf", PDF)
     # and the clinician's own panel reads the name back (it decrypted the metadata with S)
     await wait_until(clinician, "(document.querySelector('#documents-list .document-name') || {})"
                                 ".textContent === 'compte-rendu.pdf'")
@@ -91,9 +94,7 @@ async def patient_reads_what_the_clinician_sends(browser, clinician, consultatio
 async def test_a_consultation_made_on_one_device_is_used_from_another_after_login(app_with_jitsi, tmp_path):
     app, doctor = app_with_jitsi
     async with chromium() as browser:
-        office = await device(browser)
-        await log_in(office, app.url, doctor)
-        consultation_id, link = await create_in_dashboard(office)
+        office, consultation_id, link = await office_with_consultation(browser, app.url, doctor)
         laptop = await device(browser)
         await log_in(laptop, app.url, doctor, code=next_code(doctor))
         assert await link_shown(laptop, consultation_id) == link
@@ -131,9 +132,7 @@ async def test_a_consultation_an_integrator_sealed_is_opened_and_used_from_the_d
 async def test_after_a_password_change_another_device_still_opens_the_documents(app_with_jitsi, tmp_path):
     app, doctor = app_with_jitsi
     async with chromium() as browser:
-        office = await device(browser)
-        await log_in(office, app.url, doctor)
-        consultation_id, link = await create_in_dashboard(office)
+        office, consultation_id, link = await office_with_consultation(browser, app.url, doctor)
         await office.goto(app.url + "/account")
         await office.fill("#current-password", doctor.password)
         await office.fill("#new-password", NEW_PASSWORD)
@@ -150,9 +149,7 @@ async def test_after_a_password_change_another_device_still_opens_the_documents(
 async def test_after_a_host_reset_the_dashboard_names_the_lost_consultations_and_new_ones_work(app_with_jitsi, tmp_path):
     app, doctor = app_with_jitsi
     async with chromium() as browser:
-        office = await device(browser)
-        await log_in(office, app.url, doctor)
-        old_id, old_link = await create_in_dashboard(office)
+        office, old_id, old_link = await office_with_consultation(browser, app.url, doctor)
         await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
 
         laptop = await device(browser)
@@ -175,9 +172,7 @@ async def test_after_a_host_reset_the_browser_that_created_a_consultation_seals_
     device then opens (tests/test_live_events.py: the other dashboards get it live)."""
     app, doctor = app_with_jitsi
     async with chromium() as browser:
-        office = await device(browser)
-        await log_in(office, app.url, doctor)
-        consultation_id, link = await create_in_dashboard(office)
+        office, consultation_id, link = await office_with_consultation(browser, app.url, doctor)
         old_key = await clinician_keys.get_key(app.engine, doctor.id)
         await accounts.set_password(app.engine, doctor.email, NEW_PASSWORD)  # `clinician password`
         assert await clinician_keys.get_key(app.engine, doctor.id) is None

@@ -6,8 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from browser import admitted_pair, axe_violations, chromium, stand_in_jitsi, wait_until
-from conftest import add_clinician
+import pytest
+
+from browser import admitted_pair, axe_violations, chromium, saved_by_click, wait_until
 from teleconsult.ending import sweep_once
 
 PDF = b"%PDF-1.4\n" + os.urandom(200_000) + b"\n%%EOF\n"
@@ -22,65 +23,56 @@ async def _text_of(page, doc_selector):
     return await page.evaluate(f"(document.querySelector({doc_selector!r}) || {{}}).textContent || ''")
 
 
-async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_secret_never_leaves(live, tmp_path):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http", documents_grace_seconds=1)
-    doctor = await add_clinician(app.engine)
+@pytest.mark.app_settings(documents_grace_seconds=1)
+async def test_clinician_sends_patient_saves_identical_bytes_and_sends_back_and_secret_never_leaves(app_with_jitsi, tmp_path):
+    app, doctor = app_with_jitsi
     requests = []
     pdf = tmp_path / "ordonnance.pdf"
     pdf.write_bytes(PDF)
     photo = tmp_path / "photo-resultat.jpg"
     photo.write_bytes(PHOTO)
-    try:
-        async with chromium() as browser:
-            clinician, patient, link = await admitted_pair(browser, app.url, doctor, downloads=True)
-            secret = link.split("#", 1)[1]
-            for page in (clinician, patient):
-                _record_requests(page, requests)
+    async with chromium() as browser:
+        clinician, patient, link = await admitted_pair(browser, app.url, doctor, downloads=True)
+        secret = link.split("#", 1)[1]
+        for page in (clinician, patient):
+            _record_requests(page, requests)
 
-            # the clinician sends a PDF; the patient's panel shows it within a second
-            await clinician.set_input_files("#document-file", str(pdf))
-            sent_at = time.monotonic()
-            await wait_until(patient, "document.querySelectorAll('#documents-list .document-name').length === 1")
-            latency = time.monotonic() - sent_at
-            assert await _text_of(patient, "#documents-list .document-name") == "ordonnance.pdf"
-            # on the phone the panel is below the call: a banner announces the document
-            await wait_until(patient, "!document.getElementById('documents-new').hidden")
-            assert "ordonnance.pdf" in await _text_of(patient, "#documents-new")
-            await patient.click("#documents-new")
-            await wait_until(clinician, "(document.querySelector('#documents-list .document-state') || {})"
-                                        ".textContent === 'Envoyé'")
+        # the clinician sends a PDF; the patient's panel shows it within a second
+        await clinician.set_input_files("#document-file", str(pdf))
+        sent_at = time.monotonic()
+        await wait_until(patient, "document.querySelectorAll('#documents-list .document-name').length === 1")
+        latency = time.monotonic() - sent_at
+        assert await _text_of(patient, "#documents-list .document-name") == "ordonnance.pdf"
+        # on the phone the panel is below the call: a banner announces the document
+        await wait_until(patient, "!document.getElementById('documents-new').hidden")
+        assert "ordonnance.pdf" in await _text_of(patient, "#documents-new")
+        await patient.click("#documents-new")
+        await wait_until(clinician, "(document.querySelector('#documents-list .document-state') || {})"
+                                    ".textContent === 'Envoyé'")
 
-            # one tap saves it with its real name; the bytes are identical
-            async with patient.expect_download() as info:
-                await patient.click("#documents-list button.save")
-            download = await info.value
-            assert download.suggested_filename == "ordonnance.pdf"
-            assert Path(await download.path()).read_bytes() == PDF
-            await wait_until(clinician, "(document.querySelector('#documents-list .document-state') || {})"
-                                        ".textContent === 'Téléchargé'")
-            assert await axe_violations(patient) == []
+        # one tap saves it with its real name; the bytes are identical
+        assert await saved_by_click(patient, "#documents-list button.save") == ("ordonnance.pdf", PDF)
+        await wait_until(clinician, "(document.querySelector('#documents-list .document-state') || {})"
+                                    ".textContent === 'Téléchargé'")
+        assert await axe_violations(patient) == []
 
-            # the patient sends a photo back; the clinician opens it
-            await patient.set_input_files("#document-file", str(photo))
-            await wait_until(clinician, "document.querySelectorAll('#documents-list .document-name').length === 2")
-            names = await clinician.evaluate(
-                "[...document.querySelectorAll('#documents-list .document-name')].map(e => e.textContent)")
-            assert names == ["ordonnance.pdf", "photo-resultat.jpg"]
-            async with clinician.expect_download() as info:
-                await clinician.click("#documents-list li:nth-child(2) button.save")
-            assert Path(await (await info.value).path()).read_bytes() == PHOTO
-            assert await axe_violations(clinician) == []
+        # the patient sends a photo back; the clinician opens it
+        await patient.set_input_files("#document-file", str(photo))
+        await wait_until(clinician, "document.querySelectorAll('#documents-list .document-name').length === 2")
+        names = await clinician.evaluate(
+            "[...document.querySelectorAll('#documents-list .document-name')].map(e => e.textContent)")
+        assert names == ["ordonnance.pdf", "photo-resultat.jpg"]
+        _, saved = await saved_by_click(clinician, "#documents-list li:nth-child(2) button.save")
+        assert saved == PHOTO
+        assert await axe_violations(clinician) == []
 
-            # the end: after the grace period the clinician sees the deletion confirmed
-            clinician.on("dialog", lambda dialog: dialog.accept())
-            await clinician.click("#end-call")
-            await asyncio.sleep(1.1)
-            await sweep_once(app.services)
-            await wait_until(clinician, "document.querySelectorAll('#documents-list .document.deleted').length === 2")
-            assert await _text_of(clinician, "#documents-list .document-state") == "Supprimé"
-    finally:
-        await jitsi.close()
+        # the end: after the grace period the clinician sees the deletion confirmed
+        clinician.on("dialog", lambda dialog: dialog.accept())
+        await clinician.click("#end-call")
+        await asyncio.sleep(1.1)
+        await sweep_once(app.services)
+        await wait_until(clinician, "document.querySelectorAll('#documents-list .document.deleted').length === 2")
+        assert await _text_of(clinician, "#documents-list .document-state") == "Supprimé"
     assert latency < 1.0, f"the patient saw the document after {latency:.2f} s"
     # the secret of the link never travelled to our server: no URL, header or body carried it
     assert len(requests) > 10

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser, wait_until
+from browser import PHONE, axe_violations, chromium, horizontal_overflow, login_in_browser, saved_by_click, wait_until
 from conftest import add_clinician
 
 CONTENT = b"Bilan sanguin\n" + os.urandom(150_000)
@@ -32,11 +32,7 @@ async def test_standalone_drop_is_saved_once_by_the_recipient_then_the_link_is_u
         assert await recipient.text_content("#receive-name") == "bilan-2026.txt"
         assert await axe_violations(recipient) == []
         assert await horizontal_overflow(recipient) <= 0
-        async with recipient.expect_download() as info:
-            await recipient.click("#receive-save")
-        download = await info.value
-        assert download.suggested_filename == "bilan-2026.txt"
-        assert Path(await download.path()).read_bytes() == CONTENT
+        assert await saved_by_click(recipient, "#receive-save") == ("bilan-2026.txt", CONTENT)
 
         # a second visit: used up, the same answer as an unknown link
         await recipient.reload()

@@ -18,8 +18,8 @@ from filedrop import ece
 from teleconsult import accounts, ending
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
-from browser import chromium, login_in_browser, stand_in_jitsi, wait_until
-from conftest import add_clinician, sealed
+from browser import chromium, login_in_browser, wait_until
+from conftest import sealed
 
 pytestmark = [pytest.mark.timeout(90)]
 
@@ -61,81 +61,77 @@ async def _patient_sends(app, consultation_id: str, secret: bytes, name: str) ->
     return created.id
 
 
-async def test_knocks_decisions_and_documents_appear_from_their_events_without_fetching_the_state_again(live):
-    jitsi, domain = await stand_in_jitsi()
-    app = await live(jitsi_domain=domain, jitsi_scheme="http", documents_grace_seconds=0)
-    doctor = await add_clinician(app.engine)
+@pytest.mark.app_settings(documents_grace_seconds=0)
+async def test_knocks_decisions_and_documents_appear_from_their_events_without_fetching_the_state_again(app_with_jitsi):
+    app, doctor = app_with_jitsi
     clinician = await accounts.get_clinician_by_email(app.engine, doctor.email)
-    try:
-        async with chromium() as browser:
-            page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-            seen = Requests(page, app.url)
-            # the stream's "hello" fetches the state once: that is the only fetch of it
-            async with page.expect_response(lambda r: r.url == app.url + "/dashboard/state"):
-                await login_in_browser(page, app.url, doctor)
-            assert seen.count("/dashboard/state") == 1
+    async with chromium() as browser:
+        page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        seen = Requests(page, app.url)
+        # the stream's "hello" fetches the state once: that is the only fetch of it
+        async with page.expect_response(lambda r: r.url == app.url + "/dashboard/state"):
+            await login_in_browser(page, app.url, doctor)
+        assert seen.count("/dashboard/state") == 1
 
-            # a consultation created in this browser: the link (secret in the fragment) and the item
-            await page.click("#new-consultation")
-            await wait_until(page, "document.getElementById('new-link-url').value !== ''")
-            link = await page.input_value("#new-link-url")
-            secret = ece.b64url_decode(link.split("#", 1)[1])
-            consultation_id = await page.get_attribute(".consultation", "data-id")
-            consultation = await cs.get_consultation(app.engine, consultation_id, clinician)
-            # a consultation created elsewhere (the API, another device) arrives by its event
-            other = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
-            await wait_until(page, f"document.querySelector('.consultation[data-id=\"{other.id}\"]') !== null")
-            assert "créé sur un autre appareil" in await page.evaluate(
-                _text(f".consultation[data-id=\"{other.id}\"]"))
+        # a consultation created in this browser: the link (secret in the fragment) and the item
+        await page.click("#new-consultation")
+        await wait_until(page, "document.getElementById('new-link-url').value !== ''")
+        link = await page.input_value("#new-link-url")
+        secret = ece.b64url_decode(link.split("#", 1)[1])
+        consultation_id = await page.get_attribute(".consultation", "data-id")
+        consultation = await cs.get_consultation(app.engine, consultation_id, clinician)
+        # a consultation created elsewhere (the API, another device) arrives by its event
+        other = await cs.create_consultation(app.engine, app.settings, clinician, app.services.hub)
+        await wait_until(page, f"document.querySelector('.consultation[data-id=\"{other.id}\"]') !== null")
+        assert "créé sur un autre appareil" in await page.evaluate(
+            _text(f".consultation[data-id=\"{other.id}\"]"))
 
-            # a patient knocks: the badge rings and the item offers Admit, from the event alone
-            knock = await cs.knock(app.engine, consultation, sealed("Camille Dupont", secret), app.services.hub)
-            await wait_until(page, "!document.getElementById('knock-badge').hidden")
-            assert "Camille Dupont" in await page.text_content("#knock-badge")
-            await wait_until(page, "document.querySelector('[data-action=admit]') !== null")
-            # admitted (here from another tab): the item follows, the badge goes
-            await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
-            await wait_until(page, "document.querySelector('.consultation.status-in_call .knock-admitted') !== null")
-            await wait_until(page, "document.getElementById('knock-badge').hidden")
-            # the other one ends: its item says so
-            await ending.end(app.services, other, "clinician")
-            await wait_until(page, f"document.querySelector('.consultation.status-ended[data-id=\"{other.id}\"]')"
-                                   " !== null")
-            assert seen.count("/dashboard/state") == 1, "no event made the page fetch the whole state"
+        # a patient knocks: the badge rings and the item offers Admit, from the event alone
+        knock = await cs.knock(app.engine, consultation, sealed("Camille Dupont", secret), app.services.hub)
+        await wait_until(page, "!document.getElementById('knock-badge').hidden")
+        assert "Camille Dupont" in await page.text_content("#knock-badge")
+        await wait_until(page, "document.querySelector('[data-action=admit]') !== null")
+        # admitted (here from another tab): the item follows, the badge goes
+        await cs.decide(app.engine, consultation, knock.id, True, app.services.hub)
+        await wait_until(page, "document.querySelector('.consultation.status-in_call .knock-admitted') !== null")
+        await wait_until(page, "document.getElementById('knock-badge').hidden")
+        # the other one ends: its item says so
+        await ending.end(app.services, other, "clinician")
+        await wait_until(page, f"document.querySelector('.consultation.status-ended[data-id=\"{other.id}\"]')"
+                               " !== null")
+        assert seen.count("/dashboard/state") == 1, "no event made the page fetch the whole state"
 
-            # the hub dropped events for this slow page ("resync"): then, and only then, one fetch
-            for _ in range(150):
-                app.services.hub.publish(f"clinician:{clinician.id}", {
-                    "type": "presence", "consultation_id": consultation.id, "status": "in_call",
-                    "presence": {"patient": True, "clinician": False}})
-            await wait_until(page, f"{_text('.consultation.status-in_call .presence')} === 'Patient dans l’appel'")
-            await asyncio.sleep(0.3)
-            assert seen.count("/dashboard/state") == 2
+        # the hub dropped events for this slow page ("resync"): then, and only then, one fetch
+        for _ in range(150):
+            app.services.hub.publish(f"clinician:{clinician.id}", {
+                "type": "presence", "consultation_id": consultation.id, "status": "in_call",
+                "presence": {"patient": True, "clinician": False}})
+        await wait_until(page, f"{_text('.consultation.status-in_call .presence')} === 'Patient dans l’appel'")
+        await asyncio.sleep(0.3)
+        assert seen.count("/dashboard/state") == 2
 
-            # the call page: the documents panel lists the box once, at its stream's "hello"
-            box = f"/consultations/{consultation_id}/documents"
-            async with page.expect_response(lambda r: r.url == app.url + box):
-                await page.click(f".consultation[data-id=\"{consultation_id}\"] a.button.primary")
-            await wait_until(page, "window.__jitsi !== undefined")
-            # the patient sends a document: named (decrypted here, bidi controls gone), from its event alone
-            doc = await _patient_sends(app, consultation_id, secret, "resultats\u202e-analyse.pdf")
-            row = f"#documents-list .document[data-id=\"{doc}\"]"
-            await wait_until(page, f"{_text(row + ' .document-name')} === 'resultats-analyse.pdf'")
-            assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
-            # downloaded by the patient, then deleted at the end: the item follows
-            await app.services.drops.start_download(doc, consultation_id, downloader="patient")
-            await asyncio.sleep(1)  # started is not downloaded: the item waits for the last byte
-            assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
-            await app.services.drops.finish_download(doc, consultation_id, downloader="patient")
-            await wait_until(page, f"{_text(row + ' .document-state')} === 'Téléchargé'")
-            await ending.end(app.services, consultation, "clinician")
-            await sweep_once(app.services)
-            await wait_until(page, f"document.querySelector({row + '.deleted'!r}) !== null")
-            assert await page.evaluate(_text(row + " .document-state")) == "Supprimé"
-            assert seen.count(box) == 1, "no event made the panel list the box again"
-            assert seen.ending_with("/metadata") == 0, "the event's listing carries the metadata"
-    finally:
-        await jitsi.close()
+        # the call page: the documents panel lists the box once, at its stream's "hello"
+        box = f"/consultations/{consultation_id}/documents"
+        async with page.expect_response(lambda r: r.url == app.url + box):
+            await page.click(f".consultation[data-id=\"{consultation_id}\"] a.button.primary")
+        await wait_until(page, "window.__jitsi !== undefined")
+        # the patient sends a document: named (decrypted here, bidi controls gone), from its event alone
+        doc = await _patient_sends(app, consultation_id, secret, "resultats\u202e-analyse.pdf")
+        row = f"#documents-list .document[data-id=\"{doc}\"]"
+        await wait_until(page, f"{_text(row + ' .document-name')} === 'resultats-analyse.pdf'")
+        assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
+        # downloaded by the patient, then deleted at the end: the item follows
+        await app.services.drops.start_download(doc, consultation_id, downloader="patient")
+        await asyncio.sleep(1)  # started is not downloaded: the item waits for the last byte
+        assert await page.evaluate(_text(row + " .document-state")) == "Reçu"
+        await app.services.drops.finish_download(doc, consultation_id, downloader="patient")
+        await wait_until(page, f"{_text(row + ' .document-state')} === 'Téléchargé'")
+        await ending.end(app.services, consultation, "clinician")
+        await sweep_once(app.services)
+        await wait_until(page, f"document.querySelector({row + '.deleted'!r}) !== null")
+        assert await page.evaluate(_text(row + " .document-state")) == "Supprimé"
+        assert seen.count(box) == 1, "no event made the panel list the box again"
+        assert seen.ending_with("/metadata") == 0, "the event's listing carries the metadata"
 
 
 KEYS = """async () => {

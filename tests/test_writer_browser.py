@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from browser import PHONE, admitted_pair, axe_violations, chromium, horizontal_overflow, login_in_browser, stand_in_jitsi, wait_until
+from browser import (PHONE, admitted_pair, axe_violations, chromium, horizontal_overflow, login_in_browser,
+                     saved_by_click, stand_in_jitsi, wait_until)
 import stored
 from conftest import add_clinician
 from documents_samples import LIMITS, PRESCRIBER, png
@@ -173,9 +174,7 @@ async def test_the_clinician_writes_previews_and_sends_a_prescription_the_patien
                                         f".includes({name!r})")
             await wait_until(patient, "document.querySelectorAll('#documents-list .document-name').length === 1")
             assert await patient.text_content("#documents-list .document-name") == name
-            async with patient.expect_download() as info:
-                await patient.click("#documents-list button.save")
-            saved = Path(await (await info.value).path()).read_bytes()
+            _, saved = await saved_by_click(patient, "#documents-list button.save")
             assert len(rendered) == 2 and saved == rendered[-1], "the patient saves the PDF previewed last"
             assert await clinician.locator("#documents-list li").count() == 1
     finally:
