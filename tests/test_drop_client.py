@@ -28,7 +28,8 @@ async def _clinician_token(app) -> str:
 class CuttingProxy:
     """A loopback TCP proxy in front of the app that, once, cuts the connection (both ways,
     at once) after `cut_after` bytes have gone from the client to the server, then calls
-    `on_cut` (if given). What the client sent is kept in `before_cut` and `after_cut`."""
+    `on_cut` (if given). What the client sent is kept in `before_cut` and `after_cut`, whole
+    once close() has returned."""
 
     def __init__(self, target_port: int, cut_after: int, on_cut=None):
         self.target_port, self.cut_after, self.on_cut = target_port, cut_after, on_cut
@@ -36,17 +37,27 @@ class CuttingProxy:
         self.upstream_bytes = 0
         self.cuts = 0
         self.connections = 0
+        self._handlers: set[asyncio.Task] = set()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10) -> None:
+        """Stop listening and wait until every connection has ended. A client that closed its
+        connection may have sent bytes this proxy has not read yet (on a busy machine): they are
+        in after_cut only once its connection is read to the end. (Python 3.11's wait_closed
+        does not wait for the connections; 3.12's does.)"""
         self.server.close()
         await self.server.wait_closed()
+        if self._handlers:
+            await asyncio.wait_for(asyncio.gather(*self._handlers), timeout)
 
     async def _serve(self, reader, writer):
         self.connections += 1
+        handler = asyncio.current_task()
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
 
         def cut():

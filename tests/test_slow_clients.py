@@ -76,12 +76,24 @@ async def answers_meanwhile(base: str, stop: asyncio.Event) -> list[float]:
     return latencies
 
 
+async def fds_once_accepted(server, at_least: int, deadline: float) -> int:
+    """The server's open descriptors once it holds `at_least` (or the most seen by `deadline`,
+    a time.monotonic()): the kernel completes a connection before the server accepts it, so
+    right after the clients connect the server may not have accepted them all yet."""
+    most = server.open_fds()
+    while most < at_least and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        most = max(most, server.open_fds())
+    return most
+
+
 async def test_500_clients_sending_their_head_byte_by_byte_are_closed_after_the_timeout_and_others_served(server):
     base_rss, base_fds = server.rss_mib(), server.open_fds()
     # 500 connections at once from 10 addresses (50 each, under the cap)
     started = time.monotonic()
     connections = await asyncio.gather(*(open_timed(server.port, f"127.0.0.{2 + i % 10}") for i in range(500)))
-    held_rss, held_fds = server.rss_mib(), server.open_fds()
+    held_fds = await fds_once_accepted(server, base_fds + 500, started + HEAD_TIMEOUT - 0.5)
+    held_rss = server.rss_mib()
     stop = asyncio.Event()
     head = b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"z" * 200 + b"\r\n\r\n"
     trickles = [asyncio.create_task(trickle(w, head, 0.25, stop)) for _, w, _ in connections]
@@ -102,7 +114,9 @@ async def test_500_clients_sending_their_head_byte_by_byte_are_closed_after_the_
     # (counted from its own connect, as the client saw it)
     assert min(c + opened - started for c, (_, _, opened) in zip(closed, connections)) >= HEAD_TIMEOUT - 0.1
     assert max(closed) <= HEAD_TIMEOUT + 6
-    assert len(latencies) >= 10 and max(latencies) < 1.5
+    # served all along: every answer quick, and several of them (about 40 on a quiet machine, 8-20
+    # with a busy core beside the test, whose own loop trickles 500 connections meanwhile)
+    assert len(latencies) >= 5 and max(latencies) < 1.5
     assert after_fds <= base_fds + 5
     assert held_rss - base_rss < 100
 
@@ -146,18 +160,25 @@ async def test_500_connections_from_one_address_are_capped_and_other_addresses_s
     connections = [await open_from(server.port, "127.0.0.30") for _ in range(500)]
     answers = await asyncio.gather(*(asyncio.wait_for(r.read(200), 5) for r, _ in connections[CAP:]))
     assert all(a.startswith(b"HTTP/1.1 503 ") for a in answers), {a[:40] for a in answers}
-    # the first CAP connections are held (and still usable); another address is served
-    reader, writer = connections[0]
+    # the first CAP connections are held (and still usable: the last of them, the furthest from
+    # its head timeout on a busy machine); another address is served
+    reader, writer = connections[CAP - 1]
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 200 ")
     async with aiohttp.ClientSession() as http, http.get(server.base + "/healthz") as r:
         assert r.status == 200
     for _, w in connections:
         w.close()
-    # once they are gone (or timed out), the address may connect again
-    await asyncio.sleep(0.5)
-    reader, writer = await open_from(server.port, "127.0.0.30")
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 200 ")
-    writer.close()
+    # once the server has seen them go (soon: half a second on a quiet machine), the address may
+    # connect again
+    deadline = time.monotonic() + 5
+    while True:
+        reader, writer = await open_from(server.port, "127.0.0.30")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        if answer.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:40]
     assert "Traceback" not in server.log()
