@@ -225,6 +225,17 @@ async def login(session: aiohttp.ClientSession, base: str, clinician: TestClinic
         return csrf_from(await r.text())
 
 
+async def polled_until(condition, timeout: float, step: float = 0.02) -> float:
+    """Poll until condition() is true; return the time it took (a state reached on a busy machine
+    later than on a quiet one: poll for it, never sleep a fixed time and assert it)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+    return time.monotonic() - started
+
+
 async def gone_at(client, url: str, headers: dict, disk_files=lambda: [], timeout: float = 5.0) -> float:
     """Poll until `url` answers 404 and `disk_files()` is empty; returns that moment
     (time.monotonic). Nobody sweeps meanwhile: the app does it alone."""

@@ -19,7 +19,7 @@ from teleconsult import accounts, ending
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from browser import chromium, login_in_browser, wait_until
-from conftest import sealed
+from conftest import polled_until, sealed
 
 pytestmark = [pytest.mark.timeout(90)]
 
@@ -107,8 +107,9 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
                 "type": "presence", "consultation_id": consultation.id, "status": "in_call",
                 "presence": {"patient": True, "clinician": False}})
         await wait_until(page, f"{_text('.consultation.status-in_call .presence')} === 'Patient dans l’appel'")
+        await polled_until(lambda: seen.count("/dashboard/state") == 2, 10)
         await asyncio.sleep(0.3)
-        assert seen.count("/dashboard/state") == 2
+        assert seen.count("/dashboard/state") == 2, "one fetch per resync"
 
         # the call page: the documents panel lists the box once, at its stream's "hello"
         box = f"/consultations/{consultation_id}/documents"

@@ -24,6 +24,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from conftest import polled_until
 from teleconsult.precall.peer import BadOffer, EchoPeers, PeersBusy
 
 CONNECT_TIMEOUT = 10.0
@@ -106,17 +107,7 @@ class Client:
     async def connect(self, peers: EchoPeers) -> None:
         answer = await peers.answer(**(await self.offer()))
         await self.pc.setRemoteDescription(RTCSessionDescription(**answer))
-        await wait_until(lambda: self.pc.connectionState == "connected", CONNECT_TIMEOUT)
-
-
-async def wait_until(condition, timeout: float, step: float = 0.02) -> float:
-    """Poll until condition() is true; return the time it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
-    return time.monotonic() - started
+        await polled_until(lambda: self.pc.connectionState == "connected", CONNECT_TIMEOUT)
 
 
 @pytest_asyncio.fixture
@@ -185,7 +176,7 @@ async def test_data_channel_messages_are_echoed(cleanup):
     client = make_client(cleanup, audio=False, video=False)
     await client.connect(peers)
     channel = client.channel
-    await wait_until(lambda: channel.readyState == "open", 5)
+    await polled_until(lambda: channel.readyState == "open", 5)
     replies: asyncio.Queue = asyncio.Queue()
     channel.on("message", replies.put_nowait)
 
@@ -214,7 +205,7 @@ async def test_one_session_too_many_is_refused_then_freed_sessions_are_reused(cl
     assert peers.active_count == 1
 
     await first.pc.close()  # the browser hangs up cleanly
-    await wait_until(lambda: peers.active_count == 0, 3)
+    await polled_until(lambda: peers.active_count == 0, 3)
 
     third = make_client(cleanup)
     await third.connect(peers)
@@ -230,10 +221,10 @@ async def test_session_is_closed_after_max_duration(cleanup):
     started = time.monotonic()
     await client.connect(peers)
     assert peers.active_count == 1
-    await wait_until(lambda: peers.active_count == 0, 4)
+    await polled_until(lambda: peers.active_count == 0, 4)
     assert time.monotonic() - started >= 0.9
     # The server hung up, so the client's connection ends too.
-    await wait_until(lambda: client.pc.connectionState in ("closed", "failed"), 3)
+    await polled_until(lambda: client.pc.connectionState in ("closed", "failed"), 3)
 
 
 VANISHING_CLIENT = r"""
@@ -279,7 +270,7 @@ async def test_session_is_released_when_client_vanishes(cleanup):
 
         process.send_signal(signal.SIGKILL)  # no DTLS close, no BYE: just gone
         await process.wait()
-        took = await wait_until(lambda: peers.active_count == 0, idle + 3)
+        took = await polled_until(lambda: peers.active_count == 0, idle + 3)
         assert took < idle + 1.5
     finally:
         if process.returncode is None:
@@ -349,7 +340,7 @@ async def test_shutdown_closes_every_session_and_refuses_new_ones(cleanup):
     await peers.close_all()
     assert peers.active_count == 0
     for client in clients:
-        await wait_until(lambda: client.pc.connectionState in ("closed", "failed"), 3)
+        await polled_until(lambda: client.pc.connectionState in ("closed", "failed"), 3)
     late = make_client(cleanup)
     with pytest.raises(PeersBusy):
         await peers.answer(**(await late.offer()))
