@@ -19,7 +19,7 @@ from teleconsult import accounts, ending
 from teleconsult import consultations as cs
 from teleconsult.ending import sweep_once
 from browser import chromium, login_in_browser, wait_until
-from conftest import polled_until, sealed
+from conftest import sealed
 
 pytestmark = [pytest.mark.timeout(90)]
 
@@ -102,12 +102,12 @@ async def test_knocks_decisions_and_documents_appear_from_their_events_without_f
         assert seen.count("/dashboard/state") == 1, "no event made the page fetch the whole state"
 
         # the hub dropped events for this slow page ("resync"): then, and only then, one fetch
-        for _ in range(150):
-            app.services.hub.publish(f"clinician:{clinician.id}", {
-                "type": "presence", "consultation_id": consultation.id, "status": "in_call",
-                "presence": {"patient": True, "clinician": False}})
+        async with page.expect_response(lambda r: r.url == app.url + "/dashboard/state"):
+            for _ in range(150):
+                app.services.hub.publish(f"clinician:{clinician.id}", {
+                    "type": "presence", "consultation_id": consultation.id, "status": "in_call",
+                    "presence": {"patient": True, "clinician": False}})
         await wait_until(page, f"{_text('.consultation.status-in_call .presence')} === 'Patient dans l’appel'")
-        await polled_until(lambda: seen.count("/dashboard/state") == 2, 10)
         await asyncio.sleep(0.3)
         assert seen.count("/dashboard/state") == 2, "one fetch per resync"
 

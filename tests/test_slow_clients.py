@@ -76,6 +76,12 @@ async def answers_meanwhile(base: str, stop: asyncio.Event) -> list[float]:
     return latencies
 
 
+async def healthz_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """Ask /healthz on this connection (its last request) and return the whole answer."""
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    return await asyncio.wait_for(reader.read(), 5)
+
+
 async def fds_once_accepted(server, at_least: int, deadline: float) -> int:
     """The server's open descriptors once it holds `at_least` (or the most seen by `deadline`,
     a time.monotonic()): the kernel completes a connection before the server accepts it, so
@@ -162,9 +168,7 @@ async def test_500_connections_from_one_address_are_capped_and_other_addresses_s
     assert all(a.startswith(b"HTTP/1.1 503 ") for a in answers), {a[:40] for a in answers}
     # the first CAP connections are held (and still usable: the last of them, the furthest from
     # its head timeout on a busy machine); another address is served
-    reader, writer = connections[CAP - 1]
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 200 ")
+    assert (await healthz_answer(*connections[CAP - 1])).startswith(b"HTTP/1.1 200 ")
     async with aiohttp.ClientSession() as http, http.get(server.base + "/healthz") as r:
         assert r.status == 200
     for _, w in connections:
@@ -174,8 +178,7 @@ async def test_500_connections_from_one_address_are_capped_and_other_addresses_s
     deadline = time.monotonic() + 5
     while True:
         reader, writer = await open_from(server.port, "127.0.0.30")
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        answer = await asyncio.wait_for(reader.read(), 5)
+        answer = await healthz_answer(reader, writer)
         writer.close()
         if answer.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
             break
